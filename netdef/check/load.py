@@ -1,0 +1,80 @@
+"""From paths to a checked net: finding the params file (LANGUAGE.md §3) and experiments (§6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Diagnostic, NetdefError, Span
+from ..schema import build_spec, is_experiment_file, read_experiment
+from ..syntax import Document, read
+from .net import CheckedNet, check_net
+
+
+@dataclass
+class ParamsChoice:
+    """Which params file was used and how it was found (for the user's log)."""
+
+    path: str | None
+    how: str  # "given", "found", "inline", "none"
+    looked: tuple[str, ...] = ()
+
+
+def params_candidates(definition: str | Path) -> list[Path]:
+    """cuda-convnet's ``layers-X.cfg`` → ``layer-params-X.cfg``, then ``X-params.cfg``."""
+    p = Path(definition)
+    out = []
+    if p.name.startswith("layers"):
+        out.append(p.with_name("layer-params" + p.name[len("layers"):]))
+    out.append(p.with_name(f"{p.stem}-params{p.suffix}"))
+    return out
+
+
+def find_params(definition: str | Path, given: str | Path | None = None) -> ParamsChoice:
+    """The params file to use: the one given, else one beside the definition, else none."""
+    if given is not None:
+        return ParamsChoice(str(given), "given")
+    candidates = params_candidates(definition)
+    for c in candidates:
+        if c.is_file():
+            return ParamsChoice(str(c), "found", tuple(map(str, candidates)))
+    return ParamsChoice(None, "none", tuple(map(str, candidates)))
+
+
+def load(path: str | Path, params: str | Path | None = None, input_size: int | None = None,
+         *, strict: bool = False, allow_init_funcs: bool = False, classes: int | None = None,
+         input_channels: int = 3) -> CheckedNet:
+    """Read, validate and check a definition (or an experiment file); raises NetdefError."""
+    path = str(path)
+    if is_experiment_file(path):
+        exp, inline = read_experiment(path)
+        definition, params_doc = _experiment_files(path, exp, inline, params)
+        default = False
+        input_size = input_size or exp.inner_size
+    else:
+        default = input_size is None
+        definition = read(path)
+        choice = find_params(path, params)
+        params_doc = read(choice.path) if choice.path else None
+    spec = build_spec(definition, params_doc, strict=strict)
+    net = check_net(spec, input_size, input_channels, classes, allow_init_funcs, strict)
+    net.input_size_default = default
+    return net
+
+
+def _experiment_files(path: str, exp, inline: Document | None,
+                      params: str | Path | None) -> tuple[Document, Document | None]:
+    base = Path(path).parent
+    if exp.layers is None:
+        if inline is None:
+            raise NetdefError([Diagnostic(Span(path), "[train]: no 'layers' key and no layer "
+                                                      "sections: the experiment names no network")])
+        return inline, read(params) if params else None
+    layers_path = base / exp.layers
+    if not layers_path.is_file():
+        raise NetdefError([Diagnostic(Span(path), f"[train]: 'layers' file not found: {layers_path}")])
+    given = params if params is not None else (base / exp.params if exp.params else None)
+    if given is not None and not Path(given).is_file():
+        raise NetdefError([Diagnostic(Span(path), f"[train]: 'params' file not found: {given}")])
+    choice = find_params(layers_path, given)
+    return read(layers_path), read(choice.path) if choice.path else None

@@ -1,0 +1,111 @@
+"""Diagnostics: located messages, and the one exception every stage raises.
+
+Every message netdef prints about a user's file has the form
+``path:line:col: error: layer 'x': 'key' ...expected... (got ...)`` (LANGUAGE.md §7).
+A stage collects its diagnostics with a :class:`Collector` and raises once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Literal
+
+Severity = Literal["error", "warning", "note"]
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A position in a file: 1-based line and column."""
+
+    path: str
+    line: int = 1
+    col: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located message: an error, a warning or a note."""
+
+    span: Span | None
+    message: str
+    severity: Severity = "error"
+    source_line: str | None = field(default=None, compare=False)
+
+    def format(self) -> str:
+        """``path:line:col: severity: message`` (no location when unknown)."""
+        where = f"{self.span}: " if self.span is not None else ""
+        return f"{where}{self.severity}: {self.message}"
+
+    def sort_key(self) -> tuple:
+        span = self.span or Span("")
+        return (span.path, span.line, span.col, _SEVERITY_ORDER[self.severity], self.message)
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class NetdefError(Exception):
+    """Bad input: carries every diagnostic of the stage that failed, sorted by position."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic] | str):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(None, diagnostics)]
+        self.diagnostics: list[Diagnostic] = sorted(diagnostics, key=Diagnostic.sort_key)
+        super().__init__("\n".join(d.format() for d in self.diagnostics))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+
+class Collector:
+    """Gathers a stage's diagnostics; :meth:`raise_if_errors` raises them all at once."""
+
+    def __init__(self, strict: bool = False):
+        self.strict = strict
+        self.items: list[Diagnostic] = []
+
+    def add(self, span: Span | None, message: str, severity: Severity = "error",
+            source_line: str | None = None) -> None:
+        if severity == "warning" and self.strict:
+            severity = "error"
+        self.items.append(Diagnostic(span, message, severity, source_line))
+
+    def error(self, span: Span | None, message: str) -> None:
+        self.add(span, message, "error")
+
+    def warning(self, span: Span | None, message: str) -> None:
+        self.add(span, message, "warning")
+
+    def note(self, span: Span | None, message: str) -> None:
+        self.add(span, message, "note")
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        for d in diagnostics:
+            self.add(d.span, d.message, d.severity, d.source_line)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity == "error" for d in self.items)
+
+    def sorted(self) -> list[Diagnostic]:
+        return sorted(self.items, key=Diagnostic.sort_key)
+
+    def raise_if_errors(self) -> None:
+        """Raise one :class:`NetdefError` holding every diagnostic, if any is an error."""
+        if self.has_errors:
+            raise NetdefError(self.items)
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ``; did you mean 'x'?`` suffix for the closest choice, or ``''``."""
+    import difflib
+
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
+    return f"; did you mean '{lowered[close[0]]}'?" if close else ""

@@ -1,0 +1,343 @@
+"""Learning-rate schedules: the models, the written syntax, and their values (LANGUAGE.md §5).
+
+An ``epsW``/``epsB`` item is a bare number (a constant) or ``name[param=value;...]``.
+Names and parameter names are case-insensitive and parameters may come in any order
+(cuda-convnet2 wanted a fixed order).  ``warmup[...;then=<schedule>]`` nests a schedule,
+so ``;`` splits parameters only outside brackets.
+
+Every schedule is a pure function of training progress p in [0, 1]; ``plateau`` also
+reads the history of validation errors, and ``jdexp``'s noise is a standard-normal
+sample handed in by the caller, so :func:`lr_at` keeps no state and draws no numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated, Literal, Sequence, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from netdef.errors import Diagnostic, NetdefError, Span, did_you_mean
+
+__all__ = [
+    "Const", "Linear", "Exp", "Dexp", "Jdexp", "Plateau", "Cosine", "Warmup", "Schedule",
+    "SCHEDULE_KINDS", "parse_schedule", "format_schedule", "lr_at", "plateau_drops",
+    "schedule_base",
+]
+
+_F = dict(allow_inf_nan=False)  # every float field must be finite
+
+
+class _Sched(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Const(_Sched):
+    """``const[base=b]`` or a bare number: b at every p."""
+    kind: Literal["const"] = "const"
+    base: float = Field(ge=0, **_F)
+
+
+class Linear(_Sched):
+    """``linear[base=b;tgtFactor=t]``: b·(1−p) + (b/t)·p (cuda-convnet2 LinearParameterSchedule)."""
+    kind: Literal["linear"] = "linear"
+    base: float = Field(ge=0, **_F)
+    tgt_factor: float = Field(gt=0, **_F)
+
+
+class Exp(_Sched):
+    """``exp[base=b;tgtFactor=t]``: b·t^(−p) (cuda-convnet2 ExpParameterSchedule)."""
+    kind: Literal["exp"] = "exp"
+    base: float = Field(ge=0, **_F)
+    tgt_factor: float = Field(gt=0, **_F)
+
+
+class Dexp(_Sched):
+    """``dexp[base=b;tgtFactor=t;numSteps=n]``: exp sampled at n steps, last step b/t."""
+    kind: Literal["dexp"] = "dexp"
+    base: float = Field(ge=0, **_F)
+    tgt_factor: float = Field(gt=0, **_F)
+    num_steps: int = Field(ge=1)
+
+
+class Jdexp(_Sched):
+    """A12's ``schedW``/``schedB``: a *multiplier* (base 1) following "jumpy" dexp, with noise."""
+    kind: Literal["jdexp"] = "jdexp"
+    tgt_factor: float = Field(gt=0, **_F)
+    num_steps: int = Field(ge=1)
+    noise_stdev: float = Field(0.0, ge=0, **_F)
+
+
+class Plateau(_Sched):
+    """``plateau[base=b;factor=f;patience=k;min=m]``: the paper's rule, × f when the
+    validation error has not improved for k tests.  The default patience of 1 is the
+    paper's literal rule (drop as soon as a test fails to improve); raise it when tests
+    are frequent and noisy."""
+    kind: Literal["plateau"] = "plateau"
+    base: float = Field(ge=0, **_F)
+    factor: float = Field(0.1, gt=0, le=1, **_F)
+    patience: int = Field(1, ge=1)
+    min: float = Field(0.0, ge=0, **_F)
+
+
+class Cosine(_Sched):
+    """``cosine[base=b;final=f]``: f + (b−f)·(1+cos(πp))/2."""
+    kind: Literal["cosine"] = "cosine"
+    base: float = Field(ge=0, **_F)
+    final: float = Field(0.0, ge=0, **_F)
+
+
+class Warmup(_Sched):
+    """``warmup[length=l;start=s;then=<schedule>]``: over p in [0, l] the inner value times a
+    factor rising linearly from s to 1; from p = l on, the inner schedule itself."""
+    kind: Literal["warmup"] = "warmup"
+    length: float = Field(gt=0, le=1, **_F)
+    start: float = Field(0.0, ge=0, **_F)
+    then: Schedule
+
+
+Schedule = Annotated[
+    Union[Const, Linear, Exp, Dexp, Jdexp, Plateau, Cosine, Warmup], Field(discriminator="kind")
+]
+Warmup.model_rebuild()
+
+_MODELS: dict[str, type[_Sched]] = {
+    m.model_fields["kind"].default: m for m in (Const, Linear, Exp, Dexp, Jdexp, Plateau, Cosine, Warmup)
+}
+SCHEDULE_KINDS: tuple[str, ...] = tuple(_MODELS)
+# Written (canonical) parameter name for each model field.
+_WRITTEN = {"base": "base", "tgt_factor": "tgtFactor", "num_steps": "numSteps",
+            "noise_stdev": "noiseStdev", "factor": "factor", "patience": "patience",
+            "min": "min", "final": "final", "length": "length", "start": "start", "then": "then"}
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_MAX_DEPTH = 16  # nested then= levels; keeps hostile input from recursing without end
+
+
+class _Bad(Exception):
+    """One parse problem; :func:`parse_schedule` turns it into a located NetdefError."""
+
+
+def _fields(model: type[_Sched]) -> list[str]:
+    return [f for f in model.model_fields if f != "kind"]
+
+
+def _rule(model: type[_Sched], field: str) -> str:
+    """'a number > 0', 'an integer >= 1', ... read off the field's own constraints."""
+    info = model.model_fields[field]
+    parts = [f"{op} {getattr(m, attr):g}" for m in info.metadata
+             for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+             if getattr(m, attr, None) is not None]
+    noun = "an integer" if info.annotation in (int, "int") else "a number"
+    return " ".join([noun, " and ".join(parts)]).strip()
+
+
+def _expected(kind: str) -> str:
+    model = _MODELS[kind]
+    req = [_WRITTEN[f] for f in _fields(model) if model.model_fields[f].is_required()]
+    return f"{kind}[{';'.join(p + '=..' for p in req)}]"
+
+
+def _split(body: str) -> list[str]:
+    """Split on ``;`` outside brackets (the caller has already checked the balance)."""
+    items, depth, cur = [], 0, []
+    for ch in body:
+        depth += (ch == "[") - (ch == "]")
+        if ch == ";" and depth == 0:
+            items.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+    items.append("".join(cur))
+    return items
+
+
+def _close(text: str, open_at: int) -> int:
+    """Index of the ``]`` matching the ``[`` at open_at, or -1."""
+    depth = 0
+    for i in range(open_at, len(text)):
+        depth += (text[i] == "[") - (text[i] == "]")
+        if depth == 0:
+            return i
+    return -1
+
+
+def _value(model: type[_Sched], field: str, raw: str, depth: int):
+    if field == "then":
+        return _parse(raw, depth + 1)
+    bad = _Bad(f"'{_WRITTEN[field]}' must be {_rule(model, field)} (got '{raw}')")
+    if not _NUMBER.fullmatch(raw):
+        raise bad
+    x = float(raw)
+    if model.model_fields[field].annotation in (int, "int"):
+        if not math.isfinite(x) or not x.is_integer():
+            raise bad
+        return int(x)
+    return x
+
+
+def _parse(text: str, depth: int = 0) -> Schedule:
+    text = text.strip()
+    if not text:
+        raise _Bad("empty schedule (expected a number or name[param=value;...])")
+    if depth > _MAX_DEPTH:
+        raise _Bad(f"schedules nested more than {_MAX_DEPTH} deep")
+    if _NUMBER.fullmatch(text):  # a bare number is a constant
+        return _build(Const, {"base": float(text)}, {"base": text})
+    m = re.match(r"[A-Za-z_]\w*", text)
+    if not m:
+        raise _Bad(f"bad schedule '{text}' (expected a number or name[param=value;...])")
+    name, rest = m.group(), text[m.end():].lstrip()
+    kind = name.lower()
+    if kind not in _MODELS:
+        hint = did_you_mean(name, SCHEDULE_KINDS) or f" (known: {', '.join(sorted(SCHEDULE_KINDS))})"
+        raise _Bad(f"unknown schedule '{name}'{hint}")
+    model = _MODELS[kind]
+    body = ""
+    if rest:
+        if not rest.startswith("["):
+            if "]" in rest and "[" not in rest:
+                raise _Bad(f"unbalanced brackets in '{text}': ']' without '['")
+            raise _Bad(f"expected '[' after schedule name '{name}' (got '{rest}')")
+        end = _close(rest, 0)
+        if end < 0:
+            raise _Bad(f"unbalanced brackets in '{text}': missing ']'")
+        if rest[end + 1:].strip():
+            raise _Bad(f"unexpected '{rest[end + 1:].strip()}' after ']' in '{text}'")
+        body = rest[1:end]
+    by_lower = {_WRITTEN[f].lower(): f for f in _fields(model)}
+    values, raws = {}, {}
+    for item in (_split(body) if body.strip() else []):
+        key, eq, raw = item.partition("=")
+        key, raw = key.strip(), raw.strip()
+        if not eq or not key:
+            raise _Bad(f"bad parameter '{item.strip()}' in schedule '{kind}' (expected name=value)")
+        field = by_lower.get(key.lower())
+        if field is None:
+            written = [_WRITTEN[f] for f in _fields(model)]
+            hint = did_you_mean(key, written) or f" (expected {_expected(kind)})"
+            raise _Bad(f"schedule '{kind}' has no parameter '{key}'{hint}")
+        if field in values:
+            raise _Bad(f"duplicate parameter '{_WRITTEN[field]}' in schedule '{kind}'")
+        values[field], raws[field] = _value(model, field, raw, depth), raw
+    for f in _fields(model):
+        if model.model_fields[f].is_required() and f not in values:
+            raise _Bad(f"schedule '{kind}' is missing '{_WRITTEN[f]}' (expected {_expected(kind)})")
+    return _build(model, values, raws)
+
+
+def _build(model: type[_Sched], values: dict, raws: dict) -> Schedule:
+    try:
+        return model(**values)
+    except ValidationError as e:  # a value outside the field's limits
+        field = str(e.errors()[0]["loc"][0]) if e.errors()[0]["loc"] else ""
+        if field in raws:
+            raise _Bad(f"'{_WRITTEN[field]}' must be {_rule(model, field)} (got '{raws[field]}')")
+        raise _Bad(f"bad schedule: {e.errors()[0]['msg']}")
+
+
+def parse_schedule(text: str, span: Span | None = None, what: str = "") -> Schedule:
+    """Parse the written form; on bad input raise NetdefError with one diagnostic at span.
+
+    ``what`` (e.g. ``"layer 'conv1': 'epsW'"``) prefixes the message as ``what: message``.
+    """
+    try:
+        return _parse(text)
+    except _Bad as bad:
+        msg = f"{what}: {bad}" if what else str(bad)
+        raise NetdefError([Diagnostic(span, msg)]) from None
+
+
+def _num(x: float | int) -> str:
+    if isinstance(x, int):
+        return str(x)
+    r = repr(float(x))
+    return r[:-2] if r.endswith(".0") else r
+
+
+def format_schedule(s: Schedule) -> str:
+    """The canonical written form (a constant as a bare number); parse_schedule reads it back."""
+    if isinstance(s, Const):
+        return _num(s.base)
+    parts = [f"{_WRITTEN[f]}={format_schedule(v) if f == 'then' else _num(v)}"
+             for f in _fields(type(s)) for v in [getattr(s, f)]]
+    return f"{s.kind}[{';'.join(parts)}]"
+
+
+def _dexp_rate(base: float, t: float, n: int, k: int) -> float:
+    # cuda-convnet2 DiscreteExpParameterSchedule (cudaconvnet/src/lr.cu): step k < n−1 is the
+    # exp schedule sampled at progress k/(n−1); the last step is b/t, so n=1 gives just b/t.
+    return base / t if k >= n - 1 else base * t ** (-k / (n - 1))
+
+
+def _dexp_index(p: float, n: int) -> int:
+    # cuda-convnet2: the first k with p <= (k+1)/n (the last step otherwise).  Start from
+    # ceil(p·n)−1 and correct for rounding so the comparison is exactly cuda-convnet2's.
+    k = min(max(math.ceil(p * n) - 1, 0), n - 1)
+    while k > 0 and p <= k / n:
+        k -= 1
+    while k < n - 1 and p > (k + 1) / n:
+        k += 1
+    return k
+
+
+def plateau_drops(schedule: Schedule, val_errors: Sequence[float]) -> int:
+    """How many times ``plateau`` has multiplied by its factor after these tests (oldest
+    first): count tests since the last strict improvement on the best error so far; each
+    time the count reaches patience, drop once and restart the count.  Looks through
+    ``warmup``; 0 for every other kind."""
+    if isinstance(schedule, Warmup):
+        return plateau_drops(schedule.then, val_errors)
+    if not isinstance(schedule, Plateau) or not val_errors:
+        return 0
+    best, since, drops = val_errors[0], 0, 0
+    for err in val_errors[1:]:
+        if err < best:
+            best, since = err, 0
+        else:
+            since += 1
+            if since >= schedule.patience:
+                drops, since = drops + 1, 0
+    return drops
+
+
+def lr_at(schedule: Schedule, progress: float, val_errors: Sequence[float] = (),
+          noise: float = 0.0) -> float:
+    """The schedule's value at progress (clamped to [0, 1]).
+
+    ``val_errors`` drives ``plateau``; ``noise`` is a standard-normal sample for ``jdexp``.
+    """
+    if math.isnan(progress):
+        raise ValueError("progress is NaN")
+    p, s = min(max(float(progress), 0.0), 1.0), schedule
+    if isinstance(s, Const):
+        return s.base
+    if isinstance(s, Linear):
+        return s.base * (1 - p) + (s.base / s.tgt_factor) * p
+    if isinstance(s, Exp):
+        return s.base * s.tgt_factor ** (-p)
+    if isinstance(s, Dexp):
+        return _dexp_rate(s.base, s.tgt_factor, s.num_steps, _dexp_index(p, s.num_steps))
+    if isinstance(s, Jdexp):
+        # A12's JumpyDiscreteExpLRS (AlexNet source src/lr.cu, "variant 2"): past the midpoint of a
+        # step, for 0.2 < p < 0.9 and any step but the first, the geometric mean of this
+        # step's rate and the *previous* step's; noise as LearningRateSchedule::getRate,
+        # × (1 + |N(0,1)|·noiseStdev).
+        n, k = s.num_steps, _dexp_index(p, s.num_steps)
+        value = _dexp_rate(1.0, s.tgt_factor, n, k)
+        if k > 0 and 0.2 < p < 0.9 and p > (k + 0.5) / n:
+            value = math.sqrt(value * _dexp_rate(1.0, s.tgt_factor, n, k - 1))
+        return value * (1 + abs(noise) * s.noise_stdev)
+    if isinstance(s, Plateau):
+        return max(s.base * s.factor ** plateau_drops(s, val_errors), s.min)
+    if isinstance(s, Cosine):
+        return s.final + (s.base - s.final) * (1 + math.cos(math.pi * p)) / 2
+    if isinstance(s, Warmup):
+        inner = lr_at(s.then, p, val_errors, noise)
+        return inner * (s.start + (1 - s.start) * p / s.length) if p < s.length else inner
+    raise TypeError(f"not a schedule: {schedule!r}")
+
+
+def schedule_base(s: Schedule) -> float:
+    """The value at p = 0 with no validation history (and no noise)."""
+    return lr_at(s, 0.0)

@@ -1,0 +1,145 @@
+"""The experiment file (LANGUAGE.md §6): a ``[train]`` section, INI or YAML, every key overridable.
+
+Keys mirror cuda-convnet's ``convnet.py`` options with readable, dashed names. Paths are relative
+to the experiment file (``builtin:`` names aside); ``save`` defaults to ``runs/<file stem>``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import Collector, NetdefError, Span, did_you_mean
+from ..syntax import Document, Section
+from .values import Float, Int
+
+PosInt = Annotated[Int, Field(gt=0)]
+
+
+class Experiment(BaseModel):
+    """The ``[train]`` section: what to train, on what, for how long, where to save."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid",
+                              alias_generator=lambda f: f.replace("_", "-"), populate_by_name=True)
+    layers: str | None = Field(None, description="definition file (or layer sections inline)")
+    params: str | None = Field(None, description="params file; found beside 'layers' if omitted")
+    data: str = Field("builtin:shapes", description="an image folder or builtin:shapes")
+    image_size: PosInt = Field(256, description="packed size: shorter side, then centre square")
+    inner_size: PosInt = Field(224, description="training crop side = the net's input side")
+    batch_size: PosInt = Field(128, description="global minibatch (convnet.py --mini)")
+    epochs: PosInt = 90
+    test_freq: PosInt = Field(1, description="validate every N epochs")
+    color_noise: Annotated[Float, Field(ge=0)] = Field(0.1, description="PCA lighting alpha std")
+    devices: str = Field("auto", description="auto, one device, or one per logical device")
+    save: str | None = Field(None, description="run directory; default runs/<file stem>")
+    seed: Int = 0
+
+
+EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]
+
+
+def is_experiment_file(path: str | Path) -> bool:
+    """YAML files, and INI files with a ``[train]`` section, are experiments."""
+    p = Path(path)
+    if p.suffix.lower() in (".yaml", ".yml"):
+        return True
+    try:
+        head = p.read_bytes()[: 1 << 20]
+    except OSError:
+        return False
+    return any(line.strip().lower() == b"[train]" for line in head.splitlines())
+
+
+def read_experiment(path: str | Path, overrides: dict[str, str] | None = None
+                    ) -> tuple[Experiment, Document | None]:
+    """The experiment and, for the one-file form, the document holding its layer sections."""
+    path = str(path)
+    raw, spans, doc = (_read_yaml(path) if Path(path).suffix.lower() in (".yaml", ".yml")
+                       else _read_ini(path))
+    for key, value in (overrides or {}).items():
+        raw[key.lower().replace("_", "-")] = value
+        spans[key.lower()] = Span("<command line>", 1, 1)
+    exp = validate_experiment(raw, spans, path)
+    layers_doc = doc if doc is not None and doc.sections else None
+    return exp, layers_doc
+
+
+def validate_experiment(raw: dict[str, object], spans: dict[str, Span], path: str) -> Experiment:
+    out = Collector()
+    for key in raw:
+        if key not in EXPERIMENT_KEYS:
+            out.error(spans.get(key, Span(path)), f"[train]: unknown key '{key}'"
+                      f"{did_you_mean(key, EXPERIMENT_KEYS) or f' (expected one of {_known()})'}")
+    out.raise_if_errors()
+    try:
+        return Experiment.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else "?"
+            key = key.replace("_", "-")
+            ctx = err.get("ctx") or {}
+            msg = str(ctx["error"]) if err["type"] == "value_error" else err["msg"].lower()
+            out.error(spans.get(key, Span(path)),
+                      f"[train]: '{key}' {msg} (got {raw.get(key)!r})")
+        raise NetdefError(out.items) from None
+
+
+def _known() -> str:
+    return ", ".join(EXPERIMENT_KEYS)
+
+
+def _read_ini(path: str) -> tuple[dict, dict, Document]:
+    from ..syntax import read
+
+    doc = read(path)
+    trains = [s for s in doc.sections if s.name.lower() == "train"]
+    if not trains:
+        raise NetdefError([_diag(Span(path), "an experiment file needs a [train] section")])
+    train: Section = trains[0]
+    raw = {k: e.value for k, e in train.entries.items()}
+    spans = {k: e.span for k, e in train.entries.items()}
+    rest = [s for s in doc.sections if s is not train]
+    return raw, spans, Document(doc.path, rest, doc.lines)
+
+
+def _read_yaml(path: str) -> tuple[dict, dict, None]:
+    import yaml
+
+    from ..syntax import read_text
+
+    text = read_text(path)
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        span = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path)
+        raise NetdefError([_diag(span, f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
+    node = _train_node(node, path)
+    raw, spans = {}, {}
+    for knode, vnode in node.value:
+        key = str(knode.value).lower()
+        spans[key] = Span(path, knode.start_mark.line + 1, knode.start_mark.column + 1)
+        if not isinstance(vnode, yaml.ScalarNode):
+            raise NetdefError([_diag(spans[key], f"[train]: '{key}' must be a single value")])
+        raw[key] = vnode.value
+    return raw, spans, None
+
+
+def _train_node(node, path: str):
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        raise NetdefError([_diag(Span(path), "a YAML experiment must be a mapping of keys")])
+    for knode, vnode in node.value:
+        if str(knode.value).lower() == "train" and isinstance(vnode, yaml.MappingNode):
+            return vnode
+    return node
+
+
+def _diag(span: Span, message: str):
+    from ..errors import Diagnostic
+
+    return Diagnostic(span, message)
+

@@ -1,0 +1,34 @@
+"""Shared fixtures: paths to the repository's layers/ and to the cuda-convnet compat files."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ROOT / "layers"
+EXAMPLES = ROOT / "examples"
+DATA = Path(__file__).resolve().parent / "data"
+COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs CUDA")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def compat():
+    """The cuda-convnet compat folder; tests using it skip when it is absent."""
+    if not COMPAT.is_dir():
+        pytest.skip("../shared/compat/cuda-convnet is absent")
+    return COMPAT
