@@ -1,0 +1,132 @@
+"""Whole-net checks: shape rules, devices, transfers, costs, diagnostics in one pass."""
+
+import pytest
+
+from netdef.check import check_net, conv_out_side, pool_out_side
+from netdef.errors import NetdefError
+from netdef.schema import build_spec
+from netdef.syntax import parse
+
+TOWERS = """
+[data]
+type=data
+dataIdx=0
+[labels]
+type=data
+dataIdx=1
+[c1a]
+type=conv
+inputs=data
+channels=3
+filters=8
+filterSize=11
+stride=4
+gpu=0
+[c1b]
+type=conv
+inputs=data
+channels=3
+filters=8
+filterSize=11
+stride=4
+gpu=1
+[p1b]
+type=pool
+pool=max
+inputs=c1b
+channels=8
+sizeX=3
+stride=2
+[c2a]
+type=conv
+inputs=c1a,p1b
+channels=8
+filters=4
+filterSize=3,1
+padding=0,0
+stride=2,1
+[fc]
+type=fc
+inputs=c2a
+outputs=10
+[probs]
+type=softmax
+inputs=fc
+[cost]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+
+def checked(text=TOWERS, size=None, **kw):
+    return check_net(build_spec(parse(text, "t.cfg")), size, **kw)
+
+
+def test_ceil_rules_give_the_alexnet_shapes():
+    assert conv_out_side(224, 11, 0, 4) == 55  # the paper's "224 vs 227" puzzle
+    assert pool_out_side(55, 3, 0, 2) == 27 and pool_out_side(27, 3, 0, 2) == 13
+    assert pool_out_side(13, 3, 0, 2) == 6
+    assert pool_out_side(6, 4, -2, 4) == 2  # negative start (cuda-convnet's gc net)
+
+
+def test_devices_inherit_and_transfers_are_listed():
+    net = checked()
+    assert [net.layers[n].device for n in ("data", "c1a", "c1b", "p1b", "c2a", "cost")] == \
+        [None, 0, 1, 1, 0, 0]
+    assert [(t.src, t.dst, t.bytes_per_image) for t in net.transfers] == [("p1b", "c2a", 8 * 27 * 27 * 4)]
+    assert net.num_devices == 2
+    assert net.layers["c2a"].shape == (4, 27, 27)  # 55 -> 28 with stride 2 would not match p1b's 27
+
+
+def test_data_fed_layer_must_state_its_device_in_a_two_device_net():
+    with pytest.raises(NetdefError) as exc:
+        checked(TOWERS.replace("stride=4\ngpu=0\n", "stride=4\n"))
+    assert "layer 'c1a' reads only data layers and must state 'gpu='" in str(exc.value)
+
+
+def test_shape_errors_say_both_shapes_and_all_are_reported():
+    text = TOWERS.replace("channels=3\n", "channels=4\n", 1).replace(
+        "channels=8\nsizeX=3", "channels=9\nsizeX=3")
+    with pytest.raises(NetdefError) as exc:
+        checked(text)
+    msgs = [d.message for d in exc.value.errors]
+    assert any("layer 'c1a': input 1 has 3 channels (3×224×224), 'channels' says 4" in m for m in msgs)
+    assert any("layer 'p1b': input 1 has 8 channels (8×55×55), 'channels' says 9" in m for m in msgs)
+
+
+def test_filter_larger_than_input():
+    with pytest.raises(NetdefError) as exc:
+        checked(size=8)
+    assert "'filterSize' 11 is larger than the padded input (8 + 2·0)" in str(exc.value)
+
+
+def test_softmax_width_against_classes():
+    with pytest.raises(NetdefError) as exc:
+        checked(classes=20)
+    assert "'probs' has 10 outputs but the data has 20 classes" in str(exc.value)
+    note = checked(classes=5).diagnostics
+    assert any("labels index the first outputs" in d.message for d in note)
+
+
+def test_forward_reference_and_self_reference():
+    text = TOWERS.replace("inputs=c1b\n", "inputs=c2a\n", 1).replace("inputs=fc\n", "inputs=probs\n")
+    with pytest.raises(NetdefError) as exc:
+        checked(text)
+    text = str(exc.value)
+    assert "input 'c2a' is defined later" in text and "lists itself as an input" in text
+
+
+def test_unused_layer_is_a_warning_and_strict_makes_it_an_error():
+    text = TOWERS + "\n[spare]\ntype=neuron\ninputs=fc\nneuron=relu\n[probs2]\ntype=softmax\ninputs=fc\n"
+    net = checked(text)
+    assert any(d.severity == "warning" and "'spare' is not used" in d.message for d in net.diagnostics)
+    with pytest.raises(NetdefError):
+        checked(text, strict=True)
+
+
+def test_init_funcs_are_refused_unless_allowed():
+    text = TOWERS.replace("outputs=10", "outputs=10\ninitWFunc=mymod.init")
+    with pytest.raises(NetdefError) as exc:
+        checked(text)
+    assert "--allow-init-funcs" in str(exc.value)
+    assert checked(text, allow_init_funcs=True).layers["fc"]

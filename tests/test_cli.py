@@ -1,0 +1,89 @@
+"""The language commands through click's CliRunner: exit codes, output, one test per failure path."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from netdef.cli import cli
+
+from conftest import LAYERS, ROOT
+
+ALEXNET = str(LAYERS / "alexnet-2gpu.cfg")
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_check_alexnet_prints_one_summary_line():
+    r = CliRunner().invoke(cli, ["check", ALEXNET], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "ok: 33 layers, 60,965,224 parameters, 2 devices, input 3×224×224 (default)" in r.output
+
+
+def test_check_experiment_uses_inner_size():
+    r = CliRunner().invoke(cli, ["check", str(ROOT / "examples" / "quickstart.cfg")],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "(default)" not in r.output.splitlines()[0]
+
+
+def test_summary_json(tmp_path):
+    r = CliRunner().invoke(cli, ["summary", ALEXNET, "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["params"] == 60_965_224
+    conv = {l["name"]: l for l in data["layers"] if l["type"] == "conv"}
+    assert conv["conv1a"]["shape"] == [48, 55, 55] and conv["conv1a"]["device"] == 0
+    assert {t["to"] for t in data["transfers"]} <= {"conv3a", "conv3b", "fc6a", "fc6b", "fc7a",
+                                                     "fc7b", "fc8"}
+    assert all(l["device"] is None for l in data["layers"] if l["type"] == "data")
+
+
+def test_summary_table_lists_transfers_and_memory():
+    r = CliRunner().invoke(cli, ["summary", ALEXNET], catch_exceptions=False)
+    assert r.exit_code == 0
+    assert "cross-device transfers" in r.output and "memory per device" in r.output
+
+
+def test_schema_is_json_with_every_layer_type():
+    r = run("schema")
+    assert r.exit_code == 0
+    mapping = json.loads(r.output)["discriminator"]["mapping"]
+    assert "conv" in mapping and "cost.logreg" in mapping
+
+
+def test_bad_file_exits_1_with_located_message(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[data]\ntype=data\n[conv]\ntype=conv\ninputs=data\nfilterSize=5x\n")
+    r = run("check", str(bad))
+    assert r.exit_code == 1
+    assert f"{bad}:6:12: error: layer 'conv': 'filterSize' must be an integer (got '5x')" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_missing_file_is_a_usage_error():
+    r = run("check", "does/not/exist.cfg")
+    assert r.exit_code == 2
+
+
+def test_bad_input_size_is_a_usage_error():
+    assert run("check", ALEXNET, "--input-size", "0").exit_code == 2
+
+
+def test_verbose_lists_notes_and_strict_fails_on_warnings(tmp_path):
+    net = tmp_path / "net.cfg"
+    net.write_text("[data]\ntype=data\n[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=4\n"
+                   "filterSize=3\npartialSum=4\n[spare]\ntype=neuron\ninputs=data\nneuron=relu\n"
+                   "[out]\ntype=fc\ninputs=c\noutputs=2\n")
+    r = run("check", str(net), "--verbose", "--input-size", "8")
+    assert r.exit_code == 0 and "partialSum" in r.output and "checked the definition alone" in r.output
+    r = run("check", str(net), "--strict", "--input-size", "8")
+    assert r.exit_code == 1 and "'spare' is not used" in r.output
+
+
+@pytest.mark.parametrize("command", ["check", "summary", "schema"])
+def test_help_has_an_example(command):
+    r = run(command, "--help")
+    assert r.exit_code == 0 and "Example" in r.output

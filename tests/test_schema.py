@@ -1,0 +1,161 @@
+"""The schema stage: layer models, keys, per-input lists, params overlay, messages."""
+
+import pytest
+
+from netdef.errors import NetdefError
+from netdef.schema import LAYER_TYPES, build_spec
+from netdef.schema.layers import LAYER_MODELS
+from netdef.schema.values import parse_neuron
+from netdef.syntax import parse
+
+NET = """
+[data]
+type=data
+dataIdx=0
+[labels]
+type=data
+dataIdx=1
+[conv1]
+type=conv
+inputs=data
+channels=3
+filters=16
+filterSize=5
+padding=2
+initW=0.01
+partialSum=4
+neuron=tanh[1.7,0.66]
+[conv2]
+type=conv
+inputs=conv1,data
+channels=16,3
+filters=16
+filterSize=3,5
+padding=1,2
+[fc]
+type=fc
+inputs=conv2
+outputs=10
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+PARAMS = """
+[conv1]
+epsW=0.001
+epsB=dexp[base=0.002;tgtFactor=10;numSteps=2]
+momW=0.9
+momB=0.9
+wc=0.004
+[conv2]
+epsW=0.001,0.002
+epsB=0.002
+momW=0.9
+momB=0.9
+wc=0
+[fc]
+epsW=0.001
+epsB=0.002
+momW=0.9
+momB=0.9
+wc=0.01
+[logprob]
+coeff=1
+topk=1
+"""
+
+
+def spec(net=NET, params=PARAMS):
+    return build_spec(parse(net, "net.cfg"), parse(params, "net-params.cfg") if params else None)
+
+
+def test_models_are_tagged_frozen_and_forbid_unknown_keys():
+    for model in LAYER_MODELS:
+        assert model.model_config["extra"] == "forbid" and model.model_config["frozen"]
+    assert len(LAYER_TYPES) == len(LAYER_MODELS) == 30
+
+
+def test_values_are_typed_and_broadcast_per_input():
+    s = spec()
+    conv2 = s.layers["conv2"]
+    assert conv2.filters == (16, 16) and conv2.filter_size == (3, 5) and conv2.stride == (1, 1)
+    assert conv2.init_w == (0.01, 0.01)
+    assert [e.base for e in conv2.eps_w] == [0.001, 0.002]
+    assert s.layers["conv1"].eps_b.kind == "dexp"
+    assert str(s.layers["conv1"].neuron) == "tanh[1.7,0.66]"
+    assert s.params_mode == "file"
+
+
+def test_kernel_tuning_keys_are_notes():
+    notes = [d for d in spec().diagnostics if d.severity == "note"]
+    assert any("partialSum" in d.message for d in notes)
+
+
+def test_params_file_wins_over_the_definition():
+    net = NET.replace("[conv1]\ntype=conv", "[conv1]\nepsW=0.5\ntype=conv")
+    assert spec(net).layers["conv1"].eps_w[0].base == 0.001
+
+
+def test_one_file_form():
+    net = NET.replace("initW=0.01\n", "initW=0.01\nepsW=0.1\nepsB=0.1\nmomW=0.9\nmomB=0.9\nwc=0\n")
+    with pytest.raises(NetdefError) as exc:
+        spec(net, params=None)
+    assert "missing params key(s)" in str(exc.value)  # conv2 and fc have none inline
+
+
+def test_no_params_checks_the_definition_alone():
+    assert spec(params=None).params_mode == "none"
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("filterSize=5\npadding=2", "filterSize=5x\npadding=2",
+     "layer 'conv1': 'filterSize' must be an integer (got '5x')"),
+    ("filterSize=5\npadding=2", "filterSize=0\npadding=2",
+     "layer 'conv1': 'filterSize' must be > 0 (got '0')"),
+    ("filterSize=5\npadding=2", "filterSiz=5\npadding=2",
+     "layer 'conv1': unknown key 'filterSiz'; did you mean 'filterSize'?"),
+    ("outputs=10", "outputs=10\nsizeX=3", "layer 'fc': 'sizeX' does not apply to a fc layer"),
+    ("type=softmax", "type=sofmax", "unknown type 'sofmax'; did you mean 'softmax'?"),
+    ("type=softmax", "type=treefc", "type 'treefc' is not supported by netdef"),
+    ("neuron=tanh[1.7,0.66]", "neuron=tanh[1.7]", "neuron 'tanh' takes 2 parameter(s)"),
+    ("neuron=tanh[1.7,0.66]", "neuron=relux", "unknown neuron (expected one of ident, relu"),
+    ("filterSize=3,5", "filterSize=3,5,7", "'filterSize' has 3 values but the layer has 2 inputs"),
+    ("[conv2]", "[conv1]", "layer 'conv1' is defined twice (lines 8 and 18)"),
+])
+def test_bad_definitions_give_located_messages(old, new, message):
+    with pytest.raises(NetdefError) as exc:
+        spec(NET.replace(old, new, 1))
+    text = str(exc.value)
+    assert message in text
+    assert all(d.span is not None and d.span.line > 0 for d in exc.value.diagnostics)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("epsW=0.001,0.002", "epsW=dexpp[base=1]", "unknown schedule 'dexpp'; did you mean 'dexp'?"),
+    ("wc=0.01", "", "layer 'fc': missing params key(s) 'wc'"),
+    ("[logprob]\ncoeff=1\ntopk=1", "", "no section [logprob] in the params file"),
+    ("[logprob]", "[logprob]\ntype=cost.logreg", "'type' belongs in the definition file"),
+    ("wc=0.004", "wc=0.004\nfilters=3", "'filters' belongs in the definition file"),
+    ("[fc]", "[fcc]", "params section 'fcc' matches no layer"),
+])
+def test_bad_params_give_located_messages(old, new, message):
+    with pytest.raises(NetdefError) as exc:
+        build_spec(parse(NET, "net.cfg"), parse(PARAMS.replace(old, new, 1), "p.cfg"),
+                   strict=True)
+    assert message in str(exc.value)
+
+
+def test_duplicate_params_sections_merge_with_a_warning():
+    s = spec(params=PARAMS + "\n[fc]\nwc=0.5\n")
+    assert s.layers["fc"].wc == (0.5,)
+    assert any(d.severity == "warning" and "appears twice" in d.message for d in s.diagnostics)
+
+
+def test_neuron_forms():
+    assert parse_neuron("relu").kind == "relu"
+    assert parse_neuron("linear").params == (1.0, 0.0)
+    with pytest.raises(ValueError):
+        parse_neuron("brelu")

@@ -1,0 +1,72 @@
+"""The reader (LANGUAGE.md §1): positions, comments, continuations, lists, bad bytes."""
+
+import pytest
+
+from netdef.errors import NetdefError
+from netdef.syntax import decode, parse, split_list
+
+
+def test_sections_keys_and_positions():
+    doc = parse("# top\n [conv1]\ntype=conv\nFilterSize : 5\n", "f.cfg")
+    (sec,) = doc.sections
+    assert sec.name == "conv1" and (sec.span.line, sec.span.col) == (2, 3)
+    entry = sec.get("filtersize")
+    assert entry.key == "FilterSize" and entry.value == "5"
+    assert (entry.span.line, entry.span.col) == (4, 1)
+    assert (entry.value_span.line, entry.value_span.col) == (4, 14)
+
+
+def test_inline_semicolon_is_a_comment_but_hash_is_not():
+    doc = parse("[a]\ntype=conv ; a comment\nname=x#y\n", "f.cfg")
+    sec = doc.sections[0]
+    assert sec.get("type").value == "conv"
+    assert sec.get("name").value == "x#y"
+
+
+def test_indented_line_continues_the_value():
+    doc = parse("[a]\ninputs=pool2a,\n    pool2b\n", "f.cfg")
+    assert split_list(doc.sections[0].get("inputs").value) == ["pool2a", "pool2b"]
+
+
+def test_split_list_respects_brackets():
+    assert split_list("dexp[base=0.1;tgtFactor=10;numSteps=2],0.1") == [
+        "dexp[base=0.1;tgtFactor=10;numSteps=2]", "0.1"]
+    assert split_list("tanh[1,2]") == ["tanh[1,2]"]
+
+
+@pytest.mark.parametrize("text, where, words", [
+    ("type=conv\n[a]\n", (1, 1), "before any [section]"),
+    ("[a\ntype=conv\n", (1, 1), "unclosed section header"),
+    ("[]\n", (1, 1), "empty section name"),
+    ("[a]\njunk line\n", (2, 1), "expected 'key=value'"),
+    ("[a]\ntype=conv\nTYPE=fc\n", (3, 1), "given twice"),
+    ("", (1, 1), "empty"),
+    ("# only a comment\n", (1, 1), "empty"),
+    ("[a b]\n", (1, 2), "may not contain"),
+])
+def test_syntax_errors_are_located(text, where, words):
+    with pytest.raises(NetdefError) as exc:
+        parse(text, "bad.cfg")
+    d = exc.value.diagnostics[0]
+    assert (d.span.path, d.span.line, d.span.col) == ("bad.cfg", *where)
+    assert words in d.message
+
+
+def test_every_syntax_error_is_collected():
+    with pytest.raises(NetdefError) as exc:
+        parse("k=v\n[a\n[b]\njunk\n", "bad.cfg")
+    assert [d.span.line for d in exc.value.diagnostics] == [1, 2, 4]
+
+
+def test_binary_and_invalid_utf8_are_located():
+    with pytest.raises(NetdefError) as exc:
+        decode(b"[a]\ntype=\x00conv\n", "bin.cfg")
+    assert (exc.value.diagnostics[0].span.line, exc.value.diagnostics[0].span.col) == (2, 6)
+    with pytest.raises(NetdefError) as exc:
+        decode(b"[a]\n\ntype=co\xffnv\n", "u.cfg")
+    d = exc.value.diagnostics[0]
+    assert (d.span.line, d.span.col) == (3, 8) and "UTF-8" in d.message
+
+
+def test_bom_is_accepted():
+    assert decode(b"\xef\xbb\xbf[a]\n", "f.cfg") == "[a]\n"
