@@ -180,5 +180,8 @@ def schema_cmd(markdown: bool) -> None:
     """
     from ..schema.reference import json_schema, reference_markdown
 
-    click.echo(reference_markdown() if markdown else json.dumps(json_schema(), indent=2))
+    if markdown:
+        click.echo(reference_markdown(), nl=False)
+    else:
+        click.echo(json.dumps(json_schema(), indent=2))
 

@@ -74,8 +74,10 @@ def param(default: Any = None, *, per_input_: bool = False, **kw: Any) -> Any:
 class LayerBase(BaseModel):
     """Keys every layer takes. ``name`` is the section name, not a key."""
 
+    # defer_build: a model's validator is built when first used, so `netdef check` pays only
+    # for the layer types its file uses (start-up time; bench/cli_startup.py).
     model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=alias_of,
-                              populate_by_name=True)
+                              populate_by_name=True, defer_build=True)
     name: str
     inputs: tuple[str, ...] = ()
     neuron: NeuronValue | None = None
