@@ -57,6 +57,11 @@ class NetdefError(Exception):
         self.diagnostics: list[Diagnostic] = sorted(diagnostics, key=Diagnostic.sort_key)
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
+    @classmethod
+    def at(cls, span: Span | None, message: str) -> "NetdefError":
+        """One located error."""
+        return cls([Diagnostic(span, message)])
+
     @property
     def errors(self) -> list[Diagnostic]:
         return [d for d in self.diagnostics if d.severity == "error"]

@@ -71,11 +71,11 @@ def read_text(path: str | Path) -> str:
         p = Path(path)
         size = p.stat().st_size
         if size > MAX_BYTES:
-            raise NetdefError([_diag(where, f"file is too large for a definition file "
-                                            f"({size / 1e6:.1f} MB; at most {MAX_BYTES // 2**20} MiB)")])
+            raise NetdefError.at(where, f"file is too large for a definition file "
+                                        f"({size / 1e6:.1f} MB; at most {MAX_BYTES // 2**20} MiB)")
         data = p.read_bytes()
     except OSError as exc:
-        raise NetdefError([_diag(where, f"cannot read file: {exc.strerror or exc}")]) from None
+        raise NetdefError.at(where, f"cannot read file: {exc.strerror or exc}") from None
     return decode(data, str(path))
 
 
@@ -85,14 +85,14 @@ def decode(data: bytes, path: str) -> str:
         data = data[3:]
     nul = data.find(b"\x00")
     if nul >= 0:
-        raise NetdefError([_diag(_byte_span(data, nul, path),
-                                 "binary data (a NUL byte): this is not a text .cfg file")])
+        raise NetdefError.at(_byte_span(data, nul, path),
+                             "binary data (a NUL byte): this is not a text .cfg file")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise NetdefError([_diag(_byte_span(data, exc.start, path),
-                                 f"invalid UTF-8 (byte 0x{data[exc.start]:02x}): "
-                                 "save the file as UTF-8 text")]) from None
+        raise NetdefError.at(_byte_span(data, exc.start, path),
+                             f"invalid UTF-8 (byte 0x{data[exc.start]:02x}): "
+                             "save the file as UTF-8 text") from None
 
 
 def _byte_span(data: bytes, offset: int, path: str) -> Span:
@@ -100,12 +100,6 @@ def _byte_span(data: bytes, offset: int, path: str) -> Span:
     line = before.count(b"\n") + 1
     col = offset - (before.rfind(b"\n") + 1) + 1
     return Span(path, line, col)
-
-
-def _diag(span: Span, message: str):
-    from .errors import Diagnostic
-
-    return Diagnostic(span, message)
 
 
 def parse(text: str, path: str = "<string>") -> Document:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import Diagnostic, NetdefError, Span
+from ..errors import NetdefError, Span
 from ..schema import build_spec, is_experiment_file, read_experiment
 from ..syntax import Document, read
 from .net import CheckedNet, check_net
@@ -67,14 +67,14 @@ def _experiment_files(path: str, exp, inline: Document | None,
     base = Path(path).parent
     if exp.layers is None:
         if inline is None:
-            raise NetdefError([Diagnostic(Span(path), "[train]: no 'layers' key and no layer "
-                                                      "sections: the experiment names no network")])
+            raise NetdefError.at(Span(path), "[train]: no 'layers' key and no layer sections: "
+                                             "the experiment names no network")
         return inline, read(params) if params else None
     layers_path = base / exp.layers
     if not layers_path.is_file():
-        raise NetdefError([Diagnostic(Span(path), f"[train]: 'layers' file not found: {layers_path}")])
+        raise NetdefError.at(Span(path), f"[train]: 'layers' file not found: {layers_path}")
     given = params if params is not None else (base / exp.params if exp.params else None)
     if given is not None and not Path(given).is_file():
-        raise NetdefError([Diagnostic(Span(path), f"[train]: 'params' file not found: {given}")])
+        raise NetdefError.at(Span(path), f"[train]: 'params' file not found: {given}")
     choice = find_params(layers_path, given)
     return read(layers_path), read(choice.path) if choice.path else None

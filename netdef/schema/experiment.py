@@ -7,7 +7,7 @@ to the experiment file (``builtin:`` names aside); ``save`` defaults to ``runs/<
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -96,7 +96,7 @@ def _read_ini(path: str) -> tuple[dict, dict, Document]:
     doc = read(path)
     trains = [s for s in doc.sections if s.name.lower() == "train"]
     if not trains:
-        raise NetdefError([_diag(Span(path), "an experiment file needs a [train] section")])
+        raise NetdefError.at(Span(path), "an experiment file needs a [train] section")
     train: Section = trains[0]
     raw = {k: e.value for k, e in train.entries.items()}
     spans = {k: e.span for k, e in train.entries.items()}
@@ -115,14 +115,14 @@ def _read_yaml(path: str) -> tuple[dict, dict, None]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         span = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path)
-        raise NetdefError([_diag(span, f"invalid YAML: {getattr(exc, 'problem', exc)}")]) from None
+        raise NetdefError.at(span, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
     node = _train_node(node, path)
     raw, spans = {}, {}
     for knode, vnode in node.value:
         key = str(knode.value).lower()
         spans[key] = Span(path, knode.start_mark.line + 1, knode.start_mark.column + 1)
         if not isinstance(vnode, yaml.ScalarNode):
-            raise NetdefError([_diag(spans[key], f"[train]: '{key}' must be a single value")])
+            raise NetdefError.at(spans[key], f"[train]: '{key}' must be a single value")
         raw[key] = vnode.value
     return raw, spans, None
 
@@ -131,15 +131,9 @@ def _train_node(node, path: str):
     import yaml
 
     if not isinstance(node, yaml.MappingNode):
-        raise NetdefError([_diag(Span(path), "a YAML experiment must be a mapping of keys")])
+        raise NetdefError.at(Span(path), "a YAML experiment must be a mapping of keys")
     for knode, vnode in node.value:
         if str(knode.value).lower() == "train" and isinstance(vnode, yaml.MappingNode):
             return vnode
     return node
-
-
-def _diag(span: Span, message: str):
-    from ..errors import Diagnostic
-
-    return Diagnostic(span, message)
 

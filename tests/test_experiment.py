@@ -1,0 +1,44 @@
+"""The experiment file (LANGUAGE.md §6): INI and YAML, unknown keys, overrides, positions."""
+
+import pytest
+
+from netdef.errors import NetdefError
+from netdef.schema import is_experiment_file, read_experiment
+
+
+def test_ini_experiment_with_overrides(tmp_path):
+    f = tmp_path / "exp.cfg"
+    f.write_text("[train]\nlayers = net.cfg\nbatch-size = 32\nepochs = 3\n")
+    exp, inline = read_experiment(f, {"epochs": "5", "color_noise": "0"})
+    assert (exp.layers, exp.batch_size, exp.epochs, exp.color_noise) == ("net.cfg", 32, 5, 0.0)
+    assert inline is None and is_experiment_file(f)
+
+
+def test_yaml_experiment(tmp_path):
+    f = tmp_path / "exp.yaml"
+    f.write_text("train:\n  layers: net.cfg\n  inner-size: 56\n")
+    exp, _ = read_experiment(f)
+    assert exp.inner_size == 56 and exp.data == "builtin:shapes"
+
+
+def test_one_file_form_keeps_layer_sections(tmp_path):
+    f = tmp_path / "exp.cfg"
+    f.write_text("[train]\nepochs=1\n[data]\ntype=data\n")
+    _, inline = read_experiment(f)
+    assert [s.name for s in inline.sections] == ["data"]
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("a.cfg", "[train]\nbatch-sise = 3\n", "a.cfg:2:1: error: [train]: unknown key 'batch-sise'; "
+                                            "did you mean 'batch-size'?"),
+    ("b.cfg", "[train]\nepochs = many\n", "b.cfg:2:1: error: [train]: 'epochs' must be an integer"),
+    ("c.yaml", "train: [1, 2\n", "c.yaml:2:1: error: invalid YAML"),
+    ("d.yaml", "- a\n- b\n", "a YAML experiment must be a mapping"),
+    ("e.cfg", "[layers]\ntype=data\n", "an experiment file needs a [train] section"),
+])
+def test_bad_experiments_are_located(tmp_path, name, text, message):
+    f = tmp_path / name
+    f.write_text(text)
+    with pytest.raises(NetdefError) as exc:
+        read_experiment(f)
+    assert message.replace(name, str(f)) in str(exc.value) or message in str(exc.value)
