@@ -20,13 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netdef.errors import Diagnostic, NetdefError, Span, did_you_mean
 
-__all__ = [
-    "Const", "Linear", "Exp", "Dexp", "Jdexp", "Plateau", "Cosine", "Warmup", "Schedule",
-    "SCHEDULE_KINDS", "parse_schedule", "format_schedule", "lr_at", "plateau_drops",
-    "schedule_base",
-]
+__all__ = ["Const", "Linear", "Exp", "Dexp", "Jdexp", "Plateau", "Cosine", "Warmup", "Schedule",
+           "SCHEDULE_KINDS", "parse_schedule", "format_schedule", "lr_at", "plateau_drops",
+           "schedule_base"]
 
 _F = dict(allow_inf_nan=False)  # every float field must be finite
+_INT_MAX = 2**31 - 1  # cuda-convnet2 reads numSteps into a C int
 
 
 class _Sched(BaseModel):
@@ -40,7 +39,7 @@ class Const(_Sched):
 
 
 class Linear(_Sched):
-    """``linear[base=b;tgtFactor=t]``: b·(1−p) + (b/t)·p (cuda-convnet2 LinearParameterSchedule)."""
+    """``linear[base=b;tgtFactor=t]``: b·(1−p) + (b/t)·p (cuda-convnet2 LinearParameterSchedule)"""
     kind: Literal["linear"] = "linear"
     base: float = Field(ge=0, **_F)
     tgt_factor: float = Field(gt=0, **_F)
@@ -58,14 +57,14 @@ class Dexp(_Sched):
     kind: Literal["dexp"] = "dexp"
     base: float = Field(ge=0, **_F)
     tgt_factor: float = Field(gt=0, **_F)
-    num_steps: int = Field(ge=1)
+    num_steps: int = Field(ge=1, le=_INT_MAX)
 
 
 class Jdexp(_Sched):
     """A12's ``schedW``/``schedB``: a *multiplier* (base 1) following "jumpy" dexp, with noise."""
     kind: Literal["jdexp"] = "jdexp"
     tgt_factor: float = Field(gt=0, **_F)
-    num_steps: int = Field(ge=1)
+    num_steps: int = Field(ge=1, le=_INT_MAX)
     noise_stdev: float = Field(0.0, ge=0, **_F)
 
 
@@ -102,14 +101,12 @@ Schedule = Annotated[
 ]
 Warmup.model_rebuild()
 
-_MODELS: dict[str, type[_Sched]] = {
-    m.model_fields["kind"].default: m for m in (Const, Linear, Exp, Dexp, Jdexp, Plateau, Cosine, Warmup)
-}
+_MODELS: dict[str, type[_Sched]] = {m.model_fields["kind"].default: m
+                                    for m in _Sched.__subclasses__()}
 SCHEDULE_KINDS: tuple[str, ...] = tuple(_MODELS)
-# Written (canonical) parameter name for each model field.
-_WRITTEN = {"base": "base", "tgt_factor": "tgtFactor", "num_steps": "numSteps",
-            "noise_stdev": "noiseStdev", "factor": "factor", "patience": "patience",
-            "min": "min", "final": "final", "length": "length", "start": "start", "then": "then"}
+# The written (canonical) parameter name of each model field: tgt_factor -> tgtFactor.
+_WRITTEN = {f: re.sub(r"_(\w)", lambda m: m[1].upper(), f)
+            for m in _MODELS.values() for f in m.model_fields}
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_DEPTH = 16  # nested then= levels; keeps hostile input from recursing without end
 
@@ -125,7 +122,7 @@ def _fields(model: type[_Sched]) -> list[str]:
 def _rule(model: type[_Sched], field: str) -> str:
     """'a number > 0', 'an integer >= 1', ... read off the field's own constraints."""
     info = model.model_fields[field]
-    parts = [f"{op} {getattr(m, attr):g}" for m in info.metadata
+    parts = [f"{op} {_num(getattr(m, attr))}" for m in info.metadata
              for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
              if getattr(m, attr, None) is not None]
     noun = "an integer" if info.annotation in (int, "int") else "a number"
@@ -138,28 +135,17 @@ def _expected(kind: str) -> str:
     return f"{kind}[{';'.join(p + '=..' for p in req)}]"
 
 
-def _split(body: str) -> list[str]:
-    """Split on ``;`` outside brackets (the caller has already checked the balance)."""
-    items, depth, cur = [], 0, []
-    for ch in body:
+def _items(rest: str) -> tuple[list[str], int]:
+    """Split ``[a;b;...]`` at the ``;`` outside nested brackets: the items, and the index
+    of the closing ``]`` (-1 when it is missing)."""
+    items, depth, start = [], 0, 1
+    for i, ch in enumerate(rest):
         depth += (ch == "[") - (ch == "]")
-        if ch == ";" and depth == 0:
-            items.append("".join(cur))
-            cur = []
-        else:
-            cur.append(ch)
-    items.append("".join(cur))
-    return items
-
-
-def _close(text: str, open_at: int) -> int:
-    """Index of the ``]`` matching the ``[`` at open_at, or -1."""
-    depth = 0
-    for i in range(open_at, len(text)):
-        depth += (text[i] == "[") - (text[i] == "]")
         if depth == 0:
-            return i
-    return -1
+            return items + [rest[start:i]], i
+        if ch == ";" and depth == 1:
+            items, start = items + [rest[start:i]], i + 1
+    return items, -1
 
 
 def _value(model: type[_Sched], field: str, raw: str, depth: int):
@@ -169,6 +155,8 @@ def _value(model: type[_Sched], field: str, raw: str, depth: int):
     if not _NUMBER.fullmatch(raw):
         raise bad
     x = float(raw)
+    if not math.isfinite(x):
+        raise _Bad(f"'{_WRITTEN[field]}' must be a finite number (got '{raw}')")
     if model.model_fields[field].annotation in (int, "int"):
         if not math.isfinite(x) or not x.is_integer():
             raise bad
@@ -182,7 +170,11 @@ def _parse(text: str, depth: int = 0) -> Schedule:
         raise _Bad("empty schedule (expected a number or name[param=value;...])")
     if depth > _MAX_DEPTH:
         raise _Bad(f"schedules nested more than {_MAX_DEPTH} deep")
+    if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        raise _Bad(f"a rate must be a finite number (got '{text}')")
     if _NUMBER.fullmatch(text):  # a bare number is a constant
+        if not math.isfinite(float(text)):
+            raise _Bad(f"a rate must be a finite number (got '{text}')")
         return _build(Const, {"base": float(text)}, {"base": text})
     m = re.match(r"[A-Za-z_]\w*", text)
     if not m:
@@ -190,24 +182,26 @@ def _parse(text: str, depth: int = 0) -> Schedule:
     name, rest = m.group(), text[m.end():].lstrip()
     kind = name.lower()
     if kind not in _MODELS:
-        hint = did_you_mean(name, SCHEDULE_KINDS) or f" (known: {', '.join(sorted(SCHEDULE_KINDS))})"
+        known = f" (known: {', '.join(sorted(SCHEDULE_KINDS))})"
+        hint = did_you_mean(name, SCHEDULE_KINDS) or known
         raise _Bad(f"unknown schedule '{name}'{hint}")
     model = _MODELS[kind]
-    body = ""
+    items: list[str] = []
     if rest:
         if not rest.startswith("["):
             if "]" in rest and "[" not in rest:
                 raise _Bad(f"unbalanced brackets in '{text}': ']' without '['")
             raise _Bad(f"expected '[' after schedule name '{name}' (got '{rest}')")
-        end = _close(rest, 0)
+        items, end = _items(rest)
         if end < 0:
             raise _Bad(f"unbalanced brackets in '{text}': missing ']'")
         if rest[end + 1:].strip():
             raise _Bad(f"unexpected '{rest[end + 1:].strip()}' after ']' in '{text}'")
-        body = rest[1:end]
+        if len(items) == 1 and not items[0].strip():
+            items = []  # name[] is name with no parameters
     by_lower = {_WRITTEN[f].lower(): f for f in _fields(model)}
     values, raws = {}, {}
-    for item in (_split(body) if body.strip() else []):
+    for item in items:
         key, eq, raw = item.partition("=")
         key, raw = key.strip(), raw.strip()
         if not eq or not key:
@@ -230,10 +224,11 @@ def _build(model: type[_Sched], values: dict, raws: dict) -> Schedule:
     try:
         return model(**values)
     except ValidationError as e:  # a value outside the field's limits
-        field = str(e.errors()[0]["loc"][0]) if e.errors()[0]["loc"] else ""
-        if field in raws:
-            raise _Bad(f"'{_WRITTEN[field]}' must be {_rule(model, field)} (got '{raws[field]}')")
-        raise _Bad(f"bad schedule: {e.errors()[0]['msg']}")
+        field = (e.errors()[0]["loc"] or ("",))[0]
+        if field not in raws:
+            raise _Bad(f"bad schedule: {e.errors()[0]['msg']}") from None
+        raise _Bad(f"'{_WRITTEN[field]}' must be {_rule(model, field)} "
+                   f"(got '{raws[field]}')") from None
 
 
 def parse_schedule(text: str, span: Span | None = None, what: str = "") -> Schedule:
@@ -249,9 +244,7 @@ def parse_schedule(text: str, span: Span | None = None, what: str = "") -> Sched
 
 
 def _num(x: float | int) -> str:
-    if isinstance(x, int):
-        return str(x)
-    r = repr(float(x))
+    r = str(x) if isinstance(x, int) else repr(float(x))
     return r[:-2] if r.endswith(".0") else r
 
 
@@ -319,10 +312,9 @@ def lr_at(schedule: Schedule, progress: float, val_errors: Sequence[float] = (),
     if isinstance(s, Dexp):
         return _dexp_rate(s.base, s.tgt_factor, s.num_steps, _dexp_index(p, s.num_steps))
     if isinstance(s, Jdexp):
-        # A12's JumpyDiscreteExpLRS (AlexNet source src/lr.cu, "variant 2"): past the midpoint of a
-        # step, for 0.2 < p < 0.9 and any step but the first, the geometric mean of this
-        # step's rate and the *previous* step's; noise as LearningRateSchedule::getRate,
-        # × (1 + |N(0,1)|·noiseStdev).
+        # A12's JumpyDiscreteExpLRS (AlexNet source src/lr.cu, its "variant 2"): past a step's
+        # midpoint, for 0.2 < p < 0.9 and any step but the first, the geometric mean of this
+        # step's rate and the *previous* one's; noise as A12's LearningRateSchedule::getRate.
         n, k = s.num_steps, _dexp_index(p, s.num_steps)
         value = _dexp_rate(1.0, s.tgt_factor, n, k)
         if k > 0 and 0.2 < p < 0.9 and p > (k + 0.5) / n:

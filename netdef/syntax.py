@@ -72,7 +72,7 @@ def read_text(path: str | Path) -> str:
         size = p.stat().st_size
         if size > MAX_BYTES:
             raise NetdefError.at(where, f"file is too large for a definition file "
-                                        f"({size / 1e6:.1f} MB; at most {MAX_BYTES // 2**20} MiB)")
+                                        f"({size / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB)")
         data = p.read_bytes()
     except OSError as exc:
         raise NetdefError.at(where, f"cannot read file: {exc.strerror or exc}") from None
@@ -109,6 +109,7 @@ def parse(text: str, path: str = "<string>") -> Document:
     sections: list[Section] = []
     current: Section | None = None
     last: Entry | None = None
+    skipping = False  # after a malformed header: its keys are not "before any section"
     for number, raw in enumerate(lines, start=1):
         stripped = raw.strip()
         if not stripped or stripped[0] in "#;":
@@ -120,11 +121,12 @@ def parse(text: str, path: str = "<string>") -> Document:
         last = None
         if stripped.startswith("["):
             current = _section(raw, number, path, out)
+            skipping = current is None
             if current is not None:
                 sections.append(current)
             continue
         entry = _entry(raw, number, path, out)
-        if entry is None:
+        if entry is None or skipping:
             continue
         if current is None:
             out.error(entry.span, f"'{entry.key}' comes before any [section]: "

@@ -30,6 +30,20 @@ def test_dexp_one_step_is_final_rate():
     assert lr_at(s, 0.0) == lr_at(s, 1.0) == pytest.approx(0.001)
 
 
+@given(st.floats(0, 1), st.integers(1, 50))
+def test_dexp_step_matches_cuda_convnet2_loop(p, n):
+    # DiscreteExpParameterSchedule::getValue: the first i with p <= (i+1)/n, else the last.
+    k = next((i for i in range(n) if p <= (i + 1) / n), n - 1)
+    want = 0.01 / 250 if k == n - 1 else 0.01 * 250 ** (-k / (n - 1))
+    assert lr_at(Dexp(base=0.01, tgt_factor=250, num_steps=n), p) == pytest.approx(want, rel=1e-12)
+
+
+def test_dexp_many_steps_is_fast():
+    s = Dexp(base=1, tgt_factor=2, num_steps=2**31 - 1)
+    assert lr_at(s, 0.5) == pytest.approx(2 ** -0.5, rel=1e-6)
+    assert lr_at(s, 1.0) == 0.5
+
+
 def test_const_linear_exp():
     assert lr_at(parse_schedule("0.01"), 0.7) == 0.01
     assert lr_at(parse_schedule("const[base=0.02]"), 0.3) == 0.02
@@ -136,7 +150,8 @@ def test_any_order_any_case():
 
 
 def test_nested_and_kinds():
-    s = parse_schedule("Warmup[THEN=warmup[then=plateau[base=1;patience=3];length=1];length=0.05;start=0.1]")
+    s = parse_schedule("Warmup[THEN=warmup[then=plateau[base=1;patience=3];length=1];"
+                       "length=0.05;start=0.1]")
     assert s == Warmup(length=0.05, start=0.1,
                        then=Warmup(length=1, then=Plateau(base=1, patience=3)))
     assert isinstance(parse_schedule("exp[base=1;tgtFactor=2]"), Exp)
@@ -153,8 +168,9 @@ def test_models_are_frozen_and_strict():
 
 
 ROUND_TRIP = [
-    Const(base=0.01), Const(base=0), Linear(base=0.1, tgt_factor=10), Exp(base=1e-05, tgt_factor=3.5),
-    Dexp(base=0.01, tgt_factor=250, num_steps=4), Jdexp(tgt_factor=250, num_steps=4, noise_stdev=0.1),
+    Const(base=0.01), Const(base=0), Linear(base=0.1, tgt_factor=10),
+    Exp(base=1e-05, tgt_factor=3.5), Dexp(base=0.01, tgt_factor=250, num_steps=4),
+    Jdexp(tgt_factor=250, num_steps=4, noise_stdev=0.1),
     Plateau(base=0.01, factor=0.5, patience=3, min=1e-6), Cosine(base=0.1, final=0.001),
     Warmup(length=0.05, start=0.1, then=Warmup(length=1, then=Cosine(base=0.1))),
 ]
@@ -192,18 +208,24 @@ SPAN = Span("layers.cfg", 12, 7)
     ("exp[base=1;tgtFactor=abc]", "'tgtFactor' must be a number > 0 (got 'abc')"),
     ("exp[base=1;tgtFactor=0]", "'tgtFactor' must be a number > 0 (got '0')"),
     ("-0.5", "'base' must be a number >= 0 (got '-0.5')"),
-    ("dexp[base=1;tgtFactor=2;numSteps=2.5]", "'numSteps' must be an integer >= 1 (got '2.5')"),
-    ("dexp[base=1;tgtFactor=2;numSteps=0]", "'numSteps' must be an integer >= 1 (got '0')"),
+    ("dexp[base=1;tgtFactor=2;numSteps=2.5]",
+     "'numSteps' must be an integer >= 1 and <= 2147483647 (got '2.5')"),
+    ("dexp[base=1;tgtFactor=2;numSteps=0]",
+     "'numSteps' must be an integer >= 1 and <= 2147483647 (got '0')"),
+    ("dexp[base=1;tgtFactor=2;numSteps=1e300]",
+     "'numSteps' must be an integer >= 1 and <= 2147483647 (got '1e300')"),
     ("plateau[base=1;factor=2]", "'factor' must be a number > 0 and <= 1 (got '2')"),
     ("warmup[length=0;then=1]", "'length' must be a number > 0 and <= 1 (got '0')"),
-    ("exp[base=1e999;tgtFactor=2]", "'base' must be a number >= 0 (got '1e999')"),
-    ("dexp[base=1;tgtFactor=2;numSteps=3", "unbalanced brackets in 'dexp[base=1;tgtFactor=2;numSteps=3': "
-                                           "missing ']'"),
+    ("exp[base=1e999;tgtFactor=2]", "'base' must be a finite number (got '1e999')"),
+    ("dexp[base=1;tgtFactor=2;numSteps=3",
+     "unbalanced brackets in 'dexp[base=1;tgtFactor=2;numSteps=3': missing ']'"),
     ("dexp base=1]", "unbalanced brackets in 'dexp base=1]': ']' without '['"),
-    ("warmup[length=0.1;then=cosine[base=1]", "unbalanced brackets in "
-                                              "'warmup[length=0.1;then=cosine[base=1]': missing ']'"),
-    ("exp[base=1;tgtFactr=2]", "schedule 'exp' has no parameter 'tgtFactr'; did you mean 'tgtFactor'?"),
-    ("exp[base=1;qqq=2]", "schedule 'exp' has no parameter 'qqq' (expected exp[base=..;tgtFactor=..])"),
+    ("warmup[length=0.1;then=cosine[base=1]",
+     "unbalanced brackets in 'warmup[length=0.1;then=cosine[base=1]': missing ']'"),
+    ("exp[base=1;tgtFactr=2]",
+     "schedule 'exp' has no parameter 'tgtFactr'; did you mean 'tgtFactor'?"),
+    ("exp[base=1;qqq=2]",
+     "schedule 'exp' has no parameter 'qqq' (expected exp[base=..;tgtFactor=..])"),
     ("exp[base=1;BASE=2;tgtFactor=2]", "duplicate parameter 'base' in schedule 'exp'"),
     ("", "empty schedule (expected a number or name[param=value;...])"),
     ("   ", "empty schedule (expected a number or name[param=value;...])"),
@@ -218,7 +240,8 @@ SPAN = Span("layers.cfg", 12, 7)
     ("warmup[length=0.1;then=]", "empty schedule (expected a number or name[param=value;...])"),
     ("jdexp[base=1;tgtFactor=2;numSteps=2]",
      "schedule 'jdexp' has no parameter 'base' (expected jdexp[tgtFactor=..;numSteps=..])"),
-    ("nan", "unknown schedule 'nan' (known: const, cosine, dexp, exp, jdexp, linear, plateau, warmup)"),
+    ("nan", "a rate must be a finite number (got 'nan')"),
+    ("-inf", "a rate must be a finite number (got '-inf')"),
 ])
 def test_bad_input(text, message):
     with pytest.raises(NetdefError) as info:

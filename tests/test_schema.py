@@ -117,7 +117,7 @@ def test_no_params_checks_the_definition_alone():
      "layer 'conv1': 'filterSize' must be > 0 (got '0')"),
     ("filterSize=5\npadding=2", "filterSiz=5\npadding=2",
      "layer 'conv1': unknown key 'filterSiz'; did you mean 'filterSize'?"),
-    ("outputs=10", "outputs=10\nsizeX=3", "layer 'fc': 'sizeX' does not apply to a fc layer"),
+    ("outputs=10", "outputs=10\nsizeX=3", "layer 'fc': 'sizeX' does not apply to an fc layer (it is a key of pool, crop layers)"),
     ("type=softmax", "type=sofmax", "unknown type 'sofmax'; did you mean 'softmax'?"),
     ("type=softmax", "type=treefc", "type 'treefc' is not supported by netdef"),
     ("neuron=tanh[1.7,0.66]", "neuron=tanh[1.7]", "neuron 'tanh' takes 2 parameter(s)"),

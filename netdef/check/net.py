@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from ..errors import Collector, Diagnostic, did_you_mean
+from ..errors import Collector, Diagnostic, NetdefError, did_you_mean
+from ..schema.build import layer_kind
 from ..schema import COST_TYPES, NetSpec
 from ..schema import layers as L
 from .shapes import ARITY, INFER, Inferred, Shape, numel
@@ -89,7 +90,10 @@ def check_net(spec: NetSpec, input_size: int | None = None, input_channels: int 
     """Check the whole net at an image side (default 224); raise every problem at once."""
     out = Collector(strict=strict)
     out.extend(spec.diagnostics)
-    size = input_size or DEFAULT_INPUT_SIZE
+    size = DEFAULT_INPUT_SIZE if input_size is None else input_size
+    if size < 1 or input_channels < 1:
+        raise NetdefError.at(None, f"the input side must be a positive number of pixels "
+                                   f"(got {size})")
     order = list(spec.layers)
     position = {name: i for i, name in enumerate(order)}
     _check_inputs(spec, position, out)
@@ -121,7 +125,7 @@ def _check_inputs(spec: NetSpec, position: dict[str, int], out: Collector) -> No
             out.error(span, f"layer '{name}': a data layer takes no 'inputs'")
         elif n < lo or (hi is not None and n > hi):
             want = f"{lo}" if lo == hi else (f"at least {lo}" if hi is None else f"{lo}..{hi}")
-            out.error(span, f"layer '{name}': a {layer.type} layer takes {want} input(s) "
+            out.error(span, f"layer '{name}': {layer_kind(layer.type)} takes {want} input(s) "
                             f"(got {n})")
         for src in layer.inputs:
             if src == name:
@@ -153,7 +157,8 @@ def _assign_devices(spec: NetSpec, out: Collector) -> dict[str, int | None]:
             devices[name] = inherited[0]
         elif multi:
             out.error(spec.span(name), f"layer '{name}' reads only data layers and must state "
-                                       f"'gpu=' (the net uses devices {sorted(stated)})")
+                                       f"'gpu=' (the file places layers on device(s) "
+                                       f"{', '.join(map(str, sorted(stated)))})")
             devices[name] = 0
         else:
             devices[name] = 0
@@ -209,7 +214,7 @@ def _check_costs(spec: NetSpec, infos: dict[str, LayerInfo], classes: int | None
                             f"per image, a data layer with dataIdx=1; got {_fmt(infos[labels].shape)})")
         if layer.type in ("cost.logreg", "cost.crossent") and spec.layers[probs].type != "softmax":
             out.error(span, f"layer '{name}': input 2 ('{probs}') must be a softmax layer "
-                            f"(got a {spec.layers[probs].type} layer)")
+                            f"(got {layer_kind(spec.layers[probs].type)})")
             continue
         width = numel(infos[probs].shape)
         if layer.type == "cost.logreg" and layer.topk > width:
@@ -232,16 +237,22 @@ def _check_weight_sources(spec: NetSpec, infos: dict[str, LayerInfo], out: Colle
                 continue
             span = spec.span(name, "weight_source")
             m = _SOURCE.fullmatch(src)
-            other = m.group(1) if m else src
-            k = int(m.group(2)) if m and m.group(2) else 0
+            if m is None:
+                out.error(span, f"layer '{name}': malformed 'weightSource' '{src}' (expected a "
+                                "layer name or layer[k])")
+                continue
+            other, k = m.group(1), int(m.group(2) or 0)
+            if other == name:
+                out.error(span, f"layer '{name}': 'weightSource' names the layer itself")
+                continue
             if other not in spec.layers:
                 out.error(span, f"layer '{name}': 'weightSource' names unknown layer '{other}'"
                                 f"{did_you_mean(other, spec.layers)}")
                 continue
             target = spec.layers[other]
             if target.type != layer.type:
-                out.error(span, f"layer '{name}': 'weightSource' '{src}' is a {target.type} "
-                                f"layer; it must be a {layer.type} layer")
+                out.error(span, f"layer '{name}': 'weightSource' '{src}' is {layer_kind(target.type)}; "
+                                f"it must be {layer_kind(layer.type)}")
             elif k >= len(target.inputs):
                 out.error(span, f"layer '{name}': 'weightSource' '{src}': '{other}' has only "
                                 f"{len(target.inputs)} input(s)")

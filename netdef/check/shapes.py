@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..schema import layers as L
+from ..schema.build import layer_kind
 
 Shape = tuple[int, int, int]
 Report = Callable[[str, str], None]  # (key, message)
@@ -147,7 +148,7 @@ def infer_channels_same(layer, shapes: list[Shape], report: Report) -> Inferred 
         return None
     shape = (layer.channels, side, side)
     if layer.type in ("rgb2yuv", "rgb2lab") and layer.channels != 3:
-        report("channels", f"a {layer.type} layer needs 3 channels (got {layer.channels})")
+        report("channels", f"{layer_kind(layer.type)} needs 3 channels (got {layer.channels})")
         return None
     if layer.type == "cmrnorm" and layer.size > layer.channels:
         report("size", f"'size' {layer.size} exceeds 'channels' {layer.channels}")
@@ -165,7 +166,13 @@ def infer_pool(layer: L.Pool, shapes: list[Shape], report: Report) -> Inferred |
     if layer.size_x > side:
         report("sizeX", f"'sizeX' {layer.size_x} exceeds the input side {side}")
         return None
-    out = layer.outputs_x or pool_out_side(side, layer.size_x, layer.start, layer.stride)
+    auto = pool_out_side(side, layer.size_x, layer.start, layer.stride)
+    out = layer.outputs_x or auto
+    if layer.outputs_x and out > auto:
+        report("outputsX", f"'outputsX' {out} is more than the {auto} windows that fit the "
+                           f"{side}×{side} input (start {layer.start}, sizeX {layer.size_x}, "
+                           f"stride {layer.stride})")
+        return None
     if out < 1 or layer.start + (out - 1) * layer.stride >= side or layer.start + layer.size_x <= 0:
         report("start", f"pool windows fall outside the {side}×{side} input "
                         f"(start {layer.start}, sizeX {layer.size_x}, stride {layer.stride})")

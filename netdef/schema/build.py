@@ -125,7 +125,7 @@ def _build_layer(section: Section, psection: Section | None, mode: str,
     if psection is not None:
         ok = _collect_keys(model, psection, "params", raw, out) and ok
         spans["__params__"] = psection.span
-    if not ok:
+    if not ok or not _check_pool_kind(model, name, raw, out):
         return None
     data = _field_values(model, name, raw, out)
     if data is None:
@@ -141,6 +141,16 @@ def _build_layer(section: Section, psection: Section | None, mode: str,
         _report_validation(exc, model, name, raw, section, out)
         return None
     return layer, spans
+
+
+def _check_pool_kind(model: type[LayerBase], name: str, raw: dict, out: Collector) -> bool:
+    """``pool=rand`` (stochastic pooling) is refused by name (LANGUAGE.md §2)."""
+    entry = raw.get("pool", (None, ""))[0] if model.type_name() == "pool" else None
+    if entry is not None and entry.value.lower() == "rand":
+        out.error(entry.value_span, f"layer '{name}': 'pool=rand' (stochastic pooling) is not "
+                                    "supported by netdef")
+        return False
+    return True
 
 
 def _layer_model(section: Section, out: Collector) -> type[LayerBase] | None:
@@ -177,8 +187,11 @@ def _collect_keys(model: type[LayerBase], section: Section, origin: str,
         if fname is None:
             ok = False
             if key in ALL_KEYS:
-                out.error(entry.span, f"layer '{section.name}': '{entry.key}' does not apply to a "
-                                      f"{kind} layer{did_you_mean(key, _spelled(table))}")
+                owners = [t for t, m in LAYER_TYPES.items() if key in _key_table(m)]
+                shown = ", ".join(owners[:4]) + (", …" if len(owners) > 4 else "")
+                out.error(entry.span, f"layer '{section.name}': '{entry.key}' does not apply to "
+                                      f"{layer_kind(kind)} (it is a key of {shown} layers)"
+                                      f"{_close_spelling(key, table)}")
             else:
                 out.error(entry.span, f"layer '{section.name}': unknown key '{entry.key}'"
                                       f"{did_you_mean(key, _spelled(table))}")
@@ -190,6 +203,22 @@ def _collect_keys(model: type[LayerBase], section: Section, origin: str,
             continue
         raw[fname] = (entry, origin)  # params entries come second, so the params file wins
     return ok
+
+
+def layer_kind(kind: str) -> str:
+    """'a conv layer', 'an fc layer' (the article follows how the name is said)."""
+    an = kind[0] in "aeiou" or kind.split(".")[0] in ("fc", "sfc", "rnorm", "href", "hs",
+                                                      "rgb2yuv", "rgb2lab", "eltsum", "eltmax")
+    return f"{'an' if an else 'a'} {kind} layer"
+
+
+def _close_spelling(key: str, table: dict[str, str]) -> str:
+    """A did-you-mean only for near-misspellings (sizeX -> size), not for unrelated keys."""
+    import difflib
+
+    spelled = _spelled(table)
+    close = difflib.get_close_matches(key, [s.lower() for s in spelled], n=1, cutoff=0.75)
+    return did_you_mean(close[0], spelled) if close else ""
 
 
 def _spelled(table: dict[str, str]) -> list[str]:
@@ -267,13 +296,13 @@ def _check_required_params(model: type[LayerBase], section: Section, psection: S
                                                        field_extra(model, f).get("params")
                                                        for f, (_, o) in raw.items()):
         out.error(section.span, f"layer '{section.name}': no section [{section.name}] in the "
-                                f"params file (a {kind} layer needs its parameters there)")
+                                f"params file ({layer_kind(kind)} needs its parameters there)")
         return False
     missing = [alias_of(f) for f in REQUIRED_PARAMS.get(kind, ()) if f not in raw]
     if missing:
         where = psection.span if psection is not None else section.span
         out.error(where, f"layer '{section.name}': missing params key(s) "
-                         f"{', '.join(repr(m) for m in missing)} (a {kind} layer needs them)")
+                         f"{', '.join(repr(m) for m in missing)} ({layer_kind(kind)} needs them)")
         return False
     return True
 
@@ -292,7 +321,12 @@ def _report_validation(exc: ValidationError, model: type[LayerBase], name: str, 
             out.error(section.span, f"layer '{name}': missing required key '{key}'")
         elif entry is not None:
             got = _item(entry.value, loc)
-            out.error(entry.value_span, f"layer '{name}': '{entry.key}' {message} (got {got!r})")
+            if message.startswith("must "):
+                text = f"'{entry.key}' {message} (got {got!r})"
+            else:  # a schedule's or neuron's own sentence, which may quote the value already
+                quoted = "(got " in message or got in message
+                text = f"'{entry.key}': {message}" + ("" if quoted else f" (got {got!r})")
+            out.error(entry.value_span, f"layer '{name}': {text}")
         else:
             out.error(section.span, f"layer '{name}': {message}")
 

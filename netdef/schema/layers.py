@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
+                      ValidationInfo, field_validator)
 
 from ..errors import NetdefError
 from ..schedules import Schedule, format_schedule, parse_schedule
@@ -120,8 +121,16 @@ class InitFuncs(BaseModel):
 class Data(LayerBase):
     type: Literal["data"] = "data"
     data_idx: NonNegInt = Field(0, description="0 images, 1 label index, 2 one-hot labels")
-    start: NonNegInt | None = None
-    end: PosInt | None = None
+    start: NonNegInt | None = Field(None, description="V2: first row of the data taken")
+    end: PosInt | None = Field(None, description="V2: one past the last row taken")
+
+    @field_validator("end")
+    @classmethod
+    def _end_after_start(cls, end: int | None, info: ValidationInfo) -> int | None:
+        start = info.data.get("start") or 0
+        if end is not None and end <= start:
+            raise ValueError(f"must be greater than 'start' ({start})")
+        return end
 
 
 class ConvLike(WeightParams, InitFuncs, LayerBase):

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 _INT = re.compile(r"[+-]?\d+")
+INT_LIMIT = 2**31 - 1
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -21,11 +22,13 @@ def parse_int(value: object) -> int:
     """A plain integer (``12``, ``-2``); ``5.0`` or ``5x`` is not one."""
     if isinstance(value, bool):
         raise ValueError("must be an integer")
-    if isinstance(value, int):
-        return value
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
-        return int(value)
-    raise ValueError("must be an integer")
+        value = int(value)
+    if not isinstance(value, int):
+        raise ValueError("must be an integer")
+    if abs(value) > INT_LIMIT:
+        raise ValueError(f"must be an integer of at most {INT_LIMIT} (cuda-convnet's C int)")
+    return value
 
 
 def parse_float(value: object) -> float:
@@ -76,7 +79,8 @@ NEURONS: dict[str, tuple[tuple[str, ...], tuple[float, ...] | None]] = {
 }
 NeuronKind = Literal["ident", "relu", "brelu", "softrelu", "logistic", "tanh", "abs", "square",
                      "sqrt", "linear", "drelu", "log"]
-_NEURON = re.compile(r"\s*([A-Za-z]+)\s*(?:\[(.*)\])?\s*")
+_NEURON = re.compile(r"\s*([A-Za-z]\w*)\s*(?:\[([^\[\]]*)\])?\s*")
+_NEURON_NAME = re.compile(r"\s*([A-Za-z]\w*)")
 
 
 class Neuron(BaseModel):
@@ -108,10 +112,14 @@ def parse_neuron(value: object) -> Neuron:
         return Neuron.model_validate(value)
     text = str(value)
     m = _NEURON.fullmatch(text)
-    name = m.group(1).lower() if m else ""
+    head = _NEURON_NAME.match(text)
+    name = head.group(1).lower() if head else ""
     if name not in NEURONS:
         raise ValueError(f"unknown neuron (expected one of {known_neurons()})")
     names, defaults = NEURONS[name]
+    if m is None:
+        form = f"{name}[{','.join(names)}]" if names else name
+        raise ValueError(f"malformed neuron (expected {form})")
     raw = m.group(2)
     if raw is None or not raw.strip():
         if names and defaults is None:
