@@ -1,0 +1,8 @@
+"""The compiler stage: a checked net to PyTorch modules across devices (DESIGN.md §1, §5)."""
+
+from .compile import compile_net, resolve_devices
+from .net import Net
+from .registry import Built, TensorSpec, builder_for, known_builders, register
+
+__all__ = ["compile_net", "resolve_devices", "Net", "register", "known_builders", "builder_for",
+           "Built", "TensorSpec"]

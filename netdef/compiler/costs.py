@@ -1,0 +1,110 @@
+"""Builders of the cost layers (cuda-convnet ``CostLayer``; notes §12). Each returns
+``coeff × (cost summed over the batch) / N``: a scalar whose sum over costs is the training loss.
+
+cost.logreg and cost.crossent read a softmax; when that softmax has no neuron the compiler
+hands them the softmax's *input* scores instead, and they use log_softmax (the same value as
+log of the softmax, without underflow). Otherwise they take log of the probabilities with
+cuda-convnet's safelog (log x for x > 0, else −50).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .registry import Built, register
+
+SAFELOG_FLOOR = -50.0
+
+
+def safelog(p: torch.Tensor) -> torch.Tensor:
+    """cuda-convnet's safelog: log p where p > 0, −50 elsewhere."""
+    return torch.where(p > 0, torch.log(p.clamp(min=1e-300 if p.dtype == torch.float64 else 1e-38)),
+                       torch.full_like(p, SAFELOG_FLOOR))
+
+
+class CostOp(nn.Module):
+    """Base: ``from_scores`` says xs[1] holds softmax inputs rather than probabilities."""
+
+    def __init__(self, coeff: float, from_scores: bool = False):
+        super().__init__()
+        self.coeff, self.from_scores = coeff, from_scores
+
+    def log_probs(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)  # (N, classes)
+        return F.log_softmax(x, dim=1) if self.from_scores else safelog(x)
+
+
+class LogRegOp(CostOp):
+    """coeff · mean over the batch of −log p(label) (multinomial logistic regression)."""
+
+    def __init__(self, coeff: float, topk: int, from_scores: bool = False):
+        super().__init__(coeff, from_scores)
+        self.topk = topk
+
+    def forward(self, xs, ws):
+        labels = xs[0].reshape(-1).long()  # (N,)
+        nll = F.nll_loss(self.log_probs(xs[1]), labels)
+        return self.coeff * nll
+
+    def errors(self, labels: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """nll (no coeff), top-1 and top-k error rates of one batch (ties: torch.topk's order,
+        where cuda-convnet gives fractional credit)."""
+        labels = labels.reshape(-1).long()
+        logp = self.log_probs(x)
+        top = logp.topk(self.topk, dim=1).indices  # (N, k)
+        hit = top == labels[:, None]
+        return {"nll": F.nll_loss(logp, labels),
+                "top1_err": 1.0 - hit[:, 0].double().mean(),
+                "topk_err": 1.0 - hit.any(1).double().mean()}
+
+
+@register("cost.logreg")
+def build_logreg(layer, info, net=None) -> Built:
+    return Built(LogRegOp(layer.coeff, layer.topk))
+
+
+class Sum2Op(CostOp):
+    """coeff · mean over the batch of Σ x² (no ½; cuda-convnet SumOfSquaresCostLayer)."""
+
+    def forward(self, xs, ws):
+        x = xs[0].flatten(1)
+        return self.coeff * (x * x).sum() / x.shape[0]
+
+
+@register("cost.sum2")
+def build_sum2(layer, info, net=None) -> Built:
+    return Built(Sum2Op(layer.coeff))
+
+
+class CrossEntOp(CostOp):
+    """coeff · mean over the batch of −Σ_l t_l · log y_l (t: a label matrix, y: a softmax)."""
+
+    def forward(self, xs, ws):
+        t = xs[0].flatten(1).to(xs[1].dtype)
+        return self.coeff * -(t * self.log_probs(xs[1])).sum() / t.shape[0]
+
+
+@register("cost.crossent")
+def build_crossent(layer, info, net=None) -> Built:
+    return Built(CrossEntOp(layer.coeff))
+
+
+class BceOp(CostOp):
+    """coeff · mean over the batch of −Σ [posWeight·t·log y + (1 − t)·log(1 − y)], safelog."""
+
+    def __init__(self, coeff: float, pos_weight: float):
+        super().__init__(coeff)
+        self.pos_weight = pos_weight
+
+    def forward(self, xs, ws):
+        y = xs[1].flatten(1)
+        t = xs[0].flatten(1).to(y.dtype)
+        ll = self.pos_weight * t * safelog(y) + (1 - t) * safelog(1 - y)
+        return self.coeff * -ll.sum() / y.shape[0]
+
+
+@register("cost.bce")
+def build_bce(layer, info, net=None) -> Built:
+    return Built(BceOp(layer.coeff, layer.pos_weight))

@@ -1,0 +1,93 @@
+"""The :class:`Net` module that :func:`~netdef.compiler.compile_net` returns."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .graph import RunPlan, Step, _Run, make_run_plan, resolve
+
+
+class Net(nn.Module):
+    """A compiled cuda-convnet net spread over devices.
+
+    Parameters are held by the net itself under the file's layer names (``conv1a.weight``,
+    ``conv3a.weight.1``, ``conv1a.bias``; randSparse subsets ``local32.perm``), identical
+    whether towers are folded or not; ops hold none. A shared weight (weightSource) appears
+    once, under its owner's name.
+    """
+
+    def __init__(self, checked, ops: list[nn.Module], steps: list[Step], where: dict,
+                 data_ops: dict, tensors: dict[str, torch.Tensor], output: str,
+                 cost_inputs: dict[str, tuple[str, str]]):
+        super().__init__()
+        self.checked = checked
+        self.ops = nn.ModuleList(ops)
+        self.data_ops = dict(data_ops)  # stateless: images/labels -> a data layer's value
+        self.steps, self.where, self.output = steps, where, output
+        self.cost_inputs = cost_inputs  # logreg cost -> (labels layer, scores layer)
+        self.cost_names = [s.members[0] for s in steps if s.is_cost]
+        self.last_transfers = 0
+        self._plans: dict[tuple[str, ...], RunPlan] = {}
+        for name, t in tensors.items():  # dotted keys: set directly (register_* forbids ".")
+            if isinstance(t, nn.Parameter):
+                self._parameters[name] = t
+            else:
+                self._buffers[name] = t
+
+    def named_layer_parameters(self) -> dict[str, nn.Parameter]:
+        """``{"conv1a.weight": p, …}``: every parameter once, under its owner's layer name."""
+        return dict(self._parameters)
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return {**self._parameters, **self._buffers}
+
+    def _run(self, images, labels, targets: list[str]) -> dict[str, torch.Tensor]:
+        key = tuple(targets)
+        if key not in self._plans:
+            self._plans[key] = make_run_plan(self.steps, self.where, targets)
+        plan = self._plans[key]
+        run = _Run(self, images, labels)
+        tensors = self._tensors()
+        n = images.shape[0] if images is not None else labels.shape[0]
+        for s in plan.order:
+            step = self.steps[s]
+            xs = [run.gather(group, step.device) for group in step.inputs]
+            ws = [resolve(p, tensors, step.device) for p in step.weights]
+            if step.batch_fold > 1:  # (N, k·C, …) -> (N·k, C·…): towers as extra images
+                xs = [x.reshape(n * step.batch_fold, -1) for x in xs]
+            y = self.ops[step.op_index](xs, ws)
+            if step.batch_fold > 1:  # (N·k, C, H, W) -> (N, k·C, H, W)
+                y = y.reshape(n, step.batch_fold * y.shape[1], *y.shape[2:])
+            run.outs[s] = y
+            for done in plan.release.get(s, ()):
+                run.drop(done)
+        self.last_transfers = run.transfers
+        return {t: run.local(t) for t in targets}
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, S, S) mean-subtracted images -> (N, outputs) scores, on the output's device."""
+        return self._run(images, None, [self.output])[self.output].flatten(1)
+
+    def costs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{cost layer: coeff × batch-mean cost}``; the training loss is their sum."""
+        return self._run(images, labels, self.cost_names)
+
+    def evaluate_costs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, dict]:
+        """Per cost.logreg: nll, top-1 and top-k error (cuda-convnet's printed triple)."""
+        targets = sorted({n for pair in self.cost_inputs.values() for n in pair})
+        values = self._run(images, labels, targets)
+        out = {}
+        for cost, (lab, scores) in self.cost_inputs.items():
+            step = self.steps[self.where[cost][0]]
+            op = self.ops[step.op_index].op
+            out[cost] = {k: v.detach() for k, v in
+                         op.errors(values[lab].to(step.device), values[scores].to(step.device)).items()}
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs):
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,
+                                      missing_keys, unexpected_keys, error_msgs)
+        ours = {prefix + k for k in self._tensors()}
+        unexpected_keys[:] = [k for k in unexpected_keys if k not in ours]

@@ -1,0 +1,96 @@
+"""Builders of the normalisation layers: cmrnorm, rnorm, cnorm (cuda-convnet ``layer.cu``
+ResponseNormLayer, CrossMapResponseNormLayer, ContrastNormLayer; notes §8).
+
+With α the scale as divided by cuda-convnet's Python side (``scale/size`` for cmrnorm,
+``scale/size²`` for rnorm/cnorm), every layer computes y = x · (minDiv + α·Σ_window v²)^(−pow),
+where v = x, or for cnorm v = x − (local mean centred on that pixel). Windows start at
+``p − size//2`` (C division, so even sizes reach further back) and are clipped at the border.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ops_pool import clipped_counts
+from .ops_simple import image_view
+from .registry import Built, register
+
+
+class CrossMapNormOp(nn.Module):
+    """cmrnorm over (N, C, H, W): window [f − size//2, +size) across channels, or the fixed
+    block [⌊f/size⌋·size, +size) when ``blocked``. Unblocked equals LocalResponseNorm."""
+
+    def __init__(self, view, size: int, scale: float, power: float, min_div: float,
+                 blocked: bool):
+        super().__init__()
+        self.view, self.size, self.blocked = tuple(view), size, blocked
+        self.scale, self.power, self.min_div = scale, power, min_div
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, scale={self.scale}, pow={self.power}, blocked={self.blocked}"
+
+    def _block_sums(self, sq: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = sq.shape
+        extra = -c % self.size
+        sq = F.pad(sq, (0, 0, 0, 0, 0, extra))  # (N, B·size, H, W)
+        sums = sq.view(n, -1, self.size, h, w).sum(2, keepdim=True)  # (N, B, 1, H, W)
+        return sums.expand(-1, -1, self.size, -1, -1).reshape(n, -1, h, w)[:, :c]
+
+    def forward(self, xs, ws):
+        x = xs[0].reshape(-1, *self.view)  # (N, C, H, W)
+        if not self.blocked:
+            # torch's LRN divides alpha by size and pads size//2 before, (size−1)//2 after:
+            # exactly cuda-convnet's window and scale/size
+            return F.local_response_norm(x, self.size, self.scale, self.power, self.min_div)
+        denom = self.min_div + (self.scale / self.size) * self._block_sums(x * x)
+        return x * denom.pow(-self.power)
+
+
+@register("cmrnorm")
+def build_cmrnorm(layer, info, net=None) -> Built:
+    """cmrnorm: the AlexNet local response normalisation across maps."""
+    view = image_view(info.in_shapes[0], layer.channels)
+    return Built(CrossMapNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div,
+                                layer.blocked))
+
+
+class SpatialNormOp(nn.Module):
+    """rnorm (``contrast=False``) and cnorm over a size×size window of the same map."""
+
+    def __init__(self, view, size: int, scale: float, power: float, min_div: float,
+                 contrast: bool):
+        super().__init__()
+        self.view, self.size, self.contrast = tuple(view), size, contrast
+        self.alpha, self.power, self.min_div = scale / size ** 2, power, min_div
+        before = size // 2
+        self.pads = (before, size - 1 - before) * 2
+        rows = clipped_counts(view[1], view[1], size, -before, 1)
+        self.register_buffer("counts", torch.outer(rows, rows).float(), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}, alpha={self.alpha}, pow={self.power}, contrast={self.contrast}"
+
+    def _window_sum(self, v: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(v, self.pads), self.size, 1, divisor_override=1)
+
+    def forward(self, xs, ws):
+        x = xs[0].reshape(-1, *self.view)  # (N, C, S, S)
+        v = x
+        if self.contrast:
+            v = x - self._window_sum(x) / self.counts.to(x.dtype)  # x − clipped local mean
+        denom = self.min_div + self.alpha * self._window_sum(v * v)
+        return x * denom.pow(-self.power)  # cnorm: the numerator is the raw x
+
+
+@register("rnorm")
+def build_rnorm(layer, info, net=None) -> Built:
+    view = image_view(info.in_shapes[0], layer.channels)
+    return Built(SpatialNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div, False))
+
+
+@register("cnorm")
+def build_cnorm(layer, info, net=None) -> Built:
+    view = image_view(info.in_shapes[0], layer.channels)
+    return Built(SpatialNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div, True))

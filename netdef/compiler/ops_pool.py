@@ -1,0 +1,89 @@
+"""Builders of the pooling layers: pool (max/avg/maxabs) and cmpool (cuda-convnet ``pool``
+kernels kLocalPool / kPoolCrossMap). Windows that overhang the image are clipped: max sees only
+in-image pixels, avg divides by the in-image count, ``sum=1`` does not divide."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .ops_simple import image_view
+from .registry import Built, register
+
+
+def clipped_counts(side: int, out: int, size: int, start: int, stride: int) -> torch.Tensor:
+    """Per output position, how many of the window's rows lie inside [0, side): (out,)."""
+    pos = torch.arange(out) * stride + start
+    return (torch.clamp(pos + size, max=side) - torch.clamp(pos, min=0)).double()
+
+
+def window_pads(side: int, out: int, size: int, start: int, stride: int) -> tuple[int, int]:
+    """(before, after) padding that turns clipped windows into plain ones; negative = crop."""
+    return -start, start + (out - 1) * stride + size - side
+
+
+class PoolOp(nn.Module):
+    """Spatial pooling over (N, C, S, S) -> (N, C, out, out) with clipped windows."""
+
+    def __init__(self, kind: str, view, size: int, stride: int, start: int, out: int,
+                 total: bool):
+        super().__init__()
+        self.kind, self.view, self.size, self.stride = kind, tuple(view), size, stride
+        self.total = total  # avg with sum=1: no division
+        side = view[1]
+        before, after = window_pads(side, out, size, start, stride)
+        self.pads = (before, after, before, after)
+        rows = clipped_counts(side, out, size, start, stride)
+        self.register_buffer("counts", torch.outer(rows, rows).float(), persistent=False)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind}, size={self.size}, stride={self.stride}, pads={self.pads}"
+
+    def _pad(self, x: torch.Tensor, value: float) -> torch.Tensor:
+        return x if not any(self.pads) else F.pad(x, self.pads, value=value)
+
+    def _max(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._pad(x, float("-inf"))  # outside pixels never win
+        return F.max_pool2d(x, self.size, self.stride)
+
+    def forward(self, xs, ws):
+        x = xs[0].reshape(-1, *self.view)  # (N, C, S, S)
+        if self.kind == "max":
+            return self._max(x)
+        if self.kind == "maxabs":
+            hi, lo = self._max(x), -self._max(-x)
+            return torch.where(hi.abs() >= lo.abs(), hi, lo)  # keeps the sign of max |x|
+        sums = F.avg_pool2d(self._pad(x, 0.0), self.size, self.stride, divisor_override=1)
+        return sums if self.total else sums / self.counts.to(sums.dtype)
+
+
+@register("pool")
+def build_pool(layer, info, net=None) -> Built:
+    """pool: ``max``, ``avg`` or ``maxabs`` over sizeX×sizeX windows from ``start``."""
+    view = image_view(info.in_shapes[0], layer.channels)
+    return Built(PoolOp(layer.pool, view, layer.size_x, layer.stride, layer.start,
+                        info.shape[1], layer.sum))
+
+
+class CmPoolOp(nn.Module):
+    """Max over channel windows [start + o·stride, +size) ∩ [0, C): (N, C, H, W) -> (N, O, H, W)."""
+
+    def __init__(self, view, size: int, stride: int, start: int, out: int):
+        super().__init__()
+        self.view, self.size, self.stride = tuple(view), size, stride
+        before, after = window_pads(view[0], out, size, start, stride)
+        self.pads = (0, 0, 0, 0, before, after)
+
+    def forward(self, xs, ws):
+        x = xs[0].reshape(-1, *self.view).unsqueeze(1)  # (N, 1, C, H, W)
+        x = F.pad(x, self.pads, value=float("-inf"))
+        y = F.max_pool3d(x, (self.size, 1, 1), (self.stride, 1, 1))  # (N, 1, O, H, W)
+        return y.squeeze(1)
+
+
+@register("cmpool")
+def build_cmpool(layer, info, net=None) -> Built:
+    """cmpool: cross-map max pooling (cuda-convnet2 CrossMapPoolLayer)."""
+    c, h, w = info.in_shapes[0]
+    return Built(CmPoolOp((c, h, w), layer.size, layer.stride, layer.start, info.shape[0]))

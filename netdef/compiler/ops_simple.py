@@ -1,0 +1,181 @@
+"""Builders of the layers without weights or windows: data, softmax, neuron, eltsum, eltmax,
+concat, pass, dropout, dropout2, hs (cuda-convnet ``layer.cu``; LANGUAGE.md §2)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..check.shapes import numel
+from .neurons import NeuronOp
+from .registry import Built, register
+
+
+def image_view(in_shape: tuple[int, int, int], channels: int) -> tuple[int, int, int]:
+    """(C, S, S) at which an input of ``in_shape`` is read with ``channels`` channels
+    (cuda-convnet flattens channel-major, so an fc output reads as an image)."""
+    side = math.isqrt(numel(in_shape) // channels)
+    return (channels, side, side)
+
+
+class DataOp(nn.Module):
+    """A data layer: the images (dataIdx 0), label indices (1) or one-hot labels (2); V2
+    ``start``/``end`` slice the rows of a label matrix (cuda-convnet2 DataLayer)."""
+
+    def __init__(self, data_idx: int, width: int, start: int | None, end: int | None):
+        super().__init__()
+        self.data_idx, self.width, self.start, self.end = data_idx, width, start, end
+
+    def forward(self, images: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor:
+        if self.data_idx == 0:
+            if images is None:
+                raise ValueError("this net needs images")
+            return images
+        if labels is None:
+            raise ValueError("this net reads labels: pass them (net.costs(images, labels))")
+        if self.data_idx == 2 and labels.dim() == 1:
+            labels = F.one_hot(labels.long(), self.width).float()  # (N,) -> (N, classes)
+        if labels.dim() == 2 and (self.start or self.end):
+            labels = labels[:, self.start or 0:self.end]
+        return labels
+
+
+@register("data")
+def build_data(layer, info, net=None) -> Built:
+    """data: delivered by the net to each consumer's device (never a transfer)."""
+    return Built(DataOp(layer.data_idx, numel(info.shape), layer.start, layer.end))
+
+
+class SoftmaxOp(nn.Module):
+    """exp(x − max) / Σ exp(x − max) over all features of an image."""
+
+    def forward(self, xs, ws):
+        x = xs[0]
+        return F.softmax(x.flatten(1), dim=1).view_as(x)
+
+
+@register("softmax")
+def build_softmax(layer, info, net=None) -> Built:
+    return Built(SoftmaxOp())
+
+
+class IdentityOp(nn.Module):
+    """Passes its one input through (the layer's ``neuron=`` does the work)."""
+
+    def forward(self, xs, ws):
+        return xs[0]
+
+
+@register("neuron")
+def build_neuron(layer, info, net=None) -> Built:
+    """neuron: an identity op; the compiler applies ``neuron=`` after every op."""
+    return Built(IdentityOp())
+
+
+class EltSumOp(nn.Module):
+    """Σᵢ cᵢ xᵢ, every input reshaped to the first's shape."""
+
+    def __init__(self, coeffs: tuple[float, ...]):
+        super().__init__()
+        self.coeffs = coeffs
+
+    def forward(self, xs, ws):
+        out = self.coeffs[0] * xs[0]
+        for c, x in zip(self.coeffs[1:], xs[1:]):
+            out = out + c * x.reshape(xs[0].shape)
+        return out
+
+
+@register("eltsum")
+def build_eltsum(layer, info, net=None) -> Built:
+    coeffs = layer.coeffs or (1.0,) * len(layer.inputs)
+    return Built(EltSumOp(tuple(float(c) for c in coeffs)))
+
+
+class EltMaxOp(nn.Module):
+    """Elementwise max. Like cuda-convnet's EltwiseMaxLayer, every input equal to the max
+    receives the whole gradient (torch.maximum would split it between ties)."""
+
+    def forward(self, xs, ws):
+        xs = [x.reshape(xs[0].shape) for x in xs]
+        top = xs[0]
+        for x in xs[1:]:
+            top = torch.maximum(top, x)
+        top = top.detach()
+        out = top
+        for x in xs:
+            out = out + (x == top).to(x.dtype) * (x - x.detach())  # value + 0, grad to ties
+        return out
+
+
+@register("eltmax")
+def build_eltmax(layer, info, net=None) -> Built:
+    return Built(EltMaxOp())
+
+
+class ConcatOp(nn.Module):
+    """Stacks inputs along channels: (N, Cᵢ, H, W) -> (N, ΣCᵢ, H, W)."""
+
+    def __init__(self, shapes: list[tuple[int, int, int]]):
+        super().__init__()
+        self.shapes = shapes
+
+    def forward(self, xs, ws):
+        return torch.cat([x.reshape(-1, *s) for x, s in zip(xs, self.shapes)], dim=1)
+
+
+@register("concat")
+def build_concat(layer, info, net=None) -> Built:
+    return Built(ConcatOp(list(info.in_shapes)))
+
+
+@register("pass")
+def build_pass(layer, info, net=None) -> Built:
+    """pass: cuda-convnet2's memory alias of its inputs, i.e. a concatenation."""
+    return Built(ConcatOp(list(info.in_shapes)))
+
+
+class DropoutOp(nn.Module):
+    """``inverted``: × mask/keep in training, identity at test (cuda-convnet2 DropoutLayer).
+    Classic (dropout2, hs): × mask in training, × keep at test, and always × keep when
+    ``enable`` is off (Dropout2Layer)."""
+
+    def __init__(self, keep: float, enable: bool, inverted: bool):
+        super().__init__()
+        self.keep, self.enable, self.inverted = keep, enable, inverted
+
+    def extra_repr(self) -> str:
+        return f"keep={self.keep}, enable={self.enable}, inverted={self.inverted}"
+
+    def forward(self, xs, ws):
+        x = xs[0]
+        if self.training and self.enable:
+            mask = (torch.rand_like(x) < self.keep).to(x.dtype)
+            return x * mask / self.keep if self.inverted else x * mask
+        return x if self.inverted else x * self.keep
+
+
+@register("dropout")
+def build_dropout(layer, info, net=None) -> Built:
+    return Built(DropoutOp(layer.keep, layer.enable, inverted=True))
+
+
+@register("dropout2")
+def build_dropout2(layer, info, net=None) -> Built:
+    return Built(DropoutOp(layer.keep, layer.enable, inverted=False))
+
+
+@register("hs")
+def build_hs(layer, info, net=None) -> Built:
+    """hs: the 2012 AlexNet code's name for classic dropout (= dropout2)."""
+    return Built(DropoutOp(layer.keep, layer.enable, inverted=False))
+
+
+def neuron_op(layer, inplace: bool) -> NeuronOp | None:
+    """The op for a layer's ``neuron=`` (None for none or ident)."""
+    if layer.neuron is None or layer.neuron.kind == "ident":
+        return None
+    return NeuronOp(layer.neuron, inplace)

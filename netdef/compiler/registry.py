@@ -1,0 +1,72 @@
+"""The builder registry: one ``build_*`` function per layer type (STYLE.md habit 5).
+
+A builder takes the layer's model, its :class:`~netdef.check.net.LayerInfo` and the whole
+:class:`~netdef.check.net.CheckedNet`, and returns a :class:`Built`: an op module plus the
+tensors (parameters and buffers) the op reads, in the order it reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from torch import nn
+
+from ..errors import NetdefError
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A parameter or buffer of a layer: named ``<layer>.<suffix>`` in the state dict.
+
+    Weights are drawn as ``std · N(0, 1)``; biases are the constant ``const``; ``perm`` buffers
+    (randSparse channel subsets) are ``count`` concatenated permutations of ``range(channels)``.
+    ``source`` names the owner's tensor when it is shared (``weightSource``).
+    """
+
+    suffix: str
+    shape: tuple[int, ...]
+    kind: str = "weight"  # "weight", "bias" or "perm"
+    std: float = 0.0
+    const: float = 0.0
+    source: str | None = None
+
+
+@dataclass
+class Built:
+    """What a builder returns: the op, and the tensors it takes (op(xs, ws), ws in this order)."""
+
+    op: nn.Module
+    tensors: list[TensorSpec] = field(default_factory=list)
+    inplace_neuron: bool = False  # the op returns a fresh tensor nothing else saved
+
+
+Builder = Callable[..., Built]
+_BUILDERS: dict[str, Builder] = {}
+
+
+def register(layer_type: str) -> Callable[[Builder], Builder]:
+    """Decorator: ``@register("conv")`` above ``def build_conv(layer, info, net) -> Built``."""
+
+    def add(fn: Builder) -> Builder:
+        if layer_type in _BUILDERS:
+            raise ValueError(f"a builder for layer type '{layer_type}' is already registered "
+                             f"({_BUILDERS[layer_type].__name__})")
+        _BUILDERS[layer_type] = fn
+        return fn
+
+    return add
+
+
+def builder_for(layer_type: str) -> Builder:
+    """The builder of a type; an unknown type raises NetdefError listing the known ones."""
+    try:
+        return _BUILDERS[layer_type]
+    except KeyError:
+        raise NetdefError(f"no builder for layer type '{layer_type}' (known: "
+                          f"{', '.join(sorted(known_builders()))})") from None
+
+
+def known_builders() -> list[str]:
+    """Every layer type that has a builder, in registration order."""
+    return list(_BUILDERS)

@@ -1,0 +1,235 @@
+"""compile_net on whole nets: naming, init, placement, folding, costs, the compat corpus."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from netdef.check import load
+from netdef.compiler import Net, compile_net
+from netdef.compiler.gradcheck import check_grads
+from netdef.compiler.graph import make_run_plan
+from netdef.errors import NetdefError
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = ROOT / "layers"
+COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
+
+ALEXNET_PARAMS = 60_965_224
+COMPAT_SIZES = {
+    "v1/layers-18pct.cfg": 32, "v1/layers-19pct.cfg": 32, "v1/layers-80sec.cfg": 32,
+    "v1/layers-conv-local-11pct.cfg": 24, "v1/layers-conv-local-13pct.cfg": 24,
+    "v1/layers.gc.cfg": 8, "v2/layers-cifar10-11pct.cfg": 24,
+    "v2/layers-imagenet-1gpu.cfg": 224, "v2/layers-imagenet-2gpu-data.cfg": 224,
+    "v2/layers-imagenet-2gpu-model.cfg": 224, "v2/layers-imagenet-4gpu-data.cfg": 224,
+    "v2/layers-imagenet-4gpu-data-model.cfg": 224,
+}
+
+TINY = """
+[data]
+type=data
+dataIdx=0
+[labels]
+type=data
+dataIdx=1
+[conv1]
+type=conv
+inputs=data
+channels=3
+filters=4
+filterSize=3
+initW=0.1
+neuron=relu
+[conv2]
+type=conv
+inputs=data
+channels=3
+filters=4
+filterSize=3
+weightSource=conv1
+initB=0.5
+[both]
+type=eltsum
+inputs=conv1,conv2
+[drop]
+type=dropout2
+inputs=both
+[fc]
+type=fc
+inputs=drop
+outputs=5
+[probs]
+type=softmax
+inputs=fc
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+TINY_PARAMS = """
+[conv1]
+epsW=0.01
+epsB=0.01
+momW=0.9
+momB=0.9
+wc=0
+[conv2]
+epsW=0.01
+epsB=0.01
+momW=0.9
+momB=0.9
+wc=0
+[fc]
+epsW=0.01
+epsB=0.01
+momW=0.9
+momB=0.9
+wc=0
+[drop]
+keep=0.5
+[logprob]
+coeff=2
+"""
+
+
+@pytest.fixture(scope="module")
+def alexnet():
+    path = COMPAT / "v2" / "layers-imagenet-2gpu-model.cfg"
+    if not path.is_file():
+        pytest.skip("../shared/compat/cuda-convnet is absent")
+    return load(path)
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    (tmp_path / "layers-tiny.cfg").write_text(TINY)
+    (tmp_path / "layer-params-tiny.cfg").write_text(TINY_PARAMS)
+    return load(tmp_path / "layers-tiny.cfg", input_size=6)
+
+
+def n_params(net: Net) -> int:
+    return sum(p.numel() for p in net.parameters())  # parameters() yields shared ones once
+
+
+def grouped_convs(net: Net) -> list:
+    return [m for m in net.modules() if type(m).__name__ == "ConvOp" and max(m.groups) > 1]
+
+
+def test_alexnet_two_towers(alexnet):
+    folded = compile_net(alexnet, devices=("cpu", "cpu"), fold=True, seed=3).eval()
+    split = compile_net(alexnet, devices=("cpu", "cpu"), fold=False, seed=3).eval()
+    assert n_params(folded) == n_params(split) == ALEXNET_PARAMS
+    assert list(folded.state_dict()) == list(split.state_dict())
+    assert {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"} <= set(folded.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(folded.state_dict().values(), split.state_dict().values()))
+    assert grouped_convs(folded) and not grouped_convs(split)
+    assert len(folded.steps) < len(split.steps)
+    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a, b = folded(x), split(x)
+    assert a.shape == (2, 1000)
+    assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (a - b).abs().max()
+
+
+def test_repo_alexnet_if_present():
+    path = LAYERS / "alexnet-2gpu.cfg"
+    if not path.is_file():
+        pytest.skip("layers/alexnet-2gpu.cfg is not in the repository yet")
+    checked = load(path)
+    net = compile_net(checked, devices=("cpu", "cpu"))
+    assert n_params(net) == ALEXNET_PARAMS
+    assert grouped_convs(net)
+    with torch.no_grad():
+        assert net.eval()(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+
+
+def test_device_count_is_checked(alexnet):
+    with pytest.raises(NetdefError, match="2 logical device"):
+        compile_net(alexnet, devices=("cpu", "cpu", "cpu"))
+    with pytest.raises(NetdefError, match="not a device"):
+        compile_net(alexnet, devices=("cpu", "nowhere:7"))
+
+
+def test_single_device_forms(tiny):
+    a = compile_net(tiny, devices="cpu", seed=1)
+    b = compile_net(tiny, devices=("cpu",), seed=1)
+    c = compile_net(tiny, devices="cpu", seed=2)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not torch.equal(a.state_dict()["conv1.weight"], c.state_dict()["conv1.weight"])
+
+
+def test_init_and_weight_sharing(tiny):
+    net = compile_net(tiny, devices="cpu", seed=0)
+    sd = net.state_dict()
+    assert list(sd) == ["conv1.weight", "conv1.bias", "conv2.bias", "fc.weight", "fc.bias"]
+    g = torch.Generator().manual_seed(0)
+    assert torch.equal(sd["conv1.weight"], torch.randn(4, 3, 3, 3, generator=g) * 0.1)
+    assert torch.all(sd["conv2.bias"] == 0.5) and torch.all(sd["conv1.bias"] == 0)
+    assert sd["fc.weight"].std().item() == pytest.approx(0.01, rel=0.3)  # fc's default initW
+
+
+def test_costs_and_metrics(tiny):
+    net = compile_net(tiny, devices="cpu").eval()
+    x, labels = torch.randn(3, 3, 6, 6), torch.tensor([0, 4, 2])
+    scores = net(x)
+    assert scores.shape == (3, 5)  # the fc feeding the softmax
+    want = 2 * torch.nn.functional.cross_entropy(scores, labels)  # coeff=2
+    costs = net.costs(x, labels)
+    assert set(costs) == {"logprob"}
+    assert torch.allclose(costs["logprob"], want)
+    sum(costs.values()).backward()
+    assert net.named_layer_parameters()["conv1.weight"].grad is not None
+    m = net.evaluate_costs(x, labels)["logprob"]
+    assert set(m) == {"nll", "top1_err", "topk_err"}
+    assert torch.allclose(m["nll"], want / 2)
+
+
+def test_train_mode_drops_out(tiny):
+    net = compile_net(tiny, devices="cpu")
+    x = torch.randn(2, 3, 6, 6)
+    net.eval()
+    assert torch.equal(net(x), net(x))
+    net.train()
+    assert not torch.equal(net(x), net(x))
+
+
+def test_run_plan_drops_every_intermediate(alexnet):
+    net = compile_net(alexnet, devices=("cpu", "cpu"), fold=False)
+    plan = make_run_plan(net.steps, net.where, [net.output])
+    released = {s for done in plan.release.values() for s in done}
+    assert released == set(plan.order) - {net.where[net.output][0]}
+    assert "probs" not in {m for s in plan.order for m in net.steps[s].members}
+
+
+def test_state_dict_round_trip(tiny):
+    a = compile_net(tiny, devices="cpu", seed=0)
+    b = compile_net(tiny, devices="cpu", seed=5)
+    b.load_state_dict(a.state_dict())
+    assert torch.equal(a.state_dict()["fc.weight"], b.state_dict()["fc.weight"])
+
+
+@pytest.mark.parametrize("rel", sorted(COMPAT_SIZES))
+def test_compat_nets_run(compat, rel):
+    checked = load(compat / rel, input_size=COMPAT_SIZES[rel])
+    net = compile_net(checked, devices=["cpu"] * checked.num_devices).train()
+    x = torch.randn(2, 3, checked.input_size, checked.input_size)
+    classes = checked.layers[net.output].shape[0]
+    labels = torch.randint(0, classes, (2,))
+    loss = sum(net.costs(x, labels).values())
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(p.grad is not None for p in net.parameters())
+
+
+def test_rand_sparse_subsets_are_kept(compat):
+    checked = load(compat / "v1" / "layers.gc.cfg", input_size=8)
+    sd = compile_net(checked, devices="cpu", seed=4).state_dict()
+    perm = sd["local32.perm"]
+    assert perm.dtype == torch.int64 and sorted(perm.tolist()) == list(range(16))
+    assert torch.equal(perm, compile_net(checked, devices="cpu", seed=4).state_dict()["local32.perm"])
+
+
+def test_check_grads_gc(compat):
+    checked = load(compat / "v1" / "layers.gc.cfg", input_size=8)
+    report = check_grads(checked, entries=20)
+    assert {name for name, _ in report} >= {"conv32.weight", "local32.weight", "fc10.weight.1"}
+    assert all(err < 1e-4 for _, err in report), report
