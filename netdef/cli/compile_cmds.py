@@ -39,7 +39,9 @@ def check_grads_cmd(definition: str, params: str | None, input_size: int | None,
     from ..compiler.gradcheck import check_grads
 
     report = check_grads(net, seed=seed, batch=batch, entries=entries)
-    table = Table(title=f"gradient check: {definition}, input {net.input_size}", title_justify="left")
+    stdout_console().print(f"gradient check of {definition} at input {net.input_channels}×"
+                           f"{net.input_size}×{net.input_size}, batch {batch}, float64")
+    table = Table()
     table.add_column("parameter")
     table.add_column("relative error", justify="right")
     table.add_column("", justify="left")
