@@ -1,0 +1,196 @@
+"""Training and validation batches from a packed cache through ``torch.utils.data`` workers.
+
+The unit of work is a whole batch: a worker reads its images with ``pread`` (no memory map, so
+a process's memory stays flat however large the cache is), and either augments them on the CPU
+or, when the device is a GPU, hands the uint8 images over pinned memory and the same functions
+run on the device. The batch order of an epoch is one permutation drawn from (seed, epoch);
+``batch_size`` is global (DESIGN.md §7): rank r of ``world`` takes the r-th slice of every global
+batch, so the ranks together see exactly the single-process batches.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from ..errors import NetdefError
+from . import augment
+from .packed import PackedData
+
+
+class ShuffledBatches(Sampler):
+    """Yields this rank's share of each global batch of one epoch, from ``start_batch`` on."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
+                 world: int = 1, drop_last: bool = True, start_batch: int = 0, shuffle=True):
+        if not 0 <= rank < world:
+            raise NetdefError(f"data: rank must be in 0..{world - 1} (got {rank})")
+        if batch_size < world:
+            raise NetdefError(f"data: batch-size {batch_size} is smaller than the {world} ranks")
+        self.n, self.batch_size, self.seed, self.epoch = n, batch_size, seed, epoch
+        self.rank, self.world, self.shuffle = rank, world, shuffle
+        full = n // batch_size
+        self.batches = full if drop_last or n % batch_size == 0 else full + 1
+        self.start_batch = min(max(0, start_batch), self.batches)
+
+    def order(self) -> np.ndarray:
+        """int64 (n,): the epoch's permutation, the same on every rank."""
+        if not self.shuffle:
+            return np.arange(self.n, dtype=np.int64)
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, 0x5EED]).permutation(self.n)
+
+    def __len__(self) -> int:
+        return self.batches - self.start_batch
+
+    def __iter__(self):
+        perm = self.order()
+        for b in range(self.start_batch, self.batches):
+            batch = perm[b * self.batch_size:(b + 1) * self.batch_size]
+            yield np.array_split(batch, self.world)[self.rank]
+
+
+class _Reader:
+    """Reads uint8 (N, 3, S, S) records of one split with pread; reopens after a fork."""
+
+    def __init__(self, data: PackedData, split: str):
+        self.path, self.size = data.file(split), data.image_size
+        self._fd, self._pid = -1, -1
+
+    def read(self, index: np.ndarray) -> np.ndarray:
+        if self._pid != os.getpid():
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+        rec = 3 * self.size * self.size
+        out = np.empty((len(index), 3, self.size, self.size), dtype=np.uint8)
+        for k, i in enumerate(np.asarray(index).tolist()):
+            got = os.preadv(self._fd, [out[k]], i * rec) if hasattr(os, "preadv") else None
+            if got is None:
+                out[k] = np.frombuffer(os.pread(self._fd, rec, i * rec), np.uint8).reshape(
+                    out[k].shape)
+            elif got != rec:
+                raise NetdefError(f"{self.path}: short read at image {i} (cache truncated?)")
+        return out
+
+    def __getstate__(self) -> dict:
+        return {"path": self.path, "size": self.size, "_fd": -1, "_pid": -1}
+
+
+class _Batches(Dataset):
+    """Dataset indexed by arrays of image indices; returns one prepared batch.
+
+    ``on_device`` batches are (uint8 images (N, 3, S, S), labels, params): the caller finishes
+    them on the GPU; otherwise they are finished here: (float32 images, labels)."""
+
+    def __init__(self, data: PackedData, split: str, inner: int, train: bool, on_device: bool,
+                 seed: int = 0, epoch: int = 0, color_noise: float = 0.0, crops: int = 1):
+        self.reader = _Reader(data, split)
+        self.labels = data.labels(split)
+        self.size, self.inner, self.train, self.on_device = data.image_size, inner, train, on_device
+        self.seed, self.epoch, self.color_noise, self.crops = seed, epoch, color_noise, crops
+        self.eigval, self.eigvec = data.eigval, data.eigvec
+        self.mean_c = augment.mean_crop(data.mean, inner)                  # (3, i, i)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: np.ndarray):
+        images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, 3, S, S)
+        labels = torch.from_numpy(self.labels[index])                       # int64 (N,)
+        params = (augment.train_params(self.seed, self.epoch, index, self.size, self.inner,
+                                       self.color_noise, self.eigval, self.eigvec)
+                  if self.train else None)
+        if self.on_device:
+            return images, labels, params
+        return finish(images, params, self.mean_c, self.inner, self.crops), labels
+
+
+def finish(images: torch.Tensor, params, mean_c: torch.Tensor, inner: int, crops: int
+           ) -> torch.Tensor:
+    """uint8 (N, 3, S, S) -> float32 network input on the images' device: training crops
+    when ``params`` is given, else the centre crop or (crops=10) the ten views."""
+    if params is not None:
+        return augment.augment_train(images, params, mean_c, inner)         # (N, 3, i, i)
+    if crops == 10:
+        return augment.normalize(augment.ten_views(images, inner), mean_c)  # (N, 10, 3, i, i)
+    return augment.normalize(augment.center_crop(images, inner), mean_c)    # (N, 3, i, i)
+
+
+class Loader:
+    """An iterable of (images, labels) on ``device``; ``len()`` is the batches it will yield."""
+
+    def __init__(self, dataset: _Batches, sampler: Sampler, workers: int, device):
+        self.device = torch.device(device)
+        self.dataset, self.sampler = dataset, sampler
+        self.batches_per_epoch = getattr(sampler, "batches", len(sampler))
+        self.loader = DataLoader(dataset, batch_size=None, sampler=sampler,
+                                 num_workers=max(0, workers),
+                                 pin_memory=self.device.type == "cuda",
+                                 prefetch_factor=2 if workers > 0 else None)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        ds, dev = self.dataset, self.device
+        mean_c = ds.mean_c.to(dev)
+        for item in self.loader:
+            if ds.on_device:
+                images, labels, params = item
+                images = images.to(dev, non_blocking=True)
+                x = finish(images, params, mean_c, ds.inner, ds.crops)
+                yield x, labels.to(dev, non_blocking=True)
+            else:
+                x, labels = item
+                yield x.to(dev, non_blocking=True), labels.to(dev, non_blocking=True)
+
+
+def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: float = 0.1,
+                 seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
+                 world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True
+                 ) -> Loader:
+    """One epoch of augmented training batches: float32 (N, 3, inner, inner), int64 (N,)."""
+    _check_inner(ds, inner_size)
+    on_device = torch.device(device).type == "cuda"
+    dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise)
+    sampler = ShuffledBatches(ds.num_train, batch_size, seed, epoch, rank, world, drop_last,
+                              start_batch)
+    return Loader(dataset, sampler, workers, device)
+
+
+def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
+               workers: int = 2, device="cpu", split: str = "val", rank: int = 0,
+               world: int = 1) -> Loader:
+    """The split in order, centre crops (N, 3, i, i) or ten views (N, 10, 3, i, i)."""
+    _check_inner(ds, inner_size)
+    if crops not in (1, 10):
+        raise NetdefError(f"data: crops must be 1 or 10 (got {crops})")
+    if split not in ("train", "val"):
+        raise NetdefError(f"data: split must be 'train' or 'val' (got {split!r})")
+    on_device = torch.device(device).type == "cuda"
+    dataset = _Batches(ds, split, inner_size, False, on_device, crops=crops)
+    sampler = _Sequential(ds.count(split), batch_size, rank, world)
+    return Loader(dataset, sampler, workers, device)
+
+
+class _Sequential(Sampler):
+    """The split in order, in batches of ``batch_size``, the last one short; ranks interleave
+    whole batches (rank r takes batches r, r + world, …)."""
+
+    def __init__(self, n: int, batch_size: int, rank: int = 0, world: int = 1):
+        self.n, self.batch_size, self.rank, self.world = n, batch_size, rank, world
+        self.batches = -(-n // batch_size)
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.batches, self.world))
+
+    def __iter__(self):
+        for b in range(self.rank, self.batches, self.world):
+            yield np.arange(b * self.batch_size, min(self.n, (b + 1) * self.batch_size))
+
+
+def _check_inner(ds: PackedData, inner: int) -> None:
+    if not 0 < inner <= ds.image_size:
+        raise NetdefError(f"data: inner-size {inner} must be in 1..image-size "
+                          f"({ds.image_size}) of {ds.path}")

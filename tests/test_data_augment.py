@@ -1,0 +1,102 @@
+"""Augmentation (DESIGN.md §3): crops, mirrors, ten views, lighting statistics, determinism."""
+
+import numpy as np
+import pytest
+import torch
+
+from netdef.data import augment
+
+S, I = 12, 8
+
+
+def test_crop_and_mirror_select_exact_pixels():
+    rng = np.random.default_rng(0)
+    imgs = torch.from_numpy(rng.integers(0, 256, (4, 3, S, S), dtype=np.uint8))
+    oy, ox = torch.tensor([0, 4, 2, 1]), torch.tensor([4, 0, 3, 2])
+    flip = torch.tensor([False, True, True, False])
+    out = augment.crop_flip(imgs, oy, ox, flip, I)
+    for n in range(4):
+        want = imgs[n, :, oy[n]:oy[n] + I, ox[n]:ox[n] + I].numpy()
+        if flip[n]:
+            want = want[:, :, ::-1]
+        assert np.array_equal(out[n].numpy(), want)
+
+
+def test_gather_path_equals_loop_path():
+    rng = np.random.default_rng(1)
+    imgs = torch.from_numpy(rng.integers(0, 256, (16, 3, S, S), dtype=np.uint8))
+    p = augment.train_params(3, 1, np.arange(16), S, I, 0.1, np.ones(3), np.eye(3))
+    a = augment.crop_flip(imgs, p.oy, p.ox, p.flip, I)
+    b = augment.crop_flip_gather(imgs, p.oy, p.ox, p.flip, I)
+    assert torch.equal(a, b)
+
+
+def test_center_crop_and_ten_views():
+    rng = np.random.default_rng(2)
+    imgs = torch.from_numpy(rng.integers(0, 256, (2, 3, S, S), dtype=np.uint8))
+    b, far = (S - I) // 2, S - I
+    assert torch.equal(augment.center_crop(imgs, I), imgs[:, :, b:b + I, b:b + I])
+    views = augment.ten_views(imgs, I)
+    assert views.shape == (2, 10, 3, I, I)
+    starts = [(0, 0), (0, far), (far, 0), (far, far), (b, b)]
+    for k, (y, x) in enumerate(starts):
+        patch = imgs[:, :, y:y + I, x:x + I]
+        assert torch.equal(views[:, k], patch)
+        assert torch.equal(views[:, k + 5], patch.flip(-1))
+
+
+def test_mean_crop_is_centre_of_mean_image():
+    mean = np.arange(3 * S * S, dtype=np.float32).reshape(3, S, S)
+    b = (S - I) // 2
+    assert np.array_equal(augment.mean_crop(mean, I).numpy(), mean[:, b:b + I, b:b + I])
+
+
+def test_params_depend_only_on_seed_epoch_index():
+    a = augment.train_params(7, 2, np.array([5, 9, 11]), S, I, 0.1, np.ones(3), np.eye(3))
+    b = augment.train_params(7, 2, np.array([11, 5]), S, I, 0.1, np.ones(3), np.eye(3))
+    assert a.oy[0] == b.oy[1] and a.ox[2] == b.ox[0] and torch.equal(a.shift[0], b.shift[1])
+    c = augment.train_params(7, 3, np.array([5, 9, 11]), S, I, 0.1, np.ones(3), np.eye(3))
+    assert not torch.equal(a.shift, c.shift)
+
+
+def test_offsets_and_flips_are_uniform():
+    p = augment.train_params(0, 0, np.arange(20000), S, I, 0.1, np.ones(3), np.eye(3))
+    counts = np.bincount(p.oy.numpy(), minlength=S - I + 1)
+    assert counts.min() > 0.8 * 20000 / (S - I + 1)
+    assert abs(p.flip.float().mean().item() - 0.5) < 0.02
+
+
+def test_lighting_has_the_formula_statistics():
+    """shift = 255 Σ αᵢλᵢpᵢ with αᵢ ~ N(0, σ): mean 0, covariance 255² P diag(σ²λ²) Pᵀ."""
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))
+    eigval, sigma, n = np.array([0.05, 0.01, 0.002]), 0.1, 200000
+    p = augment.train_params(1, 0, np.arange(n), S, I, sigma, eigval, q)
+    shift = p.shift.double().numpy()
+    want = 255.0 ** 2 * q @ np.diag((sigma * eigval) ** 2) @ q.T
+    assert np.allclose(shift.mean(0), 0, atol=0.02)
+    assert np.allclose(np.cov(shift.T), want, rtol=0.03, atol=1e-4)
+    alpha = shift @ q / (255.0 * eigval)          # back to α: each ~ N(0, σ), independent
+    assert np.allclose(alpha.std(0), sigma, rtol=0.02)
+    assert abs(np.corrcoef(alpha.T)[0, 1]) < 0.01
+
+
+def test_normalize_adds_shift_to_every_pixel():
+    crops = torch.full((2, 3, I, I), 100, dtype=torch.uint8)
+    mean_c = torch.full((3, I, I), 40.0)
+    shift = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]])
+    out = augment.normalize(crops, mean_c, shift)
+    assert torch.equal(out[1, 2], torch.full((I, I), 60.5))
+    assert out.dtype == torch.float32
+
+
+@pytest.mark.gpu
+def test_cuda_path_equals_cpu_path():
+    rng = np.random.default_rng(4)
+    imgs = torch.from_numpy(rng.integers(0, 256, (32, 3, 40, 40), dtype=np.uint8))
+    mean = rng.uniform(0, 255, (3, 40, 40)).astype(np.float32)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    p = augment.train_params(5, 1, np.arange(32), 40, 32, 0.1, [0.2, 0.05, 0.01], q)
+    mc = augment.mean_crop(mean, 32)
+    cpu = augment.augment_train(imgs, p, mc, 32)
+    gpu = augment.augment_train(imgs.cuda(), p, mc, 32).cpu()
+    assert torch.equal(cpu, gpu)
