@@ -14,10 +14,11 @@ from .check import CheckedNet, check_net, load
 from .errors import Diagnostic, NetdefError, Span
 
 __version__ = "0.1.0"
-__all__ = ["load", "compile_net", "check_net", "CheckedNet", "NetdefError", "Diagnostic", "Span",
+__all__ = ["load", "compile_net", "load_checkpoint", "check_net", "CheckedNet", "NetdefError", "Diagnostic", "Span",
            "__version__"]
 
-_LAZY = {"compile_net": ("netdef.compiler", "compile_net")}
+_LAZY = {"compile_net": ("netdef.compiler", "compile_net"),
+         "load_checkpoint": ("netdef.evaluate", "load_checkpoint")}
 
 
 def __getattr__(name: str) -> Any:

@@ -25,7 +25,8 @@ def resolve_devices(checked: CheckedNet, devices) -> list[torch.device]:
     """One real device per logical device: a list of that length, or one device for all."""
     n = checked.num_devices
     given = [devices] if isinstance(devices, (str, torch.device)) else list(devices)
-    if len(set(map(str, given))) == 1:  # one device for all (also the ("cpu", "cpu") default)
+    # one device for all: a single entry, repeated entries up to n, or the ("cpu", "cpu") default
+    if len(set(map(str, given))) == 1 and (len(given) <= n or len(given) <= 2):
         given = given[:1] * n
     if len(given) != n:
         raise NetdefError(f"{checked.spec.path}: the net uses {n} logical device(s) "

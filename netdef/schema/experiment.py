@@ -35,6 +35,9 @@ class Experiment(BaseModel):
     devices: str = Field("auto", description="auto, one device, or one per logical device")
     save: str | None = Field(None, description="run directory; default runs/<file stem>")
     seed: Int = 0
+    workers: Annotated[Int, Field(ge=0)] = Field(
+        2, description="data loader worker processes (0: load in the training process)")
+    log_freq: PosInt = Field(10, description="report progress and log metrics every N batches")
 
 
 EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]

@@ -1,0 +1,117 @@
+"""``netdef bench``: per-layer times, images/s of a training step and the share of the FMA
+peak of a compiled net (in the spirit of ``caffe time``)."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+
+import click
+from rich.table import Table
+
+from .language import definition_arg, input_size_option, load_or_exit, params_option
+from .render import print_diagnostics, stderr_console, stdout_console
+
+
+def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, iters: int,
+             peak_gflops: float | None, on_event) -> dict:
+    """Compile, time per layer (fp32, eager), then time whole steps; a JSON-ready dict."""
+    import torch
+
+    from ..check.shapes import numel
+    from ..compiler import compile_net
+    from ..compiler.compile import output_layer
+    from ..compiler.step import make_train_step
+    from ..speed import estimate_peak, step_flops, time_layers, time_steps
+
+    net = compile_net(checked, devices=devices.split(","), seed=0).train()
+    first = net.steps[0].device
+    images = torch.randn(batch, checked.input_channels, checked.input_size, checked.input_size,
+                         device=first)
+    classes = numel(checked.layers[output_layer(checked)].shape)  # the scores' width
+    labels = torch.randint(0, classes, (batch,), device=first)
+    layers = time_layers(net, images, labels, iters)
+    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event)
+    seconds = statistics.median(time_steps(step, images, labels, iters, warmup=1 + compiled))
+    flops = step_flops(checked)
+    peak = estimate_peak(peak_gflops)
+    rate = batch / seconds
+    return {"definition": checked.spec.path, "batch": batch, "devices": devices,
+            "precision": precision, "compile": compiled, "iters": iters,
+            "threads": torch.get_num_threads(),
+            "layers": [{"name": n, "forward_ms": f * 1e3, "backward_ms": b * 1e3}
+                       for n, (f, b) in layers.items()],
+            "step_ms": seconds * 1e3, "images_per_s": rate,
+            "gflop_per_image": flops / 1e9, "gflops": rate * flops / 1e9,
+            "peak_gflops": peak.gflops, "peak_how": peak.how,
+            "peak_share": rate * flops / 1e9 / peak.gflops if peak.gflops else None}
+
+
+def _print(result: dict) -> None:
+    out = stdout_console()
+    table = Table(title=f"{result['definition']}, batch {result['batch']}, "
+                        f"{result['devices']}, per layer (fp32 eager, median of {result['iters']})")
+    table.add_column("layer")
+    table.add_column("forward ms", justify="right")
+    table.add_column("backward ms", justify="right")
+    for row in result["layers"]:
+        table.add_row(row["name"], f"{row['forward_ms']:.2f}", f"{row['backward_ms']:.2f}")
+    fw = sum(r["forward_ms"] for r in result["layers"])
+    bw = sum(r["backward_ms"] for r in result["layers"])
+    table.add_row("[bold]total[/]", f"{fw:.2f}", f"{bw:.2f}")
+    out.print(table)
+    share = result["peak_share"]
+    out.print(f"training step ({result['precision']}{', compiled' if result['compile'] else ''}, "
+              f"SGD momentum): {result['step_ms']:.1f} ms, "
+              f"[bold]{result['images_per_s']:.1f} images/s[/], "
+              f"{result['gflops']:.1f} GFLOP/s ({result['gflop_per_image']:.3g} GFLOP/image)")
+    if share is not None:
+        out.print(f"{100 * share:.1f} % of the FMA peak {result['peak_gflops']:.0f} GFLOP/s "
+                  f"({result['peak_how']}; --peak-gflops to override)")
+
+
+@click.command("bench")
+@definition_arg
+@params_option
+@input_size_option
+@click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--devices", default="cpu", show_default=True,
+              help="One device for all layers (cpu, cuda:0) or one per logical device.")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
+              show_default=True, help="Of the training step (per-layer times are fp32).")
+@click.option("--compile", "compiled", is_flag=True, help="torch.compile the training step.")
+@click.option("--iters", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Timed passes (after one warm-up; medians reported).")
+@click.option("--peak-gflops", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="The machine's fp32 peak, instead of the estimate from the CPU flags.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def bench_cmd(definition: str, params: str | None, input_size: int | None, batch: int,
+              devices: str, precision: str, compiled: bool, iters: int,
+              peak_gflops: float | None, as_json: bool) -> None:
+    """Time the compiled net: each layer's forward and backward, then whole training steps.
+
+    DEF is a layers.cfg file or an experiment file. Random images and labels; the step is
+    forward, costs, backward and an SGD-with-momentum update. FLOPs count 2·MACs forward
+    and 4·MACs backward per image for layers with weights.
+
+    \b
+    Example:
+      netdef bench layers/alexnet-2gpu.cfg --batch 64
+      netdef bench layers/quickstart.cfg --input-size 24 --precision bf16 --json
+    """
+    from ..errors import NetdefError
+
+    checked = load_or_exit(definition, params, input_size)
+    err = stderr_console()
+    try:
+        result = _measure(checked, devices, batch, precision, compiled, iters, peak_gflops,
+                          on_event=lambda e: err.print(f"[yellow]{e.text}[/]"))
+    except NetdefError as exc:
+        print_diagnostics(err, exc.diagnostics)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print(result)

@@ -1,0 +1,116 @@
+"""A fast cross-map response normalisation (cmrnorm) with a hand-derived backward.
+
+Forward, for x (N, C, H, W) and channel f (cuda-convnet ``kFCNorm``; notes §8):
+
+    s_f = Σ_{j ∈ W(f)} x_j²,   d_f = k + α·s_f,   y_f = x_f · d_f^(−β)
+
+with α = scale/size and W(f) = [f − size//2, f − size//2 + size) ∩ [0, C) (C division, so an
+even size reaches one channel further back), or with ``blocked`` the fixed block
+[⌊f/size⌋·size, +size). Unblocked, this is exactly ``torch.nn.LocalResponseNorm(size,
+alpha=scale, beta=pow, k=minDiv)``, whose average pool divides alpha by size.
+
+Backward, with u = dy · d^(−β) (the direct term):
+
+    dx_j = u_j − 2αβ · x_j · Σ_{f : j ∈ W(f)} u_f · x_f / d_f
+
+and j ∈ W(f) ⇔ f ∈ [j − (size − 1 − size//2), j + size//2]: the same window mirrored
+(blocks are their own mirror). Window sums are size − 1 in-place adds of channel-shifted
+views, exact in every dtype (no cumsum cancellation); torch's LocalResponseNorm instead runs
+pad + avg_pool3d + pow + div forward and autograd through all of them backward, several times
+slower on CPU. Saved for backward: x (usually kept anyway by the ReLU before it), d and d^(−β).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def window_sum(v: torch.Tensor, before: int, after: int) -> torch.Tensor:
+    """s_f = Σ_{j=f−before}^{f+after} v_j over dim 1, clipped at the ends: (N, C, …) -> same."""
+    c = v.shape[1]
+    shifts = [o for o in range(-before, after + 1) if o != 0 and abs(o) < c]
+    if not shifts:
+        return v.clone()
+    s = torch.empty_like(v)
+    _shifted_add(v, v, shifts[0], out=s)  # the first pair out of place: no clone of v
+    for o in shifts[1:]:
+        _shifted_add(s, v, o)
+    return s
+
+
+def _shifted_add(s: torch.Tensor, v: torch.Tensor, o: int, out=None) -> None:
+    """out_f = s_f + v_{f+o} where f + o lies in [0, C); elsewhere out_f = s_f."""
+    c = v.shape[1]
+    lo, hi = max(0, -o), min(c, c - o)  # channels f with f + o in range
+    if out is None:
+        s[:, lo:hi].add_(v[:, lo + o:hi + o])
+        return
+    torch.add(s[:, lo:hi], v[:, lo + o:hi + o], out=out[:, lo:hi])
+    out[:, :lo] = s[:, :lo]
+    out[:, hi:] = s[:, hi:]
+
+
+def block_sum(v: torch.Tensor, size: int) -> torch.Tensor:
+    """s_f = Σ over f's block [⌊f/size⌋·size, +size) ∩ [0, C) of v: (N, C, …) -> same."""
+    n, c = v.shape[:2]
+    rest = v.shape[2:]
+    full = c - c % size
+    out = torch.empty_like(v)
+    if full:
+        blocks = v[:, :full].reshape(n, full // size, size, *rest).sum(2, keepdim=True)
+        out[:, :full] = blocks.expand(n, full // size, size, *rest).reshape(n, full, *rest)
+    if full < c:  # the last, partial block
+        out[:, full:] = v[:, full:].sum(1, keepdim=True)
+    return out
+
+
+def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool) -> torch.Tensor:
+    if blocked:
+        return block_sum(v, size)
+    before, after = size // 2, size - 1 - size // 2
+    return window_sum(v, after, before) if mirrored else window_sum(v, before, after)
+
+
+def _forward(x, size, alpha, beta, k, blocked):
+    """(d, d^(−β), y) of x (N, C, …). Large fresh tensors cost page faults (the kernel
+    zero-fills them), so temporaries live in ``y`` until y itself is written."""
+    y = torch.mul(x, x)  # scratch: x²
+    d = _sums(y, size, blocked, mirrored=False).mul_(alpha).add_(k)  # k + α·Σ_window x²
+    if beta == 0.75:  # d^(−3/4) = rsqrt(d)·sqrt(rsqrt(d)): two cheap vector ops, no pow
+        scale = torch.rsqrt(d)
+        scale.mul_(torch.sqrt(scale, out=y))
+    else:
+        scale = torch.pow(d, -beta)
+    return d, scale, torch.mul(x, scale, out=y)
+
+
+def _backward(dy, x, d, scale, size, alpha, beta, blocked):
+    """dx = u − 2αβ·x·Σ_mirror(u·x/d), with u = dy·d^(−β) the direct term."""
+    u = dy * scale
+    t = (u * x).div_(d)  # u_f · x_f / d_f
+    g = _sums(t, size, blocked, mirrored=True).mul_(x)  # x_j · Σ_{f ∋ j} t_f
+    return u.add_(g, alpha=-2.0 * alpha * beta)
+
+
+class CrossMapNorm(torch.autograd.Function):
+    """y = x · (k + α·Σ_window x²)^(−β) over dim 1 of (N, C, H, W), with its exact backward."""
+
+    @staticmethod
+    def forward(ctx, x, size: int, alpha: float, beta: float, k: float, blocked: bool):
+        d, scale, y = _forward(x, size, alpha, beta, k, blocked)
+        ctx.save_for_backward(x, d, scale)
+        ctx.conf = (size, alpha, beta, blocked)
+        return y
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, d, scale = ctx.saved_tensors
+        size, alpha, beta, blocked = ctx.conf
+        dx = _backward(dy, x, d, scale, size, alpha, beta, blocked)
+        return dx, None, None, None, None, None
+
+
+def cross_map_norm(x: torch.Tensor, size: int, scale: float, power: float, min_div: float,
+                   blocked: bool = False) -> torch.Tensor:
+    """cmrnorm of (N, C, H, W) x: ``scale`` as in the params file (divided by size here)."""
+    return CrossMapNorm.apply(x, size, scale / size, power, min_div, blocked)

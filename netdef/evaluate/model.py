@@ -1,0 +1,166 @@
+"""A trained net back from its checkpoint alone: :func:`load_checkpoint` and :class:`LoadedModel`.
+
+The checkpoint carries the definition and params *text*, the input side, the class names, the
+mean image and the PCA (DESIGN.md §4), so the net is rebuilt from those, never from files on
+disk: a checkpoint copied to another machine works with no other file but the data.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..check import CheckedNet, check_net
+from ..errors import NetdefError
+from ..schema import build_spec
+from ..syntax import parse
+
+REQUIRED_KEYS = ("definition", "weights", "input_size", "classes")
+
+
+@dataclass
+class LoadedModel:
+    """A compiled net in eval mode with its weights, and the checkpoint's metadata."""
+
+    path: str
+    checked: CheckedNet
+    net: torch.nn.Module
+    devices: list[str]
+    classes: list[str]
+    mean: np.ndarray | None  # float32 (3, S, S): the training mean image
+    eigval: np.ndarray | None  # (3,) RGB PCA eigenvalues of training pixels in [0, 1]
+    eigvec: np.ndarray | None  # (3, 3) eigenvectors as columns
+    input_size: int
+    experiment: dict[str, Any] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)
+    weights: dict[str, torch.Tensor] = field(default_factory=dict)  # CPU copies, as saved
+
+    @property
+    def spec(self):
+        """The validated NetSpec the net was compiled from."""
+        return self.checked.spec
+
+    @property
+    def image_size(self) -> int:
+        """The side images were packed at for training (the input side when unknown)."""
+        return int(self.experiment.get("image-size") or self.input_size)
+
+    @property
+    def input_device(self) -> torch.device:
+        """Where batches go: the device of logical device 0."""
+        return torch.device(self.devices[0])
+
+    def mean_image(self) -> np.ndarray:
+        """float32 (3, S, S) training mean (zeros when the checkpoint has none)."""
+        if self.mean is None:
+            return np.zeros((3, self.image_size, self.image_size), np.float32)
+        return np.asarray(self.mean, dtype=np.float32)
+
+
+def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
+    """Read a netdef checkpoint and rebuild its net on ``devices`` ("auto", one device, or one
+    per logical device); a missing, foreign or inconsistent file raises NetdefError."""
+    from ..train.checkpoint import load_checkpoint as read_checkpoint
+
+    path = str(path)
+    data = read_checkpoint(path)
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise NetdefError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
+    checked = rebuild_checked(path, data)
+    real = resolve(devices, checked.num_devices)
+    net = _compiled(path, checked, real, data["weights"])
+    return LoadedModel(path, checked, net, real, list(map(str, data["classes"])),
+                       _numpy(data.get("mean")), _numpy(data.get("eigval")),
+                       _numpy(data.get("eigvec")), int(data["input_size"]),
+                       dict(data.get("experiment") or {}), dict(data.get("state") or {}),
+                       dict(data["weights"]))
+
+
+def rebuild_checked(path: str, data: dict[str, Any]) -> CheckedNet:
+    """The checked net from the definition and params text the checkpoint carries."""
+    label = data.get("definition_path") or f"{path}[definition]"
+    definition = parse(str(data["definition"]), str(label))
+    params_text = str(data.get("params") or "")
+    params = parse(params_text, str(data.get("params_path") or f"{path}[params]")) \
+        if params_text.strip() else None
+    spec = build_spec(definition, params)
+    # initWFunc names are never run by the compiler, and the weights are replaced anyway.
+    return check_net(spec, int(data["input_size"]), 3, len(data["classes"]),
+                     allow_init_funcs=True)
+
+
+def resolve(devices: str | Sequence[str], logical: int) -> list[str]:
+    """``auto`` (the GPUs when there are enough, else the CPU), one device, or a list."""
+    if isinstance(devices, str):
+        if devices.strip().lower() == "auto":
+            from ..train.session import resolve_devices
+
+            return resolve_devices("auto", logical)
+        return [d.strip() for d in devices.split(",") if d.strip()]
+    return [str(d) for d in devices]
+
+
+def _compiled(path: str, checked: CheckedNet, devices: list[str], weights: dict):
+    from ..compiler import compile_net
+
+    net = compile_net(checked, devices if len(devices) > 1 else devices[0])
+    try:
+        net.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()
+        raise NetdefError(f"{path}: the weights do not fit the definition stored with them "
+                          f"({first[1].strip() if len(first) > 1 else first[0]})") from None
+    net.eval()
+    return net
+
+
+def _numpy(x) -> np.ndarray | None:
+    if x is None:
+        return None
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def open_eval_data(model: LoadedModel, data: str | None = None, on_event=None):
+    """The dataset to evaluate on: ``data``, else the run's own; its classes must be the
+    checkpoint's. Returns a view whose mean image is the checkpoint's (the net's own)."""
+    from ..data import open_dataset
+
+    source = data or model.experiment.get("data")
+    if not source:
+        raise NetdefError(f"{model.path}: the checkpoint names no data; pass --data")
+    seed = int(model.experiment.get("seed") or 0)
+    ds = open_dataset(str(source), model.image_size, seed=seed, on_event=on_event)
+    check_classes(model, ds, str(source))
+    return with_mean(ds, model.mean)
+
+
+def check_classes(model: LoadedModel, ds, source: str) -> None:
+    """Refuse data whose class list differs from the one the net was trained on."""
+    theirs = list(map(str, ds.class_names))
+    if theirs == model.classes:
+        return
+    raise NetdefError(f"{source}: the data has {len(theirs)} classes ({_few(theirs)}) but "
+                      f"{model.path} was trained on {len(model.classes)} "
+                      f"({_few(model.classes)}); labels would not mean the same classes")
+
+
+def _few(names: list[str], n: int = 4) -> str:
+    shown = ", ".join(names[:n])
+    return shown + (f", … {len(names) - n} more" if len(names) > n else "")
+
+
+def with_mean(ds, mean: np.ndarray | None):
+    """A shallow copy of a packed dataset that subtracts ``mean`` (the net was trained with
+    its own training mean; evaluation data must be centred the same way)."""
+    if mean is None:
+        return ds
+    view = copy.copy(ds)
+    view.mean = np.asarray(mean, dtype=np.float32)
+    view._maps = {}
+    return view

@@ -1,0 +1,119 @@
+"""Top-5 guesses for single images, and a layer's activations for a whole split.
+
+Images are prepared exactly as the packer and the validation loader prepare them: shorter side
+to the training ``image-size``, centre square, then the centre crop (or the ten views) at the
+net's input side, minus the checkpoint's own mean image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import NetdefError
+from .model import LoadedModel
+from .run import EvalProgress, _ignore, average_views, view_probabilities
+from .scores import topk_names
+
+
+@dataclass
+class Prediction:
+    """One image's best classes, best first: (class name, probability)."""
+
+    source: str
+    top: list[tuple[str, float]]
+
+    def to_dict(self) -> dict:
+        return {"image": self.source, "top5": [{"class": c, "probability": p}
+                                              for c, p in self.top]}
+
+
+def decode(model: LoadedModel, image) -> np.ndarray:
+    """A path or a PIL image -> uint8 (3, S, S) at the training image size; a file that is
+    not an image raises NetdefError naming it."""
+    from ..data.decode import BadImage, load_image, resize_crop, to_rgb
+
+    size = model.image_size
+    try:
+        if isinstance(image, (str, Path)):
+            return load_image(str(image), size, draft=False)
+        return resize_crop(to_rgb(image), size)
+    except BadImage as exc:
+        raise NetdefError(f"{image}: {exc}") from None
+
+
+def prepare(model: LoadedModel, images: np.ndarray | torch.Tensor, crops: int = 1
+            ) -> torch.Tensor:
+    """uint8 (N, 3, S, S) -> float32 network input (N, 3, s, s) or (N, 10, 3, s, s)."""
+    from ..data import augment
+
+    x = torch.as_tensor(np.asarray(images))
+    mean_c = augment.mean_crop(model.mean_image(), model.input_size)      # (3, s, s)
+    if crops == 10:
+        views = augment.ten_views(x, model.input_size)                    # (N, 10, 3, s, s)
+    else:
+        views = augment.center_crop(x, model.input_size)                  # (N, 3, s, s)
+    return augment.normalize(views, mean_c).to(model.input_device)
+
+
+def class_name(model: LoadedModel, index: int) -> str:
+    """The class of an output (outputs past the data's classes have no name)."""
+    return model.classes[index] if index < len(model.classes) else f"output {index}"
+
+
+def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
+            batch_size: int = 64) -> list[Prediction]:
+    """The top-``k`` classes and probabilities of each image (paths or PIL images)."""
+    if crops not in (1, 10):
+        raise NetdefError(f"crops must be 1 or 10 (got {crops})")
+    decoded = np.stack([decode(model, im) for im in images])               # (N, 3, S, S)
+    probs = view_probabilities(model, prepare(model, decoded, crops), batch_size)
+    if crops > 1:
+        probs = average_views(probs)                                       # (N, 10, K) -> (N, K)
+    values, order = topk_names(probs, k)
+    return [Prediction(_source(im), [(class_name(model, int(i)), float(v))
+                                     for v, i in zip(vs, ix)])
+            for im, vs, ix in zip(images, values, order)]
+
+
+def _source(image) -> str:
+    return str(image) if isinstance(image, (str, Path)) else getattr(image, "filename", "") or "<image>"
+
+
+def feature_layers(model: LoadedModel) -> list[str]:
+    """Layers whose activations can be written: every layer but data and cost layers."""
+    return [n for n, info in model.checked.layers.items()
+            if info.type != "data" and not info.type.startswith("cost.")]
+
+
+def check_layer(model: LoadedModel, layer: str) -> None:
+    """A layer the net has and that produces activations; else a NetdefError listing them."""
+    names = feature_layers(model)
+    if layer not in names:
+        raise NetdefError(f"{model.path}: the net has no layer '{layer}' with activations; "
+                          f"its layers: {', '.join(names)}")
+
+
+@torch.no_grad()
+def features(model: LoadedModel, layer: str, dataset, split: str = "val",
+             batch_size: int = 128, on_event: Callable[[object], None] = _ignore,
+             workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """float32 (N, …) activations of ``layer`` for every centre-cropped image of ``split``
+    (cuda-convnet's --write-features), and the int64 (N,) labels beside them."""
+    from ..data import val_loader
+
+    check_layer(model, layer)
+    batches = val_loader(dataset, batch_size, model.input_size, workers=workers,
+                         device=model.input_device, split=split)
+    total, outs, labels = dataset.count(split), [], []
+    for x, y in batches:
+        outs.append(model.net._run(x, None, [layer])[layer].float().cpu().numpy())
+        labels.append(y.cpu().numpy())
+        on_event(EvalProgress(sum(len(v) for v in labels), total))
+    if not outs:
+        raise NetdefError(f"{dataset.path}: the {split} split holds no images")
+    return np.concatenate(outs), np.concatenate(labels).astype(np.int64)

@@ -1,0 +1,227 @@
+"""The paper's update rule as a ``torch.optim.Optimizer`` (LANGUAGE.md §3, §5).
+
+Per parameter (one group per layer-input weight and one per bias)::
+
+    v <- mom·v − eps·(g + wc·w)        (cuda-convnet Weights::update; notes §13)
+    w <- w + v
+
+with g the minibatch-mean gradient (the cost's ``coeff`` is already in the loss) and eps the
+value of the parameter's schedule (× A12's ``schedW``/``schedB`` multiplier) at training
+progress p = (batches done − 1) / (epochs × batches per epoch). The learning rate sits inside
+the momentum sum, so this equals ``torch.optim.SGD`` only while eps is constant. After the
+update, V2's ``wball`` rescales each filter / output unit of fc and conv to norm exactly
+``wball`` (local: at most ``wball``). Parameters whose eps base is 0 are frozen: they get
+``requires_grad=False`` and no gradient is computed for them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from .errors import Collector
+from .schedules import Jdexp, Schedule, lr_at, schedule_base
+from .schema.layers import WEIGHT_TYPES
+
+_NAME = re.compile(r"(?P<layer>.+)\.(?P<kind>weight|bias)(?:\.(?P<index>\d+))?")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one parameter learns: its schedule, A12 multiplier, momentum, decay and wball."""
+
+    name: str  # state-dict name, e.g. "conv3a.weight.1"
+    layer: str
+    layer_type: str
+    kind: str  # "weight" or "bias"
+    index: int  # which input of the layer (0 for biases)
+    eps: Schedule
+    mult: Schedule | None  # A12 schedW / schedB, a multiplier of eps
+    mom: float
+    wc: float
+    wball: float
+
+    @property
+    def frozen(self) -> bool:
+        return schedule_base(self.eps) == 0.0
+
+    def rate(self, progress: float, val_errors: Sequence[float], noise: float = 0.0) -> float:
+        """eps at this progress (× the A12 multiplier, which alone takes ``noise``)."""
+        eps = lr_at(self.eps, progress, val_errors)
+        if self.mult is not None:
+            eps *= lr_at(self.mult, progress, val_errors, noise)
+        return eps
+
+
+def progress_at(step: int, total_steps: int) -> float:
+    """LANGUAGE.md §5: p = (batches done − 1) / (epochs × batches per epoch); ``step`` counts
+    the batch being trained (1 for the first)."""
+    return (step - 1) / max(total_steps, 1)
+
+
+def _pick(values: tuple | None, i: int, default: float = 0.0) -> float:
+    if not values:
+        return default
+    return values[i] if i < len(values) else values[0]
+
+
+def _param_rules(name: str, layer) -> Rule:
+    m = _NAME.fullmatch(name)
+    kind, i = m["kind"], int(m["index"] or 0)
+    if kind == "bias":
+        return Rule(name, layer.name, layer.type, kind, 0, layer.eps_b, layer.sched_b,
+                    float(layer.mom_b or 0.0), 0.0, 0.0)
+    eps = layer.eps_w[i] if i < len(layer.eps_w) else layer.eps_w[0]
+    return Rule(name, layer.name, layer.type, kind, i, eps, layer.sched_w,
+                _pick(layer.mom_w, i), _pick(layer.wc, i), _pick(layer.wball, i))
+
+
+def make_rules(checked, parameter_names: Iterable[str]) -> list[Rule]:
+    """One :class:`Rule` per parameter of a compiled net, read from the checked spec; raise
+    one NetdefError naming every weight layer that lacks learning parameters."""
+    out = Collector()
+    rules = []
+    spec = checked.spec
+    for name in parameter_names:
+        m = _NAME.fullmatch(name)
+        layer = spec.layers.get(m["layer"]) if m else None
+        if layer is None or layer.type not in WEIGHT_TYPES:
+            out.error(None, f"parameter '{name}' belongs to no weight layer of {spec.path}")
+            continue
+        if layer.eps_w is None or layer.eps_b is None:
+            out.error(spec.span(layer.name),
+                      f"layer '{layer.name}': no 'epsW'/'epsB' (training needs the layer's "
+                      "learning parameters; give a params file)")
+            continue
+        rules.append(_param_rules(name, layer))
+    out.raise_if_errors()
+    return rules
+
+
+def _norm_dims(rule: Rule, ndim: int) -> tuple[int, ...]:
+    """The dims one filter / output unit spans: conv (F, fch, f, f) and fc (out, in) rows;
+    local (P, F, fch, f, f) and sfc (parts, out, k) per position / part."""
+    if rule.layer_type in ("local", "sfc"):
+        return tuple(range(2, ndim))
+    return tuple(range(1, ndim))
+
+
+class NetdefSGD(torch.optim.Optimizer):
+    """cuda-convnet's momentum rule with scheduled rates, one group per parameter.
+
+    Call :meth:`set_rates` before each :meth:`step` (the training loop does).
+    """
+
+    def __init__(self, named_params: dict[str, torch.nn.Parameter], rules: list[Rule],
+                 seed: int = 0):
+        self.rules = rules
+        self.seed = seed
+        groups = []
+        for rule in rules:
+            p = named_params[rule.name]
+            if rule.frozen:
+                p.requires_grad_(False)  # frozen: autograd skips it (and what only feeds it)
+            groups.append({"params": [p], "lr": rule.rate(0.0, ()), "momentum": rule.mom,
+                           "weight_decay": rule.wc, "wball": rule.wball, "name": rule.name})
+        super().__init__(groups, {"lr": 0.0})
+
+    def set_rates(self, step: int, total_steps: int, val_errors: Sequence[float] = ()) -> None:
+        """Set every group's eps for training batch ``step`` (1-based) of ``total_steps``.
+
+        A12 ``jdexp`` noise is a fresh N(0, 1) per group per step, drawn from (seed, step) so
+        a resumed run sees the same numbers without carrying generator state."""
+        p = progress_at(step, total_steps)
+        noisy = any(isinstance(r.mult, Jdexp) for r in self.rules)
+        noise = (np.random.default_rng([self.seed, step]).standard_normal(len(self.rules))
+                 if noisy else np.zeros(len(self.rules)))
+        for group, rule, z in zip(self.param_groups, self.rules, noise):
+            group["lr"] = rule.rate(p, val_errors, float(z))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One update of every parameter that has a gradient."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        buckets: dict[tuple, list] = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                key = (p.device, p.dtype)
+                buckets.setdefault(key, []).append((p, state["momentum_buffer"], group))
+        for items in buckets.values():
+            _update(items)
+        self._constrain()
+        return loss
+
+    def _constrain(self) -> None:
+        """V2 wball after the update (cuda-convnet2 ``_constrainWeights``), owners only."""
+        for group, rule in zip(self.param_groups, self.rules):
+            if rule.wball <= 0 or rule.kind != "weight" or rule.frozen:
+                continue
+            for p in group["params"]:
+                dims = _norm_dims(rule, p.ndim)
+                norms = p.norm(dim=dims, keepdim=True).clamp_min(1e-30)
+                scale = rule.wball / norms
+                if rule.layer_type == "local":  # kNormalizeLCWeights: a max-norm
+                    scale = scale.clamp(max=1.0)
+                p.mul_(scale)
+
+    def momentum_buffers(self) -> dict[str, torch.Tensor]:
+        """``{parameter name: momentum buffer}`` (for checkpoints)."""
+        out = {}
+        for group in self.param_groups:
+            buf = self.state[group["params"][0]].get("momentum_buffer")
+            if buf is not None:
+                out[group["name"]] = buf
+        return out
+
+    def load_momentum_buffers(self, buffers: dict[str, torch.Tensor]) -> list[str]:
+        """Restore buffers by parameter name; returns the names that had none."""
+        missing = []
+        for group in self.param_groups:
+            p = group["params"][0]
+            buf = buffers.get(group["name"])
+            if buf is None or buf.shape != p.shape:
+                missing.append(group["name"])
+                continue
+            self.state[p]["momentum_buffer"] = buf.to(device=p.device, dtype=p.dtype).clone()
+        return missing
+
+    def rates(self) -> dict[str, float]:
+        """The current eps of every parameter."""
+        return {g["name"]: g["lr"] for g in self.param_groups}
+
+
+def _update(items: list) -> None:
+    """v <- mom·v − eps·(g + wc·w); w <- w + v, with multi-tensor (foreach) ops."""
+    params = [p for p, _, _ in items]
+    bufs = [b for _, b, _ in items]
+    grads = [p.grad for p in params]
+    wcs = [g["weight_decay"] for _, _, g in items]
+    # 1. d = g + wc·w
+    step = torch._foreach_mul(params, wcs)
+    torch._foreach_add_(step, grads)
+    # 2. d <- eps·d ; v <- mom·v − d
+    torch._foreach_mul_(step, [g["lr"] for _, _, g in items])
+    torch._foreach_mul_(bufs, [g["momentum"] for _, _, g in items])
+    torch._foreach_sub_(bufs, step)
+    # 3. w <- w + v
+    torch._foreach_add_(params, bufs)
+
+
+def build_optimizer(net, seed: int = 0) -> NetdefSGD:
+    """The optimizer for a compiled net: parameters and their rules, shared weights once."""
+    named = dict(net.named_layer_parameters())
+    rules = make_rules(net.checked, named)
+    return NetdefSGD(named, rules, seed)
+

@@ -1,0 +1,195 @@
+"""The paper's Figure 3: the filters a layer learned, one block per layer, towers top to bottom.
+
+Krizhevsky et al. 2012, Fig. 3 shows conv1's 96 kernels of 11×11×3 as two blocks of 48, the
+kernels learned on GPU 1 above those learned on GPU 2. Scaling follows cuda-convnet's
+``shownet.py --show-filters``: by default one min–max scale for a whole block (so weak filters
+look weak); ``norm_filters`` scales each filter to its own range (``--norm-filters``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import NetdefError
+
+MIN_TILE = 44      # an enlarged filter is at least this many pixels wide (11×11 -> 4×)
+GAP = 2            # pixels between tiles and around the grid
+COLUMNS = 16       # filters per row, as in the paper's figure
+CAPTION_H = 16     # caption strip above each block
+SEPARATOR = 2      # the line between blocks
+BACKGROUND = (24, 24, 24)
+LINE = (200, 200, 200)
+TEXT = (235, 235, 235)
+SPATIAL_TYPES = ("conv", "local")
+
+
+@dataclass
+class FilterBlock:
+    """One layer's filters, float (F, C, k, k), and the caption naming layer, tower, device."""
+
+    caption: str
+    filters: np.ndarray
+
+
+def scale_filters(w: np.ndarray, per_filter: bool) -> np.ndarray:
+    """(F, C, k, k) -> values in [0, 1]: min–max over the block, or over each filter."""
+    w = w.astype(np.float64)
+    axes = tuple(range(1, w.ndim)) if per_filter else None
+    lo = w.min(axis=axes, keepdims=True)
+    span = w.max(axis=axes, keepdims=True) - lo
+    return (w - lo) / np.where(span > 0, span, 1.0)
+
+
+def tiles_of(w: np.ndarray) -> tuple[np.ndarray, int]:
+    """Scaled (F, C, k, k) -> uint8 tiles (T, k, k, 3) and the columns of their grid: colour
+    tiles for 3 channels, grey for 1, else one grey tile per channel, a filter per row."""
+    f, c, k, _ = w.shape
+    u8 = np.clip(np.rint(w * 255), 0, 255).astype(np.uint8)
+    if c == 3:
+        return u8.transpose(0, 2, 3, 1), min(f, COLUMNS)                  # (F, k, k, 3)
+    grey = u8.reshape(f * c, k, k)[..., None].repeat(3, axis=-1)           # (F·C, k, k, 3)
+    if c == 1:
+        return grey, min(f, COLUMNS)
+    return grey, c if c <= 4 * COLUMNS else COLUMNS
+
+
+def grid_size(count: int, columns: int, side: int) -> tuple[int, int, int]:
+    """(width, height, enlargement) of a grid of ``count`` tiles of ``side`` pixels."""
+    scale = max(1, math.ceil(MIN_TILE / side))
+    tile = side * scale
+    rows = math.ceil(count / columns)
+    return columns * (tile + GAP) + GAP, rows * (tile + GAP) + GAP, scale
+
+
+def draw_grid(tiles: np.ndarray, columns: int) -> np.ndarray:
+    """uint8 (T, k, k, 3) -> uint8 (H, W, 3): tiles enlarged (nearest) in rows of ``columns``."""
+    count, side = tiles.shape[0], tiles.shape[1]
+    width, height, scale = grid_size(count, columns, side)
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = BACKGROUND
+    big = tiles.repeat(scale, axis=1).repeat(scale, axis=2)               # nearest neighbour
+    tile = side * scale
+    for i in range(count):
+        r, c = divmod(i, columns)
+        y, x = GAP + r * (tile + GAP), GAP + c * (tile + GAP)
+        canvas[y:y + tile, x:x + tile] = big[i]
+    return canvas
+
+
+def filter_image(blocks: list[FilterBlock], norm_filters: bool = False):
+    """The picture: per block a caption strip and the filter grid, blocks stacked top to
+    bottom with a thin separator; returns a Pillow RGB image."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default()
+    grids = [draw_grid(*tiles_of(scale_filters(b.filters, norm_filters))) for b in blocks]
+    width = max(max(g.shape[1] for g in grids),
+                max(int(font.getlength(b.caption)) + 2 * GAP + 4 for b in blocks))
+    height = sum(CAPTION_H + g.shape[0] for g in grids) + SEPARATOR * (len(grids) - 1)
+    image = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    y = 0
+    for i, (block, grid) in enumerate(zip(blocks, grids)):
+        if i:
+            draw.rectangle([0, y, width - 1, y + SEPARATOR - 1], fill=LINE)
+            y += SEPARATOR
+        draw.text((GAP + 2, y + 2), block.caption, fill=TEXT, font=font)
+        image.paste(Image.fromarray(grid), (0, y + CAPTION_H))
+        y += CAPTION_H + grid.shape[0]
+    return image
+
+
+def render_filters(model, layers: list[str] | None = None, norm_filters: bool = False,
+                   input_idx: int = 0, channels: int | None = None):
+    """Figure 3 for a loaded checkpoint: by default the conv layers reading the image input
+    (``conv1a`` and ``conv1b`` in a two-tower file), in logical-device order."""
+    names = list(layers) if layers else first_layers(model)
+    return filter_image([layer_block(model, n, input_idx, channels) for n in names], norm_filters)
+
+
+def spatial_layers(model) -> list[str]:
+    """The conv and local layers of the net, in file order."""
+    return [n for n, i in model.checked.layers.items() if i.type in SPATIAL_TYPES]
+
+
+def first_layers(model) -> list[str]:
+    """conv/local layers that read the image data layer, sorted by logical device."""
+    checked = model.checked
+    images = {n for n, i in checked.layers.items()
+              if i.type == "data" and checked.layer(n).data_idx == 0}
+    found = [n for n in spatial_layers(model) if images & set(checked.layers[n].inputs)]
+    if not found:
+        raise NetdefError(f"{model.path}: no conv layer reads the image data; name one with "
+                          f"--layer ({_known(model)})")
+    order = {n: i for i, n in enumerate(checked.layers)}
+    return sorted(found, key=lambda n: (checked.layers[n].device or 0, order[n]))
+
+
+def _known(model) -> str:
+    convs = spatial_layers(model)
+    return f"its conv layers: {', '.join(convs)}" if convs else "the net has no conv layers"
+
+
+def layer_block(model, name: str, input_idx: int = 0, channels: int | None = None
+                ) -> FilterBlock:
+    """One layer's filters as a block; a layer the net lacks, or one without spatial filters
+    and no ``channels``, raises NetdefError."""
+    info = model.checked.layers.get(name)
+    if info is None:
+        raise NetdefError(f"{model.path}: the net has no layer '{name}'; {_known(model)}")
+    if info.type not in SPATIAL_TYPES + ("fc",):
+        raise NetdefError(f"{model.path}: layer '{name}' is a {info.type} layer and has no "
+                          f"filters; {_known(model)}")
+    if not 0 <= input_idx < len(info.inputs):
+        raise NetdefError(f"{model.path}: layer '{name}' has {len(info.inputs)} input(s); "
+                          f"--input-idx must be 0..{len(info.inputs) - 1} (got {input_idx})")
+    w = weight_of(model, name, input_idx).float().numpy()
+    where = ""
+    if info.type == "local":  # (positions, F, C, k, k): the filters at the centre position
+        where = " at the centre position"
+        w = w[w.shape[0] // 2]
+    elif info.type == "fc":
+        w = fc_as_images(model, name, w, channels)
+    f, c, k, _ = w.shape
+    device = info.device or 0
+    # ASCII only: Pillow's default bitmap font has no '×' or '·'
+    caption = (f"{name} | tower {device + 1} | gpu={device} on {_real(model, device)} | "
+               f"{f} filters {k}x{k}x{c}{where}")
+    return FilterBlock(caption, w)
+
+
+def _real(model, device: int) -> str:
+    devices = model.devices
+    return str(devices[device] if device < len(devices) else devices[0])
+
+
+def weight_of(model, name: str, input_idx: int):
+    """The saved weight tensor of input ``input_idx`` of a layer (following weightSource)."""
+    suffix = f".{input_idx}" if input_idx else ""
+    key = f"{name}.weight{suffix}"
+    if key in model.weights:
+        return model.weights[key]
+    sources = getattr(model.checked.layer(name), "weight_source", None) or ()
+    src = sources[input_idx] if input_idx < len(sources) else None
+    if src:
+        other, _, k = src.partition("[")
+        k = int(k.rstrip("]") or 0)
+        return weight_of(model, other, k)
+    raise NetdefError(f"{model.path}: the checkpoint holds no weights '{key}'")
+
+
+def fc_as_images(model, name: str, w: np.ndarray, channels: int | None) -> np.ndarray:
+    """(outputs, inputs) fc weights -> (outputs, C, S, S) with inputs = C·S·S."""
+    outputs, n = w.shape
+    if channels is None:
+        raise NetdefError(f"{model.path}: layer '{name}' is fully connected and has no spatial "
+                          f"filters; pass --channels C to show each of its {outputs} units as a "
+                          f"C×S×S image ({n} inputs = C·S·S)")
+    side = math.isqrt(n // channels) if channels > 0 and n % channels == 0 else 0
+    if side == 0 or channels * side * side != n:
+        raise NetdefError(f"{model.path}: layer '{name}': {n} inputs are not {channels}×S×S "
+                          f"for any S; give a --channels C with {n} = C·S·S")
+    return w.reshape(outputs, channels, side, side)

@@ -1,0 +1,108 @@
+"""Validation images with their top-5 guesses as bars, the true class marked (cuda-convnet's
+``shownet.py --show-preds``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..evaluate import EvalProgress, prepare, topk_names, view_probabilities
+from ..evaluate.predict import class_name
+from .output import pyplot, save_figure
+
+COUNT = 16     # images in the grid
+COLUMNS = 4    # image + bars pairs per row
+TOP = 5
+
+
+@dataclass
+class Shown:
+    """One validation image and what the net made of it."""
+
+    index: int
+    image: np.ndarray  # uint8 (3, S, S)
+    label: int
+    top: list[tuple[int, float]]  # (class, probability), best first
+
+
+def _ignore(event: object) -> None:
+    """The default callback: drop every event."""
+
+
+def pick(model, dataset, count: int = COUNT, only_errors: bool = False, batch_size: int = 128,
+         on_event: Callable[[object], None] = _ignore) -> list[Shown]:
+    """``count`` validation images spread over the set (every class shows up when the set is
+    in class order); with ``only_errors`` the first ``count`` misclassified (top-1) ones,
+    scanning in the same spread order."""
+    images, labels = dataset.images("val"), dataset.labels("val")
+    n = len(labels)
+    order = _spread(n)
+    wanted = order[:count] if not only_errors else order
+    chosen: list[Shown] = []
+    for start in range(0, len(wanted), batch_size):
+        idx = np.sort(wanted[start:start + batch_size])
+        chosen += [s for s in _score(model, images, labels, idx, batch_size)
+                   if not only_errors or s.top[0][0] != s.label]
+        on_event(EvalProgress(min(start + batch_size, len(wanted)), len(wanted)))
+        if len(chosen) >= count:
+            break
+    rank = {int(i): k for k, i in enumerate(order)}
+    return sorted(chosen, key=lambda s: rank[s.index])[:count]
+
+
+def _spread(n: int) -> np.ndarray:
+    """All indices 0..n-1, ordered so that any prefix is spread evenly over the set."""
+    stride = max(1, n // COUNT)
+    return np.concatenate([np.arange(offset, n, stride) for offset in range(stride)])
+
+
+def _score(model, images, labels, idx: np.ndarray, batch_size: int) -> list[Shown]:
+    batch = np.asarray(images[idx])                                       # uint8 (B, 3, S, S)
+    probs = view_probabilities(model, prepare(model, batch), batch_size)  # (B, K)
+    values, order = topk_names(probs, TOP)
+    return [Shown(int(i), batch[k], int(labels[i]),
+                  [(int(c), float(v)) for v, c in zip(values[k], order[k])])
+            for k, i in enumerate(idx)]
+
+
+def render_preds(model, dataset, out: str | Path, only_errors: bool = False,
+                 count: int = COUNT, on_event: Callable[[object], None] = _ignore):
+    """Write the grid of images and top-5 bars to ``out`` (PNG); returns (path, images
+    shown), the count smaller than asked when the net makes fewer errors."""
+    shown = pick(model, dataset, count, only_errors, on_event=on_event)
+    plt = pyplot()
+    rows = max(1, -(-len(shown) // COLUMNS))
+    fig, axes = plt.subplots(rows, 2 * COLUMNS, figsize=(4.2 * COLUMNS, 1.9 * rows),
+                             gridspec_kw={"width_ratios": [1, 1.3] * COLUMNS}, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for k, s in enumerate(shown):
+        r, c = divmod(k, COLUMNS)
+        _draw(model, s, axes[r][2 * c], axes[r][2 * c + 1])
+    title = "misclassified validation images" if only_errors else "validation images"
+    if not shown:
+        title += ": none (every image's top guess is right)"
+    fig.suptitle(f"{Path(model.path).name}: {title}, top-{TOP} guesses (true class green)",
+                 fontsize=10)
+    fig.tight_layout()
+    return save_figure(fig, out), len(shown)
+
+
+def _draw(model, s: Shown, ax_img, ax_bar) -> None:
+    right = s.top[0][0] == s.label
+    ax_img.imshow(s.image.transpose(1, 2, 0), interpolation="nearest")
+    ax_img.set_title(class_name(model, s.label), fontsize=7,
+                     color="tab:green" if right else "tab:red")
+    ax_bar.axis("on")
+    names = [class_name(model, c) for c, _ in s.top]
+    colours = ["tab:green" if c == s.label else "tab:grey" for c, _ in s.top]
+    ax_bar.barh(range(len(s.top)), [p for _, p in s.top], color=colours)
+    ax_bar.set_yticks(range(len(s.top)), [n[:18] for n in names], fontsize=6)
+    ax_bar.invert_yaxis()
+    ax_bar.set_xlim(0, 1)
+    ax_bar.tick_params(axis="x", labelsize=5)
+    for side in ("top", "right"):
+        ax_bar.spines[side].set_visible(False)

@@ -1,0 +1,125 @@
+"""What the training loop reports, as plain dataclasses handed to an ``on_event`` callback.
+
+The library never prints: the CLI renders these with rich (DESIGN.md §1), a notebook or a test
+may collect them. Data events (building the cache, generating builtin:shapes) pass through
+unchanged from :mod:`netdef.data`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+OnEvent = Callable[[object], None]
+
+
+def ignore(event: object) -> None:
+    """The default callback: drop every event."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """A note, warning or info line (more outputs than classes, a stuck loss, skipped layers…)."""
+
+    text: str
+    severity: Literal["info", "note", "warning"] = "info"
+
+
+@dataclass(frozen=True)
+class Started:
+    """Training begins (or resumes) at ``step`` of ``total_steps``."""
+
+    run_dir: str
+    epochs: int
+    batches_per_epoch: int
+    batch_size: int
+    step: int
+    total_steps: int
+    devices: tuple[str, ...]
+    resumed: bool
+    num_train: int
+    num_val: int
+    classes: int
+    outputs: int
+    params: int
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    epoch: int  # 1-based
+    start_batch: int  # batches already done in this epoch (resume)
+    batches: int
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Averages over the batches since the last Progress (every ``log-freq`` batches)."""
+
+    epoch: int
+    batch: int  # batches done in this epoch
+    batches: int
+    step: int  # batches done in the run
+    total_steps: int
+    nll: float
+    top1_err: float
+    rate: float  # eps of the first trainable weight
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class Health:
+    """cuda-convnet's health line for one weight: mean |w| and mean |Δw| of the last update."""
+
+    name: str
+    mean_abs_w: float
+    mean_abs_dw: float
+
+
+@dataclass(frozen=True)
+class Tested:
+    """A test on the whole validation set, with the training averages of the same epochs."""
+
+    epoch: int
+    step: int
+    val_nll: float
+    val_top1: float
+    val_top5: float
+    train_nll: float
+    train_top1: float
+    best: bool
+    seconds: float
+    health: tuple[Health, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Checkpointed:
+    path: str
+    step: int
+    reason: Literal["test", "end", "interrupt"]
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The run ended: completed, or interrupted (Ctrl-C / SIGTERM; a checkpoint was written)."""
+
+    run_dir: str
+    step: int
+    interrupted: bool
+    best_val_top1: float | None
+    last_val_top1: float | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class DataEvent:
+    """An event of :mod:`netdef.data` (``pack_start``, ``pack_progress``, ``pack_done``,
+    ``skipped``, ``rebuild``, ``ignored``) with its keyword fields."""
+
+    kind: str
+    info: dict
+
+
+def data_events(on_event: OnEvent) -> Callable[..., None]:
+    """Adapt the data module's ``emit(kind, **info)`` to one-object events."""
+    return lambda kind, **info: on_event(DataEvent(kind, info))

@@ -1,0 +1,100 @@
+"""Continuing a run (``--resume DIR``) and starting from another run's weights (``--init-from``).
+
+DESIGN.md §4: resume continues at the next batch with the same data order and RNG states,
+re-reads the params file (edited rates take effect), and refuses a changed definition unless
+forced, printing the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import torch
+
+from ..errors import NetdefError
+from .checkpoint import load_checkpoint
+from .run import CKPT, RunDir
+from .state import TrainState, set_rng_states
+
+MAX_DIFF_LINES = 60
+
+
+def open_run(folder: str | Path) -> tuple[RunDir, dict]:
+    """The run folder to resume and its latest checkpoint; refuse one with none."""
+    run = RunDir(Path(folder))
+    if not run.path.is_dir():
+        raise NetdefError(f"{run.path}: no such run folder to resume")
+    if not run.ckpt.is_file():
+        raise NetdefError(f"{run.path}: holds no checkpoint ({CKPT}) to resume from; start a "
+                          f"new run with --save {run.path} (without --resume)")
+    return run, load_checkpoint(run.ckpt)
+
+
+def definition_diff(old: str, new: str, path: str) -> str:
+    """A unified diff of the definition the run used against the file as it is now."""
+    lines = list(difflib.unified_diff(old.splitlines(), new.splitlines(),
+                                      f"{path} (in the checkpoint)", f"{path} (now)", lineterm=""))
+    if len(lines) > MAX_DIFF_LINES:
+        lines = lines[:MAX_DIFF_LINES] + [f"... ({len(lines) - MAX_DIFF_LINES} more lines)"]
+    return "\n".join(lines)
+
+
+def check_definition(ckpt: dict, text: str, path: str, force: bool) -> str | None:
+    """None when unchanged; the diff when changed and forced; NetdefError otherwise."""
+    old = ckpt.get("definition", "")
+    if old == text:
+        return None
+    diff = definition_diff(old, text, path)
+    if not force:
+        raise NetdefError(f"{path}: the definition changed since the run's checkpoint; resuming "
+                          f"would train a different net. Pass --force to resume anyway (layers "
+                          f"whose weights still fit are kept), or start a new run.\n{diff}")
+    return diff
+
+
+def copy_weights(net, weights: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Copy every tensor whose name and shape match; returns (copied, skipped with reasons)."""
+    copied, skipped = [], []
+    own = net.state_dict()
+    with torch.no_grad():
+        for name, target in own.items():
+            src = weights.get(name)
+            if src is None:
+                skipped.append(f"{name} (not in the checkpoint)")
+            elif tuple(src.shape) != tuple(target.shape):
+                skipped.append(f"{name} (shape {tuple(src.shape)} in the checkpoint, "
+                               f"{tuple(target.shape)} here)")
+            else:
+                target.copy_(src.to(target.device, target.dtype))
+                copied.append(name)
+    for name in weights:
+        if name not in own:
+            skipped.append(f"{name} (no such tensor in this net)")
+    return copied, skipped
+
+
+def restore(net, opt, ckpt: dict, force: bool) -> tuple[TrainState, list[str]]:
+    """Put weights, momenta, progress and RNG states back; returns the state and what was
+    skipped (only possible with --force after a definition change)."""
+    try:
+        weights, momentum = ckpt["weights"], ckpt["momentum"]
+        state = TrainState.from_dict(ckpt["state"])
+        rng = ckpt["rng"]
+    except (KeyError, TypeError) as exc:
+        raise NetdefError(f"checkpoint lacks {exc} (written by another netdef version?)") from None
+    _, skipped = copy_weights(net, weights)
+    if skipped and not force:
+        raise NetdefError("the checkpoint's weights do not fit the net: " + "; ".join(skipped))
+    opt.load_momentum_buffers(momentum)
+    set_rng_states(rng)
+    return state, skipped
+
+
+def init_from(net, path: str | Path) -> tuple[list[str], list[str]]:
+    """``--init-from CKPT``: another run's weights, by layer name and shape (DESIGN.md §4)."""
+    ckpt = load_checkpoint(path)
+    weights = ckpt.get("weights")
+    if not isinstance(weights, dict):
+        raise NetdefError(f"{path}: the checkpoint holds no weights")
+    return copy_weights(net, weights)

@@ -1,0 +1,131 @@
+"""The run directory (DESIGN.md §4): ``ckpt.pt``, ``best.pt``, ``metrics.jsonl``, ``run.yaml``
+and copies of the files as used.
+
+Training into a folder that already holds a checkpoint is refused unless resuming
+(LANGUAGE.md §6), so a run is never overwritten by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import NetdefError
+
+CKPT = "ckpt.pt"
+BEST = "best.pt"
+METRICS = "metrics.jsonl"
+RUN_YAML = "run.yaml"
+
+
+def text_hash(text: str) -> str:
+    """sha256 of a file's text, as recorded in run.yaml and checked on resume."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class RunDir:
+    """A run folder and the files in it."""
+
+    path: Path
+
+    @property
+    def ckpt(self) -> Path:
+        return self.path / CKPT
+
+    @property
+    def best(self) -> Path:
+        return self.path / BEST
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    def create(self) -> None:
+        """Make the folder (and its parents); a file in the way is an error."""
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise NetdefError(f"{self.path}: cannot create the run folder: a file is in the way") from None
+        except OSError as exc:
+            raise NetdefError(f"{self.path}: cannot create the run folder ({exc.strerror})") from None
+
+    def refuse_existing(self) -> None:
+        """LANGUAGE.md §6: a folder holding a checkpoint is only continued with --resume."""
+        if self.ckpt.exists():
+            raise NetdefError(f"{self.path} already holds a run ({CKPT}); continue it with "
+                              f"--resume {self.path}, or train into another folder with --save DIR")
+
+    def append_metrics(self, record: dict[str, Any]) -> None:
+        """Append one JSON line (a failed write raises NetdefError)."""
+        try:
+            with open(self.metrics, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, sort_keys=True) + "\n")
+        except OSError as exc:
+            raise NetdefError(f"{self.metrics}: cannot append metrics ({exc.strerror})") from None
+
+    def truncate_metrics(self, step: int) -> None:
+        """On resume: drop lines logged after the checkpoint's step (they will be redone)."""
+        if not self.metrics.exists():
+            return
+        keep = []
+        for line in self.metrics.read_text(encoding="utf-8").splitlines():
+            try:
+                if json.loads(line).get("step", 0) <= step:
+                    keep.append(line)
+            except json.JSONDecodeError:
+                continue  # a torn last line from a killed run
+        tmp = self.metrics.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+        os.replace(tmp, self.metrics)
+
+    def write_files(self, experiment: dict[str, Any], files: dict[str, str],
+                    texts: dict[str, str]) -> None:
+        """run.yaml (resolved experiment, versions, definition hash) and the file copies.
+
+        ``files`` maps a role ("experiment", "definition", "params") to a source path; each
+        is copied under its own name (the role's name when two would clash)."""
+        import yaml
+
+        copies = {}
+        for role, src in files.items():
+            if not src:
+                continue
+            name = Path(src).name
+            if name in copies.values():
+                name = f"{role}-{name}"
+            try:
+                shutil.copyfile(src, self.path / name)
+            except OSError as exc:
+                raise NetdefError(f"{src}: cannot copy into the run folder ({exc.strerror})") from None
+            copies[role] = name
+        record = {
+            "experiment": experiment,
+            "files": {role: {"source": str(Path(files[role]).resolve()), "copy": copies[role]}
+                      for role in copies},
+            "definition_sha256": text_hash(texts.get("def", "")),
+            "params_sha256": text_hash(texts.get("params", "")) if texts.get("params") else None,
+            "versions": versions(),
+            "command": " ".join(sys.argv),
+        }
+        tmp = self.path / (RUN_YAML + ".tmp")
+        tmp.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, self.path / RUN_YAML)
+
+
+def versions() -> dict[str, str]:
+    """netdef, torch, numpy and Python versions (for run.yaml and checkpoints)."""
+    import numpy
+    import torch
+
+    from .. import __version__
+
+    return {"netdef": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
+            "python": platform.python_version()}

@@ -1,0 +1,198 @@
+"""Everything a run needs before its first batch: the experiment, the checked net, the data,
+the compiled net and its optimizer, the run folder, and (on resume) the restored state."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..check import check_net, params_candidates
+from ..check.load import _experiment_files
+from ..errors import Diagnostic, NetdefError, Span
+from ..schema import Experiment, build_spec, read_experiment
+from ..schema.build import NEEDS_PARAMS
+from .events import Message, OnEvent, data_events
+from .resume import check_definition, init_from, open_run, restore
+from .run import RunDir
+from .state import TrainState
+
+
+@dataclass
+class TrainOptions:
+    """What ``netdef train`` was asked to do."""
+
+    experiment: str
+    overrides: dict[str, str] = field(default_factory=dict)
+    resume: str | None = None
+    force: bool = False
+    init_from: str | None = None
+    allow_init_funcs: bool = False
+
+
+@dataclass
+class Session:
+    """A run ready to train."""
+
+    exp: Experiment
+    exp_path: str
+    run: RunDir
+    checked: object
+    net: torch.nn.Module
+    opt: object
+    dataset: object
+    devices: list[str]
+    state: TrainState
+    batches_per_epoch: int
+    resumed: bool
+    paths: dict[str, str | None]
+
+    @property
+    def texts(self) -> dict[str, str]:
+        return self.checked.spec.texts
+
+    @property
+    def data_device(self) -> str:
+        return self.devices[0]
+
+    @property
+    def total_steps(self) -> int:
+        return self.exp.epochs * self.batches_per_epoch
+
+    def experiment_record(self) -> dict:
+        """The resolved experiment (defaults filled, paths made absolute) for run.yaml."""
+        record = self.exp.model_dump(by_alias=True)
+        record["save"] = str(self.run.path.resolve())
+        record["data"] = data_source(self.exp, self.exp_path)
+        record["devices-used"] = list(self.devices)
+        return record
+
+
+def key_span(path: str, key: str, overrides: dict[str, str]) -> Span:
+    """Where an experiment key was set: its line in the file, or the command line."""
+    if key in overrides or key.replace("-", "_") in overrides:
+        return Span("<command line>")
+    pattern = re.compile(rf"^\s*{re.escape(key)}\s*[=:]", re.IGNORECASE)
+    try:
+        for n, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
+            if pattern.match(line):
+                return Span(path, n, len(line) - len(line.lstrip()) + 1)
+    except OSError:
+        pass
+    return Span(path)
+
+
+def data_source(exp: Experiment, exp_path: str) -> str:
+    """``data`` resolved: builtin names as written, paths relative to the experiment file."""
+    if exp.data.startswith("builtin:"):
+        return exp.data
+    return str((Path(exp_path).parent / Path(exp.data).expanduser()).resolve())
+
+
+def save_folder(exp: Experiment, exp_path: str) -> Path:
+    """``save`` relative to the experiment file; default ``runs/<stem>`` in the working folder."""
+    if exp.save:
+        return Path(exp_path).parent / Path(exp.save).expanduser()
+    return Path("runs") / Path(exp_path).stem
+
+
+def resolve_devices(text: str, logical: int) -> list[str]:
+    """``auto``, one device for all, or a comma list (LANGUAGE.md §4)."""
+    if text.strip().lower() != "auto":
+        return [d.strip() for d in text.split(",") if d.strip()]
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus >= logical:
+        return [f"cuda:{k}" for k in range(logical)]
+    if gpus:  # fewer GPUs than towers: fold them evenly
+        return [f"cuda:{k * gpus // logical}" for k in range(logical)]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return ["mps"]
+    return ["cpu"]
+
+
+def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None):
+    definition, params_doc = _experiment_files(options.experiment, exp, inline, None)
+    spec = build_spec(definition, params_doc)
+    if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
+        looked = ", ".join(map(str, params_candidates(spec.path)))
+        raise NetdefError([Diagnostic(Span(options.experiment),
+                                      f"[train]: the net has no learning parameters: no 'params' "
+                                      f"key, and no params file beside the definition (looked "
+                                      f"for {looked})")])
+    return spec, check_net(spec, exp.inner_size, 3, classes, options.allow_init_funcs)
+
+
+def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
+    from ..data import open_dataset
+
+    source = data_source(exp, options.experiment)
+    if not source.startswith("builtin:") and not Path(source).exists():
+        span = key_span(options.experiment, "data", options.overrides)
+        raise NetdefError([Diagnostic(span, (
+            f"[train]: data folder not found: {source}. Expected an image folder in ImageNet "
+            f"layout: ROOT/train/<class>/*.JPEG and ROOT/val/<class>/* (or ROOT/val/ with "
+            f"ROOT/val.txt), or a packed cache made by 'netdef prep'. To try the pipeline "
+            f"without data, pass --data builtin:shapes"))])
+    return open_dataset(source, exp.image_size, seed=exp.seed, on_event=data_events(on_event))
+
+
+def _check_batches(exp: Experiment, dataset, options: TrainOptions) -> int:
+    batches = dataset.num_train // exp.batch_size
+    if batches == 0:
+        span = key_span(options.experiment, "batch-size", options.overrides)
+        raise NetdefError([Diagnostic(span, f"[train]: 'batch-size' {exp.batch_size} is larger "
+                                            f"than the training set ({dataset.num_train} images); "
+                                            f"no full batch can be drawn")])
+    return batches
+
+
+def prepare(options: TrainOptions, on_event: OnEvent) -> Session:
+    """Read, check, load data, compile and restore; every bad input raises NetdefError."""
+    overrides = dict(options.overrides)
+    if options.resume:
+        overrides["save"] = str(Path(options.resume).resolve())
+    exp, inline = read_experiment(options.experiment, overrides)
+    run, ckpt = open_run(options.resume) if options.resume else (
+        RunDir(save_folder(exp, options.experiment)), None)
+    if ckpt is None:
+        run.refuse_existing()
+    spec, _ = _spec(options, exp, inline, None)  # definition errors before any data work
+    if ckpt is not None:
+        diff = check_definition(ckpt, spec.texts.get("def", ""), spec.path, options.force)
+        if diff:
+            on_event(Message(f"resuming with a changed definition (--force):\n{diff}", "warning"))
+    dataset = _open_data(exp, options, on_event)
+    spec, checked = _spec(options, exp, inline, len(dataset.classes))
+    for d in checked.diagnostics:
+        if d.severity == "note" and "classes" in d.message:
+            on_event(Message(d.message, "note"))
+    batches = _check_batches(exp, dataset, options)
+    devices = resolve_devices(exp.devices, checked.num_devices)
+    from ..compiler import compile_net
+    from ..optim import build_optimizer
+
+    if ckpt is None:
+        torch.manual_seed(exp.seed)
+    net = compile_net(checked, devices if len(devices) > 1 else devices[0], seed=exp.seed)
+    net.train()
+    opt = build_optimizer(net, seed=exp.seed)
+    state = TrainState()
+    if ckpt is not None:
+        state, skipped = restore(net, opt, ckpt, options.force)
+        _report_skipped("resume", skipped, on_event)
+    elif options.init_from:
+        copied, skipped = init_from(net, options.init_from)
+        on_event(Message(f"--init-from {options.init_from}: copied {len(copied)} tensor(s)"))
+        _report_skipped("--init-from", skipped, on_event)
+    paths = {"experiment": options.experiment, "definition": spec.path,
+             "params": spec.params_path}
+    return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
+                   batches, ckpt is not None, paths)
+
+
+def _report_skipped(what: str, skipped: list[str], on_event: OnEvent) -> None:
+    if skipped:
+        on_event(Message(f"{what}: skipped {len(skipped)} tensor(s): " + "; ".join(skipped),
+                         "warning" if what == "resume" else "note"))

@@ -1,0 +1,85 @@
+"""What a checkpoint holds and how it is put back: progress, weights, momenta, RNG states."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from .run import versions
+
+
+@dataclass
+class TrainState:
+    """Where training stands. ``epoch`` counts completed epochs, ``batch`` the batches done in
+    the epoch after them, ``step`` all batches done."""
+
+    epoch: int = 0
+    batch: int = 0
+    step: int = 0
+    val_errors: list[float] = field(default_factory=list)  # top-1 per test: drives plateau
+    history: list[dict] = field(default_factory=list)  # every test record
+    best_top1: float = math.inf
+    pending_test: bool = False  # an epoch ended whose test was interrupted
+    train_sums: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])  # images, Σnll, Σerr
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["best_top1"] = None if math.isinf(self.best_top1) else self.best_top1
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+        d = dict(d)
+        d["best_top1"] = math.inf if d.get("best_top1") is None else d["best_top1"]
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        return cls(**known)
+
+
+def rng_states() -> dict[str, Any]:
+    """The global generators training draws from (dropout uses torch's)."""
+    out: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    cuda = states.get("cuda")
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _cpu(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to("cpu", copy=True)
+
+
+def _array(x) -> torch.Tensor | None:
+    return None if x is None else torch.as_tensor(np.asarray(x)).clone()
+
+
+def checkpoint_payload(net, opt, state: TrainState, texts: dict[str, str],
+                       paths: dict[str, str | None], experiment: dict, dataset) -> dict[str, Any]:
+    """Everything a resume, ``netdef eval`` or ``show-filters`` needs; tensors and plain data."""
+    return {
+        "definition": texts.get("def", ""),
+        "params": texts.get("params", ""),
+        "definition_path": paths.get("definition"),
+        "params_path": paths.get("params"),
+        "experiment": experiment,
+        "input_size": int(net.checked.input_size),
+        "classes": list(map(str, dataset.class_names)),
+        "mean": _array(dataset.mean),
+        "eigval": _array(dataset.eigval),
+        "eigvec": _array(dataset.eigvec),
+        "weights": {k: _cpu(v) for k, v in net.state_dict().items()},
+        "momentum": {k: _cpu(v) for k, v in opt.momentum_buffers().items()},
+        "rates": opt.rates(),
+        "state": state.to_dict(),
+        "rng": rng_states(),
+        "versions": versions(),
+    }

@@ -1,0 +1,133 @@
+"""The evaluation and picture commands end to end: PNGs written, --json parsed, and one test
+per bad input (issue 6)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from netdef.cli import cli
+
+from evalnets import train_run, write_experiment
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.getbasetemp() / "netdef-cache"
+    monkeypatch.setenv("NETDEF_CACHE", str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
+        return train_run(tmp_path_factory.mktemp("cli-eval"))
+
+
+def netdef(*args, ok: bool = True):
+    return CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=not ok)
+
+
+def is_png(path) -> bool:
+    with Image.open(path) as image:
+        image.verify()
+        return image.format == "PNG"
+
+
+def test_eval_json_parses(run):
+    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["images"] == 30 and data["crops"] == 10
+    assert {"top1_err", "top5_err", "top1_acc", "nll"} <= set(data)
+    assert data["one_crop"]["crops"] == 1 and data["one_crop"]["images"] == 30
+
+
+def test_eval_table_shows_both_crops(run):
+    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--batch-size", "8")
+    assert result.exit_code == 0, result.output
+    assert "1-crop" in result.stdout and "10-crop" in result.stdout
+    assert "top-5 error" in result.stdout and "30 validation images" in result.stdout
+
+
+def test_pictures_default_beside_the_checkpoint(run):
+    for args, name in ((["show-filters", run / "ckpt.pt"], "ckpt-filters.png"),
+                       (["show-preds", "--model", run / "ckpt.pt"], "ckpt-preds.png"),
+                       (["show-preds", "--model", run / "ckpt.pt", "--only-errors",
+                         "--out", run / "errors.png"], "errors.png"),
+                       (["show-cost", run], "cost.png")):
+        result = netdef(*args)
+        assert result.exit_code == 0, result.output
+        assert is_png(run / name) and str(run / name) in result.stdout.replace("\n", "")
+
+
+def test_show_filters_options(run, tmp_path):
+    out = tmp_path / "fc.png"
+    result = netdef("show-filters", run / "ckpt.pt", "--layer", "fc", "--input-idx", "1",
+                    "--channels", "48", "--norm-filters", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert is_png(out)
+
+
+def test_plot_lr(tmp_path):
+    exp = write_experiment(tmp_path)
+    result = netdef("plot-lr", exp, "--out", tmp_path / "lr.png")
+    assert result.exit_code == 0, result.output
+    assert is_png(tmp_path / "lr.png")
+    assert netdef("plot-lr", exp).exit_code == 0
+    assert is_png(tmp_path / "run" / "lr.png")
+
+
+def test_predict_and_features(run, tmp_path):
+    Image.new("RGB", (30, 24), (200, 20, 20)).save(tmp_path / "red.png")
+    result = netdef("predict", "--model", run / "ckpt.pt", tmp_path / "red.png", "--json")
+    assert result.exit_code == 0, result.output
+    [guess] = json.loads(result.stdout)
+    assert len(guess["top5"]) == 3 and guess["image"].endswith("red.png")
+    out = tmp_path / "f.npy"
+    result = netdef("features", "--model", run / "ckpt.pt", "--layer", "fc", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert np.load(out).shape == (30, 3) and np.load(tmp_path / "f-labels.npy").shape == (30,)
+
+
+def test_help_has_an_example():
+    for command in ("eval", "show-filters", "show-cost", "show-preds", "plot-lr", "predict",
+                    "features"):
+        result = netdef(command, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output
+
+
+@pytest.mark.parametrize("make, args, message", [
+    (None, ["eval", "--model", "{tmp}/none.pt"], "no such checkpoint file"),
+    ("foreign", ["eval", "--model", "{tmp}/other.pt"], "not a netdef checkpoint"),
+    (None, ["show-filters", "{ckpt}", "--layer", "conv7"],
+     "no layer 'conv7'; its conv layers: conv1a, conv1b"),
+    (None, ["show-filters", "{ckpt}", "--layer", "fc"], "has no spatial filters; pass --channels"),
+    (None, ["eval", "--model", "{ckpt}", "--data", "builtin:shapes?classes=4&train=8&val=4"],
+     "the data has 4 classes"),
+    ("text", ["predict", "--model", "{ckpt}", "{tmp}/photo.jpg"], "not a readable image"),
+    (None, ["show-filters", "{ckpt}", "--out", "{tmp}/no/such/folder/f.png"], "does not exist"),
+    (None, ["show-cost", "{tmp}"], "metrics.jsonl: no such file"),
+    (None, ["features", "--model", "{ckpt}", "--layer", "nope", "--out", "{tmp}/f.npy"],
+     "no layer 'nope'"),
+])
+def test_bad_input_exits_1_with_a_located_message(run, tmp_path, make, args, message):
+    if make == "foreign":
+        torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "other.pt")
+    elif make == "text":
+        (tmp_path / "photo.jpg").write_text("hello")
+    words = [a.format(tmp=tmp_path, ckpt=run / "ckpt.pt") for a in args]
+    result = netdef(*words, ok=False)
+    assert result.exit_code == 1, result.output
+    assert "error:" in result.output and message in result.output.replace("\n", "")
+
+
+def test_usage_errors_exit_2(run):
+    assert netdef("eval", "--model", run / "ckpt.pt", "--crops", "3", ok=False).exit_code == 2
+    assert netdef("eval", ok=False).exit_code == 2

@@ -1,0 +1,184 @@
+"""The paper's update rule (LANGUAGE.md §3) and its schedules (§5), step by step."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import netdef
+from netdef.optim import build_optimizer, progress_at
+from netdef.schedules import lr_at, parse_schedule
+
+from trainnets import TINY_PARAMS_RULES, write_net
+
+
+def _setup(tmp_path, params=TINY_PARAMS_RULES, seed=0):
+    path = write_net(tmp_path, params=params)
+    checked = netdef.load(path, input_size=16)
+    net = netdef.compile_net(checked, "cpu", seed=seed)
+    return net, build_optimizer(net, seed=seed)
+
+
+def _batch(step: int):
+    g = torch.Generator().manual_seed(100 + step)
+    return torch.randn(6, 3, 16, 16, generator=g), torch.randint(0, 4, (6,), generator=g)
+
+
+def _expected_rate(rule, step, total, val_errors=()):
+    """eps from the schedule formulas directly, with the (seed, step) jdexp noise."""
+    p = (step - 1) / total
+    eps = lr_at(rule.eps, p, val_errors)
+    if rule.mult is not None:
+        rules = [r for r in _expected_rate.rules]
+        noise = np.random.default_rng([0, step]).standard_normal(len(rules))[rules.index(rule)]
+        eps *= lr_at(rule.mult, p, val_errors, float(noise))
+    return eps
+
+
+def test_update_matches_the_formula_step_by_step(tmp_path):
+    net, opt = _setup(tmp_path)
+    _expected_rate.rules = opt.rules
+    params = net.named_layer_parameters()
+    w = {n: p.detach().clone() for n, p in params.items()}
+    v = {n: torch.zeros_like(p) for n, p in params.items()}
+    total = 6  # fc1's dexp steps down after batch 3, fc2's jdexp twice: rates change mid-run
+    for step in range(1, total + 1):
+        opt.zero_grad(set_to_none=True)
+        loss = sum(net.costs(*_batch(step)).values())
+        loss.backward()
+        grads = {n: (p.grad.clone() if p.grad is not None else None) for n, p in params.items()}
+        opt.set_rates(step, total)
+        opt.step()
+        for rule in opt.rules:
+            n = rule.name
+            if rule.frozen:
+                assert grads[n] is None, f"{n} is frozen: no gradient should be computed"
+                continue
+            eps = _expected_rate(rule, step, total)
+            assert opt.rates()[n] == pytest.approx(eps, rel=1e-12)
+            v[n] = rule.mom * v[n] - eps * (grads[n] + rule.wc * w[n])
+            w[n] = w[n] + v[n]
+            if rule.wball > 0:  # fc: every output unit (row) to norm exactly wball
+                w[n] = w[n] * (rule.wball / w[n].norm(dim=1, keepdim=True))
+            torch.testing.assert_close(params[n].detach(), w[n], rtol=1e-5, atol=1e-7,
+                                       msg=f"{n} at step {step}")
+
+
+def test_frozen_layers_do_not_move_and_get_no_gradient(tmp_path):
+    net, opt = _setup(tmp_path)
+    params = net.named_layer_parameters()
+    before = params["conv1.weight"].detach().clone()
+    assert not params["conv1.weight"].requires_grad and not params["conv1.bias"].requires_grad
+    for step in (1, 2):
+        opt.zero_grad()
+        sum(net.costs(*_batch(step)).values()).backward()
+        opt.set_rates(step, 2)
+        opt.step()
+    assert params["conv1.weight"].grad is None
+    assert torch.equal(params["conv1.weight"], before)
+
+
+def test_wball_rescales_every_fc_row_to_exactly_wball(tmp_path):
+    net, opt = _setup(tmp_path)
+    sum(net.costs(*_batch(1)).values()).backward()
+    opt.set_rates(1, 4)
+    opt.step()
+    norms = net.named_layer_parameters()["fc1.weight"].detach().norm(dim=1)
+    torch.testing.assert_close(norms, torch.full_like(norms, 0.5))
+
+
+def test_differs_from_torch_sgd_across_a_rate_step():
+    """v ← mom·v − eps·g puts eps inside the momentum sum; torch's SGD multiplies the whole
+    buffer by the current lr, so the two part ways at the first rate change."""
+    from netdef.optim import NetdefSGD, Rule
+
+    sched = parse_schedule("dexp[base=0.1;tgtFactor=10;numSteps=2]")
+    rule = Rule("fc.weight", "fc", "fc", "weight", 0, sched, None, 0.9, 0.0, 0.0)
+    ours = torch.nn.Parameter(torch.ones(3, 2))
+    theirs = torch.nn.Parameter(torch.ones(3, 2))
+    opt = NetdefSGD({"fc.weight": ours}, [rule])
+    sgd = torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    w, v, total, trace = torch.ones(3, 2), torch.zeros(3, 2), 6, []
+    for step in range(1, total + 1):
+        g = torch.full((3, 2), float(step))
+        ours.grad, theirs.grad = g.clone(), g.clone()
+        opt.set_rates(step, total)
+        eps = lr_at(sched, progress_at(step, total))
+        for group in sgd.param_groups:
+            group["lr"] = eps
+        opt.step()
+        sgd.step()
+        v = 0.9 * v - eps * g
+        w = w + v
+        torch.testing.assert_close(ours.detach(), w)
+        trace.append(torch.allclose(ours, theirs))
+    assert trace[:4] == [True] * 4  # eps 0.1 while p <= 1/2 (batches 1-4 of 6)
+    assert trace[4:] == [False] * 2  # eps 0.01 from batch 5 on: SGD differs
+
+
+def test_schedules_change_at_the_right_batches():
+    """dexp with 4 steps over 8 batches: p = (batch − 1)/8 switches after 25 %, 50 %, 75 %."""
+    from netdef.optim import NetdefSGD, Rule
+
+    sched = parse_schedule("dexp[base=0.01;tgtFactor=250;numSteps=4]")
+    rule = Rule("fc.weight", "fc", "fc", "weight", 0, sched, None, 0.9, 0.0, 0.0)
+    opt = NetdefSGD({"fc.weight": torch.nn.Parameter(torch.ones(2, 2))}, [rule])
+    rates = []
+    for step in range(1, 9):
+        opt.set_rates(step, 8)
+        rates.append(opt.rates()["fc.weight"])
+    r = [0.01, 0.01 * 250 ** (-1 / 3), 0.01 * 250 ** (-2 / 3), 0.01 / 250]
+    assert rates == pytest.approx([r[0], r[0], r[0], r[1], r[1], r[2], r[2], r[3]])
+
+
+def test_plateau_follows_the_validation_errors():
+    from netdef.optim import NetdefSGD, Rule
+
+    sched = parse_schedule("plateau[base=0.1;factor=0.1;patience=2]")
+    rule = Rule("fc.bias", "fc", "fc", "bias", 0, sched, None, 0.9, 0.0, 0.0)
+    opt = NetdefSGD({"fc.bias": torch.nn.Parameter(torch.ones(2))}, [rule])
+    for errors, want in [((), 0.1), ((0.5, 0.4), 0.1), ((0.5, 0.4, 0.45, 0.41), 0.01),
+                         ((0.5, 0.4, 0.45, 0.41, 0.5, 0.6), 0.001)]:
+        opt.set_rates(5, 10, errors)
+        assert opt.rates()["fc.bias"] == pytest.approx(want)
+
+
+def test_shared_weights_update_once(tmp_path):
+    """weightSource: the tensor is one parameter, its gradient the sum over both uses, and it
+    takes one update with the owner's rule."""
+    text = (tmp_path / "x").parent
+    path = write_net(text, name="shared")
+    body = path.read_text().replace(
+        "[fc2]", "[fc1b]\ntype=fc\ninputs=fc1\noutputs=16\ninitW=0.1\n\n"
+                 "[fc1c]\ntype=fc\ninputs=fc1b\noutputs=16\nweightSource=fc1b\n\n[fc2]"
+    ).replace("inputs=pool1,fc1\n", "inputs=pool1,fc1c\n")
+    path.write_text(body)
+    params = path.with_name("shared-params.cfg")
+    extra = "".join(f"\n[{n}]\nepsW=0.1\nepsB=0.1\nmomW=0.5\nmomB=0.9\nwc=0\n" for n in ("fc1b", "fc1c"))
+    params.write_text(params.read_text() + extra)
+    checked = netdef.load(path, input_size=16)
+    net = netdef.compile_net(checked, "cpu")
+    opt = build_optimizer(net)
+    names = [r.name for r in opt.rules]
+    assert "fc1b.weight" in names and "fc1c.weight" not in names
+    p = net.named_layer_parameters()["fc1b.weight"]
+    before = p.detach().clone()
+    sum(net.costs(*_batch(1)).values()).backward()
+    g = p.grad.clone()
+    opt.set_rates(1, 2)
+    opt.step()
+    torch.testing.assert_close(p.detach(), before - 0.1 * g)
+
+
+def test_momentum_buffers_round_trip(tmp_path):
+    net, opt = _setup(tmp_path)
+    sum(net.costs(*_batch(1)).values()).backward()
+    opt.set_rates(1, 4)
+    opt.step()
+    bufs = {k: b.clone() for k, b in opt.momentum_buffers().items()}
+    assert "conv1.weight" not in bufs  # frozen: never updated, no buffer
+    net2, opt2 = _setup(tmp_path / "b")
+    assert opt2.load_momentum_buffers(bufs) == ["conv1.weight", "conv1.bias"]
+    for k, b in opt2.momentum_buffers().items():
+        assert torch.equal(b, bufs[k])

@@ -1,0 +1,121 @@
+"""netdef.show: the filter picture's size and block layout, and every picture as a PNG (issue 6)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import netdef
+from netdef.errors import NetdefError
+from netdef.evaluate import open_eval_data
+from netdef.schedules import lr_at, parse_schedule
+from netdef.show import (FilterBlock, filter_image, read_metrics, render_cost, render_filters,
+                         render_lr, render_preds)
+from netdef.show import filters as F
+from netdef.show.lr import assumed_errors
+
+from evalnets import train_run, write_experiment
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.getbasetemp() / "netdef-cache"
+    monkeypatch.setenv("NETDEF_CACHE", str(root))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
+        return train_run(tmp_path_factory.mktemp("show"))
+
+
+@pytest.fixture(scope="module")
+def model(run):
+    return netdef.load_checkpoint(run / "ckpt.pt")
+
+
+def bank(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(48, 3, 11, 11)).astype(np.float32)
+
+
+def test_two_tower_bank_size_and_block_layout():
+    a, b = bank(0), bank(1)
+    image = filter_image([FilterBlock("conv1a", a), FilterBlock("conv1b", b)])
+    tile = 11 * 4                                     # 11x11 enlarged 4x (nearest neighbour)
+    grid_w = 16 * (tile + F.GAP) + F.GAP              # 16 filters per row
+    grid_h = 3 * (tile + F.GAP) + F.GAP               # 48 filters: 3 rows
+    block_h = F.CAPTION_H + grid_h
+    assert image.size == (grid_w, 2 * block_h + F.SEPARATOR) == (738, 314)
+    px = np.asarray(image)
+    assert (px[block_h:block_h + F.SEPARATOR] == F.LINE).all()          # the separator
+    assert (px[F.CAPTION_H:F.CAPTION_H + F.GAP] == F.BACKGROUND).all()  # gap above the tiles
+    scaled = F.scale_filters(a, per_filter=False)
+    first = np.rint(scaled[0].transpose(1, 2, 0) * 255).astype(np.uint8)  # (11, 11, 3)
+    y, x = F.CAPTION_H + F.GAP, F.GAP
+    assert (px[y:y + tile:4, x:x + tile:4] == first).all()
+    assert (px[y:y + tile, x:x + tile] == first.repeat(4, 0).repeat(4, 1)).all()
+    y2 = block_h + F.SEPARATOR + F.CAPTION_H + F.GAP + 2 * (tile + F.GAP)  # block 2, row 3
+    last = np.rint(F.scale_filters(b, False)[47].transpose(1, 2, 0) * 255).astype(np.uint8)
+    x2 = F.GAP + 15 * (tile + F.GAP)
+    assert (px[y2:y2 + tile:4, x2:x2 + tile:4] == last).all()
+
+
+def test_norm_filters_scales_each_filter_to_its_own_range():
+    w = bank(0)
+    w[1] *= 0.01                                      # a weak filter
+    shared = F.scale_filters(w, per_filter=False)
+    own = F.scale_filters(w, per_filter=True)
+    assert shared[1].max() - shared[1].min() < 0.1
+    assert own[1].min() == 0 and own[1].max() == pytest.approx(1)
+
+
+def test_render_filters_defaults_to_the_towers_reading_the_image(model):
+    assert F.first_layers(model) == ["conv1a", "conv1b"]
+    assert render_filters(model).size == (738, 314)
+    one = render_filters(model, ["conv1b"], norm_filters=True)
+    assert one.size == (738, 156)
+
+
+def test_fc_layers_need_channels(model):
+    with pytest.raises(NetdefError, match="'fc' is fully connected.*--channels"):
+        render_filters(model, ["fc"])
+    image = render_filters(model, ["fc"], input_idx=1, channels=48)   # 432 = 48·3·3
+    assert image.size[1] > F.CAPTION_H
+    with pytest.raises(NetdefError, match="not 5×S×S"):
+        render_filters(model, ["fc"], input_idx=1, channels=5)
+
+
+def test_unknown_or_filterless_layer_lists_the_conv_layers(model):
+    with pytest.raises(NetdefError, match="no layer 'conv9'; its conv layers: conv1a, conv1b"):
+        render_filters(model, ["conv9"])
+    with pytest.raises(NetdefError, match="'pool1a' is a pool layer .* conv1a, conv1b"):
+        render_filters(model, ["pool1a"])
+    with pytest.raises(NetdefError, match="--input-idx must be 0..0"):
+        render_filters(model, ["conv1a"], input_idx=1)
+
+
+def test_cost_curves_png(run, tmp_path):
+    records = read_metrics(run)
+    assert [r["epoch"] for r in records if r["kind"] == "test"] == [1, 2]
+    out = render_cost(run / "ckpt.pt", tmp_path / "cost.png")
+    assert Image.open(out).format == "PNG"
+    with pytest.raises(NetdefError, match="metrics.jsonl: no such file"):
+        render_cost(tmp_path, tmp_path / "x.png")
+
+
+def test_preds_png(model, tmp_path):
+    ds = open_eval_data(model)
+    out, count = render_preds(model, ds, tmp_path / "p.png", count=6)
+    assert count == 6 and Image.open(out).format == "PNG"
+
+
+def test_lr_png_and_the_assumed_plateau(tmp_path):
+    exp = write_experiment(tmp_path)
+    out = render_lr(exp, tmp_path / "lr.png")
+    assert Image.open(out).format == "PNG"
+    plateau = parse_schedule("plateau[base=1;factor=0.1;patience=2]")
+    rates = [lr_at(plateau, 0.5, assumed_errors(t, 2)) for t in range(8)]
+    assert rates == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.1])  # one drop, at test 3

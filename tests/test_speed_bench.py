@@ -1,0 +1,70 @@
+"""``netdef bench`` through CliRunner, the FLOP and peak arithmetic, and the huge-page setting."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from netdef.check import load
+from netdef.cli import cli
+from netdef.cli.hugepages import use_huge_pages
+from netdef.speed import estimate_peak, step_flops
+
+from conftest import LAYERS
+
+QUICKSTART = str(LAYERS / "quickstart.cfg")
+ARGS = ["bench", QUICKSTART, "--input-size", "24", "--batch", "4", "--iters", "1"]
+
+
+def test_bench_json_reports_layers_rate_and_peak():
+    r = CliRunner().invoke(cli, ARGS + ["--json", "--peak-gflops", "100"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    names = [row["name"] for row in out["layers"]]
+    assert names[:3] == ["conv1", "pool1", "rnorm1"] and "fc10" in names
+    conv1 = out["layers"][0]
+    assert conv1["forward_ms"] > 0 and conv1["backward_ms"] > 0
+    assert out["images_per_s"] > 0 and out["peak_gflops"] == 100
+    assert abs(out["peak_share"] - out["gflops"] / 100) < 1e-9
+
+
+def test_bench_table_and_bf16():
+    r = CliRunner().invoke(cli, ARGS + ["--precision", "bf16"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "rnorm1" in r.output and "images/s" in r.output and "bf16" in r.output
+    assert "% of the FMA peak" in r.output
+
+
+def test_bench_fp16_on_cpu_exits_1():
+    r = CliRunner().invoke(cli, ARGS + ["--precision", "fp16"])
+    assert r.exit_code == 1
+    assert "fp16 needs every layer on a CUDA device" in r.output
+
+
+def test_bench_of_a_bad_file_exits_1(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[data]\ntype=nope\n")
+    r = CliRunner().invoke(cli, ["bench", str(bad)])
+    assert r.exit_code == 1
+
+
+def test_step_flops_of_alexnet():
+    # 2·MACs forward + 4·MACs backward; conv1 (reads the data) 2·MACs backward (issue 9: 4.14)
+    flops = step_flops(load(LAYERS / "alexnet-2gpu.cfg"))
+    assert abs(flops / 1e9 - 4.14) < 0.01
+
+
+def test_peak_estimate_and_override():
+    assert estimate_peak(233.0).gflops == 233.0
+    peak = estimate_peak()
+    assert peak.gflops > 0 and "FLOP/cycle" in peak.how
+
+
+def test_huge_pages_default_and_opt_out():
+    env = {}
+    assert use_huge_pages(env) and env["THP_MEM_ALLOC_ENABLE"] == "1"
+    env = {"NETDEF_HUGE_PAGES": "0"}
+    assert not use_huge_pages(env) and "THP_MEM_ALLOC_ENABLE" not in env
+    env = {"THP_MEM_ALLOC_ENABLE": "0"}  # the user's own setting wins
+    assert not use_huge_pages(env) and env["THP_MEM_ALLOC_ENABLE"] == "0"

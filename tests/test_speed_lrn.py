@@ -1,0 +1,73 @@
+"""The fast cross-map norm (netdef.compiler.lrn) against torch's LocalResponseNorm and a loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from netdef.compiler.lrn import block_sum, cross_map_norm, window_sum
+
+SIZES = [2, 3, 4, 5, 7, 9]
+
+
+def loop_cmrnorm(x, size, scale, power, k, blocked):
+    """cuda-convnet kFCNorm written channel by channel (notes §8)."""
+    c = x.shape[1]
+    out = torch.empty_like(x)
+    for f in range(c):
+        lo = (f // size) * size if blocked else f - size // 2
+        window = x[:, max(lo, 0):min(lo + size, c)]
+        d = k + scale / size * (window * window).sum(1)
+        out[:, f] = x[:, f] * d.pow(-power)
+    return out
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("channels", [1, 3, 6, 16])
+@pytest.mark.parametrize("power", [0.75, 0.6])
+def test_equals_local_response_norm(size, channels, power):
+    g = torch.Generator().manual_seed(size * 100 + channels)
+    x = (3 * torch.randn(2, channels, 3, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    dy = torch.randn(2, channels, 3, 4, generator=g, dtype=torch.float64)
+    lrn = torch.nn.LocalResponseNorm(size, alpha=0.7, beta=power, k=2.0)
+    want = lrn(x)
+    got = cross_map_norm(x, size, 0.7, power, 2.0)
+    assert (got - want).abs().max().item() < 1e-10
+    (g_want,) = torch.autograd.grad(want, x, dy)
+    (g_got,) = torch.autograd.grad(got, x, dy)
+    assert (g_got - g_want).abs().max().item() < 1e-10
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5])
+@pytest.mark.parametrize("channels", [3, 8, 10])
+def test_blocked_equals_loop(size, channels):
+    g = torch.Generator().manual_seed(size + channels)
+    x = (2 * torch.randn(2, channels, 2, 3, generator=g, dtype=torch.float64)).requires_grad_()
+    dy = torch.randn(2, channels, 2, 3, generator=g, dtype=torch.float64)
+    want = loop_cmrnorm(x, size, 0.9, 0.75, 1.0, blocked=True)
+    got = cross_map_norm(x, size, 0.9, 0.75, 1.0, blocked=True)
+    assert (got - want).abs().max().item() < 1e-10
+    (g_want,) = torch.autograd.grad(want, x, dy)
+    (g_got,) = torch.autograd.grad(got, x, dy)
+    assert (g_got - g_want).abs().max().item() < 1e-10
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("size", [3, 4])
+def test_gradcheck(size, blocked):
+    x = torch.randn(2, 7, 2, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: cross_map_norm(t, size, 2.0, 0.75, 1.5, blocked), (x,))
+
+
+def test_window_and_block_sums():
+    v = torch.arange(6.0).view(1, 6, 1)
+    assert window_sum(v, 1, 2).flatten().tolist() == [3.0, 6.0, 10.0, 14.0, 12.0, 9.0]
+    assert block_sum(v, 4).flatten().tolist() == [6.0] * 4 + [9.0] * 2
+
+
+def test_float32_matches_and_leaves_input_alone():
+    x = torch.relu(torch.randn(4, 48, 5, 5))
+    keep = x.clone()
+    want = torch.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 2.0)
+    torch.testing.assert_close(cross_map_norm(x, 5, 1e-4, 0.75, 2.0), want)
+    assert torch.equal(x, keep)

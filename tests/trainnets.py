@@ -1,0 +1,134 @@
+"""Tiny nets and experiments for the optimizer and training tests (not a test module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TINY = """\
+[data]
+type=data
+dataIdx=0
+
+[labels]
+type=data
+dataIdx=1
+
+[conv1]
+type=conv
+inputs=data
+channels=3
+filters=8
+filterSize=3
+stride=2
+padding=1
+initW=0.01
+neuron=relu
+
+[pool1]
+type=pool
+pool=max
+inputs=conv1
+channels=8
+sizeX=2
+stride=2
+
+[fc1]
+type=fc
+inputs=pool1
+outputs=16
+initW=0.01
+neuron=relu
+
+[fc2]
+type=fc
+inputs=pool1,fc1
+outputs={outputs}
+initW=0.01
+
+[probs]
+type=softmax
+inputs=fc2
+
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+
+# Several layers and every rule: frozen (eps 0), a dexp step, wball, two inputs with their own
+# rates and momenta, an A12 multiplier with noise, and a cost coeff.
+TINY_PARAMS_RULES = """\
+[conv1]
+epsW=0
+epsB=0
+momW=0.9
+momB=0.9
+wc=0.0005
+
+[fc1]
+epsW=dexp[base=0.1;tgtFactor=10;numSteps=2]
+epsB=0.2
+momW=0.9
+momB=0.5
+wc=0.01
+wball=0.5
+
+[fc2]
+epsW=0.05,linear[base=0.1;tgtFactor=4]
+epsB=0.1
+momW=0.9,0.8
+momB=0.9
+wc=0.001,0
+schedW=jdexp[tgtFactor=10;numSteps=3;noiseStdev=0.1]
+
+[logprob]
+coeff=2
+"""
+
+TINY_PARAMS = """\
+[conv1]
+epsW={eps}
+epsB={eps}
+momW=0.9
+momB=0.9
+wc=0.0005
+
+[fc1]
+epsW={eps}
+epsB={eps}
+momW=0.9
+momB=0.9
+wc=0.0005
+
+[fc2]
+epsW={eps}
+epsB={eps}
+momW=0.9
+momB=0.9
+wc=0.0005
+
+[logprob]
+coeff=1
+"""
+
+
+def write_net(folder: Path, params: str = TINY_PARAMS, outputs: int = 4, eps: str = "0.001",
+              name: str = "tiny") -> Path:
+    """Write ``name.cfg`` and ``name-params.cfg`` into folder; returns the definition path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.cfg").write_text(TINY.format(outputs=outputs))
+    (folder / f"{name}-params.cfg").write_text(params.format(eps=eps))
+    return folder / f"{name}.cfg"
+
+
+def write_experiment(folder: Path, outputs: int = 4, eps: str = "0.001", **keys) -> Path:
+    """A small experiment on builtin:shapes at 16x16 (few images) with the tiny net."""
+    write_net(folder, outputs=outputs, eps=eps)
+    train = {"layers": "tiny.cfg", "data": "builtin:shapes?train=16&val=8&classes=4",
+             "image-size": 20, "inner-size": 16, "batch-size": 8, "epochs": 2,
+             "test-freq": 1, "color-noise": 0.1, "devices": "cpu", "seed": 0,
+             "save": str(folder / "run")}
+    train.update({k.replace("_", "-"): v for k, v in keys.items()})
+    lines = ["[train]"] + [f"{k} = {v}" for k, v in train.items() if v is not None]
+    path = folder / "exp.cfg"
+    path.write_text("\n".join(lines) + "\n")
+    return path
