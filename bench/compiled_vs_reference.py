@@ -2,7 +2,7 @@
 PyTorch AlexNet with the same layers (DESIGN.md §5, issue 9).
 
     python bench/compiled_vs_reference.py [--batch 64] [--iters 4] [--rounds 2] [--no-compile]
-                                          [--peak-gflops G] [--device cpu]
+                                          [--variants A,B] [--peak-gflops G] [--device cpu]
 
 Every variant runs in its own process, so each has its own environment, and the variants
 alternate round by round (reference, compiled, …, reference, compiled, …) so that drift in
@@ -162,6 +162,8 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-compile", action="store_true", help="Skip the torch.compile rows.")
     ap.add_argument("--no-bf16", action="store_true", help="Skip the bf16 rows.")
+    ap.add_argument("--variants", default=None,
+                    help="Comma-separated subset of the rows (default: all but those skipped).")
     ap.add_argument("--peak-gflops", type=float, default=None)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -174,7 +176,8 @@ def main() -> None:
     from netdef.speed import estimate_peak, step_flops
 
     names = [n for n, (_, p, c) in VARIANTS.items()
-             if not (c and args.no_compile) and not (p == "bf16" and args.no_bf16)]
+             if not (c and args.no_compile) and not (p == "bf16" and args.no_bf16)
+             and (args.variants is None or n in args.variants.split(","))]
     results: dict[str, list[dict]] = {n: [] for n in names}
     print(f"{CFG.name} on {args.device}, batch {args.batch}, {args.iters} timed steps per "
           f"process, {args.rounds} rounds; load before: {os.getloadavg()[0]:.2f}", flush=True)

@@ -4,7 +4,7 @@ times, images/s of a whole training step, and the share of the machine's FMA pea
 FLOPs per image: 2·MACs forward plus 4·MACs backward (gradients of the weights and of the
 input) for every layer with weights (conv, local, fc, sfc), using the checked net's MAC
 counts; a layer that reads only the data layer has no input gradient, so 2·MACs backward.
-For the two-tower AlexNet at 224 that is 4.13 GFLOP per image per training step.
+For the two-tower AlexNet at 224 that is 4.14 GFLOP per image per training step.
 
 The peak (GFLOP/s) is estimated as CPUs × GHz × FLOP per cycle per CPU: the CPUs this process
 may run on; the clock from ``lscpu``'s "CPU max MHz" where the machine reports it, else the

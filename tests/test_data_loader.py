@@ -93,7 +93,7 @@ def test_builtin_shapes_small(tmp_path):
     ds = open_dataset("builtin:shapes?classes=3&train=6&val=2", image_size=32, workers=1,
                       on_event=lambda kind, **info: events.append(kind))
     assert ds.num_train == 18 and ds.num_val == 6 and len(ds.classes) == 3
-    assert ds.class_names == ["red disc", "blue disc", "red square"]
+    assert ds.class_names == ["red disc", "blue disc", "red cross"]
     assert str(tmp_path / "cache" / "packed") in ds.path and "pack_done" in events
     again = open_dataset("builtin:shapes?classes=3&train=6&val=2", image_size=32, workers=1)
     assert np.array_equal(again.train_images[:], ds.train_images[:])

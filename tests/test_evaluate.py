@@ -80,7 +80,7 @@ def test_load_checkpoint_needs_no_other_file(run, tmp_path):
         for name in ("two.cfg", "two-params.cfg"):
             (tmp_path / name).rename(run.parent / name)
     assert not model.net.training
-    assert model.classes == ["red disc", "blue disc", "red square"]
+    assert model.classes == ["red disc", "blue disc", "red cross"]
     assert model.mean.shape == (3, 20, 20) and model.eigvec.shape == (3, 3)
     assert model.input_size == 16 and model.state["epoch"] == 2
     assert list(model.checked.layers)[:4] == ["data", "labels", "conv1a", "conv1b"]

@@ -71,3 +71,14 @@ def test_float32_matches_and_leaves_input_alone():
     want = torch.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 2.0)
     torch.testing.assert_close(cross_map_norm(x, 5, 1e-4, 0.75, 2.0), want)
     assert torch.equal(x, keep)
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("size", [3, 4])
+def test_traceable_form_equals_the_fast_one(size, blocked):
+    from netdef.compiler.lrn import _traceable
+
+    x = torch.randn(2, 7, 3, 3, dtype=torch.float64, requires_grad=True)
+    want = cross_map_norm(x, size, 0.8, 0.75, 2.0, blocked)
+    got = _traceable(x, size, 0.8 / size, 0.75, 2.0, blocked)
+    assert (got - want).abs().max().item() < 1e-12

@@ -39,7 +39,7 @@ def test_trains_and_writes_the_run_folder(tmp_path):
     assert not [n for n in names if n.endswith(".tmp")]
     ckpt = torch.load(run / "ckpt.pt", weights_only=True)  # plain data and tensors only
     assert ckpt["state"]["step"] == 2 * 8 and ckpt["state"]["epoch"] == 2
-    assert ckpt["classes"] == ["red disc", "blue disc", "red square", "blue square"]
+    assert ckpt["classes"] == ["red disc", "blue disc", "red cross", "blue cross"]
     assert ckpt["definition"].strip() == (tmp_path / "tiny.cfg").read_text().strip()
     assert set(ckpt["weights"]) >= {"conv1.weight", "fc2.weight.1", "fc2.bias"}
     lines = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]

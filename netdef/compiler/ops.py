@@ -80,22 +80,26 @@ class ConvOp(nn.Module):
             return x  # symmetric: conv2d pads itself (no copy)
         return F.pad(x, (left, right, left, right))
 
-    def _one(self, i: int, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def _one(self, i: int, x: torch.Tensor, w: torch.Tensor, bias=None) -> torch.Tensor:
         if self.local:
             return _local(x, w, self.strides[i], self.groups[i], self.outs[i])
         left, right = self.pads[i]
         pad = left if left == right else 0
-        return F.conv2d(x, w, stride=self.strides[i], padding=pad, groups=self.groups[i])
+        return F.conv2d(x, w, bias, stride=self.strides[i], padding=pad, groups=self.groups[i])
 
     def forward(self, xs: list[torch.Tensor], ws: list[torch.Tensor]) -> torch.Tensor:
         n = len(xs)
         perms = iter(ws[n + 1:])
+        # a per-filter bias goes into the first conv (oneDNN adds it in the kernel: no extra
+        # pass over the output and no fresh (N, F, out, out) tensor); per-position adds after
+        fused = not self.local and self.bias_shape[2:] == (1, 1)
         out = None
         for i, x in enumerate(xs):
             x = self._prepare(i, x, next(perms) if self.sparse[i] else None)
-            y = self._one(i, x, ws[i])  # (N, F, out, out)
-            out = y if out is None else out + y
-        return out + ws[n].view(self.bias_shape)
+            bias = ws[n].reshape(-1) if fused and out is None else None
+            y = self._one(i, x, ws[i], bias)  # (N, F, out, out)
+            out = y if out is None else out.add_(y)  # conv backward never reads its output
+        return out if fused else out + ws[n].view(self.bias_shape)
 
 
 def _local(x: torch.Tensor, w: torch.Tensor, stride: int, groups: int, out: int) -> torch.Tensor:
@@ -150,8 +154,8 @@ class FcOp(nn.Module):
     def forward(self, xs: list[torch.Tensor], ws: list[torch.Tensor]) -> torch.Tensor:
         n = len(xs)
         out = F.linear(xs[0].flatten(1), ws[0], ws[n])  # (N, outputs)
-        for i in range(1, n):
-            out = out + F.linear(xs[i].flatten(1), ws[i])
+        for i in range(1, n):  # out + xᵢ Wᵢᵀ in the GEMM itself (beta = 1): no extra pass
+            out = torch.addmm(out, xs[i].flatten(1), ws[i].t())
         return out
 
 
@@ -206,6 +210,6 @@ class StackedFcOp(nn.Module):
             w = ws[m * n:(m + 1) * n]
             y = F.linear(parts[0], w[0], ws[self.members * n + m])
             for j in range(1, n):
-                y = y + F.linear(parts[j], w[j])
+                y = torch.addmm(y, parts[j], w[j].t())  # accumulates in the GEMM
             outs.append(y)
         return torch.cat(outs, dim=1)  # (N, k·outputs)

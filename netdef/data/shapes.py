@@ -1,8 +1,8 @@
 """``builtin:shapes``: a generated, deterministic image set (DESIGN.md §3).
 
 Each class is a shape × colour × texture; the first ten are chosen so that neither colour nor
-shape alone separates them (red disc / blue disc / red square / blue square, green triangle /
-green cross, yellow star / yellow ring, and two texture classes in random colours). Every image
+shape alone separates them (red disc / blue disc / red cross / blue cross, green triangle /
+green ring, yellow star / yellow square, and two texture classes in random colours). Every image
 draws its object at a random position, scale and rotation, with jittered colour, over a random
 two-colour gradient background, sometimes with a small distractor, plus mild pixel noise.
 Image ``i`` of class ``c`` in split ``s`` depends only on ``(seed, s, c, i)``.
@@ -24,15 +24,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-VERSION = 1
+VERSION = 3  # 3: larger objects, fewer distractors, more distinct shape pairs (quickstart)
 DEFAULTS = {"classes": 10, "train": 500, "val": 100, "seed": 0}
 COLOURS = {"red": 0.0, "orange": 0.08, "yellow": 0.16, "green": 0.33, "cyan": 0.5,
            "blue": 0.63, "purple": 0.77, "magenta": 0.88}
 SHAPES = ("disc", "square", "triangle", "cross", "star", "ring", "hexagon")
 # The first ten classes: pairs that share a colour differ by shape and vice versa.
-CURATED = [("disc", "red", "solid"), ("disc", "blue", "solid"), ("square", "red", "solid"),
-           ("square", "blue", "solid"), ("triangle", "green", "solid"),
-           ("cross", "green", "solid"), ("star", "yellow", "solid"), ("ring", "yellow", "solid"),
+CURATED = [("disc", "red", "solid"), ("disc", "blue", "solid"), ("cross", "red", "solid"),
+           ("cross", "blue", "solid"), ("triangle", "green", "solid"),
+           ("ring", "green", "solid"), ("star", "yellow", "solid"), ("square", "yellow", "solid"),
            ("disc", "any", "stripes"), ("square", "any", "checks")]
 
 
@@ -124,10 +124,10 @@ def _write_chunk(task) -> None:
 def render(kind: ShapeClass, size: int, rng: np.random.Generator) -> np.ndarray:
     """One image of ``kind``: uint8 (size, size, 3)."""
     img = _background(size, rng)                                   # float (S, S, 3)
-    if rng.random() < 0.3:                                         # a small distractor blob
+    if rng.random() < 0.2:                                         # a small distractor blob
         other = ShapeClass(str(rng.choice(["disc", "square", "triangle"])), "any", "solid")
-        img = _paint(img, other, size, rng, scale=(0.08, 0.14))
-    img = _paint(img, kind, size, rng, scale=(0.16, 0.36))
+        img = _paint(img, other, size, rng, scale=(0.06, 0.10))
+    img = _paint(img, kind, size, rng, scale=(0.22, 0.40))
     img += rng.normal(0.0, 6.0, img.shape)                         # mild sensor-like noise
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
 
