@@ -32,3 +32,21 @@ def compat():
     if not COMPAT.is_dir():
         pytest.skip("../shared/compat/cuda-convnet is absent")
     return COMPAT
+
+
+@pytest.fixture
+def eval_cache(tmp_path_factory, monkeypatch):
+    """NETDEF_CACHE in the session's temporary folder, shared by the evaluation tests."""
+    root = tmp_path_factory.getbasetemp() / "netdef-cache"
+    monkeypatch.setenv("NETDEF_CACHE", str(root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """One tiny two-tower run (tests/evalnets.py), trained once for every evaluation test."""
+    from evalnets import train_run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
+        return train_run(tmp_path_factory.mktemp("trained"))

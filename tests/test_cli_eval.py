@@ -13,21 +13,17 @@ from PIL import Image
 
 from netdef.cli import cli
 
-from evalnets import train_run, write_experiment
+from evalnets import write_experiment
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.getbasetemp() / "netdef-cache"
-    monkeypatch.setenv("NETDEF_CACHE", str(root))
-    return root
+def cache(eval_cache):
+    return eval_cache
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
-        return train_run(tmp_path_factory.mktemp("cli-eval"))
+def run(trained_run):
+    return trained_run
 
 
 def netdef(*args, ok: bool = True):

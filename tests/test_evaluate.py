@@ -15,21 +15,16 @@ from netdef.errors import NetdefError
 from netdef.evaluate import (Totals, average_views, evaluate, features, open_eval_data, predict,
                              probabilities, topk_credit, topk_names)
 
-from evalnets import train_run
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.getbasetemp() / "netdef-cache"
-    monkeypatch.setenv("NETDEF_CACHE", str(root))
-    return root
+def cache(eval_cache):
+    return eval_cache
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
-        return train_run(tmp_path_factory.mktemp("evaluate"))
+def run(trained_run):
+    return trained_run
 
 
 @pytest.fixture(scope="module")

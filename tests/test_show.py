@@ -15,21 +15,17 @@ from netdef.show import (FilterBlock, filter_image, read_metrics, render_cost, r
 from netdef.show import filters as F
 from netdef.show.lr import assumed_errors
 
-from evalnets import train_run, write_experiment
+from evalnets import write_experiment
 
 
 @pytest.fixture(autouse=True)
-def cache(tmp_path_factory, monkeypatch):
-    root = tmp_path_factory.getbasetemp() / "netdef-cache"
-    monkeypatch.setenv("NETDEF_CACHE", str(root))
-    return root
+def cache(eval_cache):
+    return eval_cache
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
-        return train_run(tmp_path_factory.mktemp("show"))
+def run(trained_run):
+    return trained_run
 
 
 @pytest.fixture(scope="module")
