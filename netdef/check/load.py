@@ -48,7 +48,7 @@ def load(path: str | Path, params: str | Path | None = None, input_size: int | N
     path = str(path)
     if is_experiment_file(path):
         exp, inline = read_experiment(path)
-        definition, params_doc = _experiment_files(path, exp, inline, params)
+        definition, params_doc = experiment_files(path, exp, inline, params)
         default = False
         input_size = input_size or exp.inner_size
     else:
@@ -62,7 +62,7 @@ def load(path: str | Path, params: str | Path | None = None, input_size: int | N
     return net
 
 
-def _experiment_files(path: str, exp, inline: Document | None,
+def experiment_files(path: str, exp, inline: Document | None,
                       params: str | Path | None) -> tuple[Document, Document | None]:
     base = Path(path).parent
     if exp.layers is None:

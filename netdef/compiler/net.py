@@ -42,7 +42,9 @@ class Net(nn.Module):
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {**self._parameters, **self._buffers}
 
-    def _run(self, images, labels, targets: list[str]) -> dict[str, torch.Tensor]:
+    def run_layers(self, images, labels, targets: list[str]) -> dict[str, torch.Tensor]:
+        """The outputs of the named layers (costs included) in one forward pass, each on its
+        layer's device; ``labels`` may be None when no target needs them."""
         key = tuple(targets)
         if key not in self._plans:
             self._plans[key] = make_run_plan(self.steps, self.where, targets)
@@ -67,16 +69,16 @@ class Net(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, S, S) mean-subtracted images -> (N, outputs) scores, on the output's device."""
-        return self._run(images, None, [self.output])[self.output].flatten(1)
+        return self.run_layers(images, None, [self.output])[self.output].flatten(1)
 
     def costs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{cost layer: coeff × batch-mean cost}``; the training loss is their sum."""
-        return self._run(images, labels, self.cost_names)
+        return self.run_layers(images, labels, self.cost_names)
 
     def evaluate_costs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, dict]:
         """Per cost.logreg: nll, top-1 and top-k error (cuda-convnet's printed triple)."""
         targets = sorted({n for pair in self.cost_inputs.values() for n in pair})
-        values = self._run(images, labels, targets)
+        values = self.run_layers(images, labels, targets)
         out = {}
         for cost, (lab, scores) in self.cost_inputs.items():
             step = self.steps[self.where[cost][0]]

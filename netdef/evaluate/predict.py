@@ -111,7 +111,7 @@ def features(model: LoadedModel, layer: str, dataset, split: str = "val",
                          device=model.input_device, split=split)
     total, outs, labels = dataset.count(split), [], []
     for x, y in batches:
-        outs.append(model.net._run(x, None, [layer])[layer].float().cpu().numpy())
+        outs.append(model.net.run_layers(x, None, [layer])[layer].float().cpu().numpy())
         labels.append(y.cpu().numpy())
         on_event(EvalProgress(sum(len(v) for v in labels), total))
     if not outs:

@@ -32,9 +32,9 @@ def train_forward(net, images: torch.Tensor, labels: torch.Tensor
         nan = torch.tensor(math.nan, device=loss.device)
         return loss, torch.stack([loss.detach().float(), nan])
     lab, scores = net.cost_inputs[cost]
-    # Net._run computes the costs and the shown cost's inputs in one pass (net.costs and
+    # Net.run_layers computes the costs and the shown cost's inputs in one pass (net.costs and
     # net.evaluate_costs would each run the whole net).
-    values = net._run(images, labels, list(net.cost_names) + [lab, scores])
+    values = net.run_layers(images, labels, list(net.cost_names) + [lab, scores])
     loss = sum(values[c] for c in net.cost_names)
     op, device = _cost_op(net, cost)
     with torch.no_grad():
@@ -43,8 +43,12 @@ def train_forward(net, images: torch.Tensor, labels: torch.Tensor
 
 
 @torch.no_grad()
-def evaluate(net, batches, should_stop=lambda: False) -> tuple[float, float, float] | None:
-    """nll, top-1 and top-5 error over every batch (net in eval mode); None if stopped."""
+def evaluate(net, batches, should_stop=lambda: False, reduce=None
+             ) -> tuple[float, float, float] | None:
+    """nll, top-1 and top-5 error over every batch (net in eval mode); None if stopped.
+
+    ``reduce`` (data parallelism) maps this process's float64 (4,) [Σ nll, Σ top-1 errors,
+    Σ top-5 errors, images] to the sums over every rank."""
     cost = scored_cost(net)
     if cost is None:
         return None
@@ -58,7 +62,7 @@ def evaluate(net, batches, should_stop=lambda: False) -> tuple[float, float, flo
         for images, labels in batches:
             if should_stop():
                 return None
-            values = net._run(images, labels, [lab, scores])
+            values = net.run_layers(images, labels, [lab, scores])
             y = values[lab].to(device).reshape(-1).long()
             logp = op.log_probs(values[scores].to(device))  # (N, outputs)
             top = logp.topk(min(TOP5, logp.shape[1]), dim=1).indices  # (N, 5)
@@ -68,5 +72,8 @@ def evaluate(net, batches, should_stop=lambda: False) -> tuple[float, float, flo
             n += y.shape[0]
     finally:
         net.train(was_training)
-    nll, top1, top5 = (sums / max(n, 1)).tolist()
+    totals = torch.cat([sums, torch.tensor([float(n)], dtype=torch.float64, device=device)])
+    if reduce is not None:
+        totals = reduce(totals)
+    nll, top1, top5 = (totals[:3] / max(totals[3].item(), 1)).tolist()
     return nll, top1, top5

@@ -10,11 +10,12 @@ from pathlib import Path
 import torch
 
 from ..check import check_net, params_candidates
-from ..check.load import _experiment_files
+from ..check.load import experiment_files
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
 from .events import Message, OnEvent, data_events
+from .distributed import SINGLE, Dist, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore
 from .run import RunDir
 from .state import TrainState
@@ -48,6 +49,7 @@ class Session:
     batches_per_epoch: int
     resumed: bool
     paths: dict[str, str | None]
+    dist: Dist = SINGLE
 
     @property
     def texts(self) -> dict[str, str]:
@@ -113,7 +115,7 @@ def resolve_devices(text: str, logical: int) -> list[str]:
 
 
 def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None):
-    definition, params_doc = _experiment_files(options.experiment, exp, inline, None)
+    definition, params_doc = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params_doc)
     if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
         looked = ", ".join(map(str, params_candidates(spec.path)))
@@ -148,8 +150,11 @@ def _check_batches(exp: Experiment, dataset, options: TrainOptions) -> int:
     return batches
 
 
-def prepare(options: TrainOptions, on_event: OnEvent) -> Session:
-    """Read, check, load data, compile and restore; every bad input raises NetdefError."""
+def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Session:
+    """Read, check, load data, compile and restore; every bad input raises NetdefError.
+
+    Under torchrun (``dist.active``) every rank prepares the whole net on its own devices and
+    joins the process group; rank 0 opens (and, the first time, packs) the data first."""
     overrides = dict(options.overrides)
     if options.resume:
         overrides["save"] = str(Path(options.resume).resolve())
@@ -158,18 +163,20 @@ def prepare(options: TrainOptions, on_event: OnEvent) -> Session:
         RunDir(save_folder(exp, options.experiment)), None)
     if ckpt is None:
         run.refuse_existing()
-    spec, _ = _spec(options, exp, inline, None)  # definition errors before any data work
+    spec, first = _spec(options, exp, inline, None)  # definition errors before any data work
+    devices = rank_devices(exp.devices, first.num_devices, dist, resolve_devices)
+    init(dist, devices)
     if ckpt is not None:
         diff = check_definition(ckpt, spec.texts.get("def", ""), spec.path, options.force)
         if diff:
             on_event(Message(f"resuming with a changed definition (--force):\n{diff}", "warning"))
-    dataset = _open_data(exp, options, on_event)
+    dataset = _open_rank_data(exp, options, on_event, dist)
     spec, checked = _spec(options, exp, inline, len(dataset.classes))
     for d in checked.diagnostics:
         if d.severity == "note" and "classes" in d.message:
             on_event(Message(d.message, "note"))
     batches = _check_batches(exp, dataset, options)
-    devices = resolve_devices(exp.devices, checked.num_devices)
+    _note_replicas(checked, dist, on_event)
     from ..compiler import compile_net
     from ..optim import build_optimizer
 
@@ -189,7 +196,27 @@ def prepare(options: TrainOptions, on_event: OnEvent) -> Session:
     paths = {"experiment": options.experiment, "definition": spec.path,
              "params": spec.params_path}
     return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
-                   batches, ckpt is not None, paths)
+                   batches, ckpt is not None, paths, dist)
+
+
+def _open_rank_data(exp: Experiment, options: TrainOptions, on_event: OnEvent, dist: Dist):
+    """Rank 0 opens the data first (packing a missing cache once); the others then read it."""
+    if not dist.active:
+        return _open_data(exp, options, on_event)
+    dataset = _open_data(exp, options, on_event) if dist.main else None
+    torch.distributed.barrier()
+    return dataset if dataset is not None else _open_data(exp, options, on_event)
+
+
+def _note_replicas(checked, dist: Dist, on_event: OnEvent) -> None:
+    """A V2 replica file (``gpu=0,1``) runs as one replica in a plain process."""
+    if dist.active:
+        return
+    replicated = [name for name, info in checked.layers.items()
+                  if getattr(info, "replicas", 1) > 1]
+    if replicated:
+        on_event(Message(f"replicas declared (layer '{replicated[0]}'); running a single "
+                         f"replica — use torchrun for data parallelism", "note"))
 
 
 def _report_skipped(what: str, skipped: list[str], on_event: OnEvent) -> None:
