@@ -15,6 +15,7 @@ import torch
 
 from ..errors import NetdefError
 from .checkpoint import save_checkpoint
+from .distributed import average_grads, close, from_env, sum_across
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, OnEvent, Progress,
                      Started, Tested, ignore)
 from .metrics import evaluate, scored_cost, train_forward
@@ -31,12 +32,21 @@ class TrainingDiverged(NetdefError):
 
 def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | None = None,
           handle_signals: bool = True) -> Finished:
-    """Run (or resume) the experiment; returns how it ended. Bad input raises NetdefError."""
-    session = prepare(options, on_event)
-    stop = stop or StopFlag()
-    guard = catch_interrupts(stop) if handle_signals else nullcontext()
-    with guard:
-        return Trainer(session, on_event, stop).run()
+    """Run (or resume) the experiment; returns how it ended. Bad input raises NetdefError.
+
+    Under torchrun every rank trains its slice of each global batch (DESIGN.md §7); only rank 0
+    reports events and writes the run folder."""
+    dist = from_env()
+    if not dist.main:
+        on_event = ignore
+    try:
+        session = prepare(options, on_event, dist)
+        stop = stop or StopFlag()
+        guard = catch_interrupts(stop) if handle_signals else nullcontext()
+        with guard:
+            return Trainer(session, on_event, stop).run()
+    finally:
+        close(dist)
 
 
 class Trainer:
@@ -49,15 +59,18 @@ class Trainer:
         self.step0 = self.state.step
         self.saved_step = self.state.step if session.resumed else -1
         self.trainable = [r for r in session.opt.rules if not r.frozen]
+        self.dist, self.main = session.dist, session.dist.main
+        self.params = [p for g in session.opt.param_groups for p in g["params"]]
         self.param_of = {r.name: g["params"][0]
                          for r, g in zip(session.opt.rules, session.opt.param_groups)}
 
     def run(self) -> Finished:
         s, state = self.s, self.state
-        s.run.create()
-        if s.resumed:
-            s.run.truncate_metrics(state.step)
-        s.run.write_files(s.experiment_record(), s.paths, s.texts)
+        if self.main:
+            s.run.create()
+            if s.resumed:
+                s.run.truncate_metrics(state.step)
+            s.run.write_files(s.experiment_record(), s.paths, s.texts)
         self.emit(Started(str(s.run.path), s.exp.epochs, s.batches_per_epoch, s.exp.batch_size,
                           state.step, s.total_steps, tuple(s.devices), s.resumed,
                           s.dataset.num_train, s.dataset.num_val, len(s.dataset.classes),
@@ -83,6 +96,7 @@ class Trainer:
         s, state, exp = self.s, self.state, self.s.exp
         loader = train_loader(s.dataset, exp.batch_size, exp.inner_size, exp.color_noise,
                               exp.seed, state.epoch, start_batch=state.batch,
+                              rank=self.dist.rank, world=self.dist.world,
                               workers=exp.workers, device=s.data_device)
         self.emit(EpochStarted(state.epoch + 1, state.batch, s.batches_per_epoch))
         pending, window, nlls = [], (time.perf_counter(), 0), []
@@ -97,7 +111,7 @@ class Trainer:
                     break
                 raise
             pending.append(self.train_step(images, labels))
-            window = (window[0], window[1] + images.shape[0])
+            window = (window[0], window[1] + images.shape[0] * self.dist.world)  # global
             if len(pending) >= exp.log_freq or state.batch == s.batches_per_epoch:
                 nlls.append(self.report(pending, window))
                 pending, window = [], (time.perf_counter(), 0)
@@ -116,7 +130,8 @@ class Trainer:
         s.opt.zero_grad(set_to_none=True)
         loss, shown = train_forward(s.net, images, labels)
         if loss.requires_grad:  # every layer frozen: nothing to learn, nothing to compute
-            loss.backward()
+            loss.backward()  # the mean over this rank's slice of the batch
+            average_grads(self.dist, self.params)  # … averaged: the global-batch mean
         s.opt.step()
         state.step, state.batch = step, state.batch + 1
         return torch.cat([loss.detach().float().reshape(1), shown.to(loss.device)])
@@ -124,7 +139,10 @@ class Trainer:
     def report(self, pending: list[torch.Tensor], window: tuple[float, int]) -> float:
         """Read the pending batch values (one sync), stop on NaN/inf, log and emit Progress."""
         s, state = self.s, self.state
-        values = torch.stack(pending).cpu().double()  # (batches, 3): loss, nll, top-1 error
+        values = torch.stack(pending)  # (batches, 3): loss, nll, top-1 error
+        if self.dist.active:  # the ranks' slices are equal (or nearly): the mean of their means
+            values = sum_across(self.dist, values) / self.dist.world
+        values = values.cpu().double()
         first_step = state.step - len(pending) + 1
         bad = (~torch.isfinite(values[:, 0])).nonzero()
         if len(bad):
@@ -138,9 +156,11 @@ class Trainer:
         done = state.step - self.step0
         eta = (now - self.t0) / max(done, 1) * (s.total_steps - state.step)
         rate = s.opt.rates()[self.trainable[0].name] if self.trainable else 0.0
-        s.run.append_metrics({"kind": "train", "epoch": state.epoch + 1, "batch": state.batch,
-                              "step": state.step, "nll": nll, "top1_err": top1, "rate": rate,
-                              "images_per_s": speed, "time": time.time()})
+        if self.main:
+            s.run.append_metrics({"kind": "train", "epoch": state.epoch + 1,
+                                  "batch": state.batch, "step": state.step, "nll": nll,
+                                  "top1_err": top1, "rate": rate, "images_per_s": speed,
+                                  "time": time.time()})
         self.emit(Progress(state.epoch + 1, state.batch, s.batches_per_epoch, state.step,
                            s.total_steps, nll, top1, rate, speed, eta))
         return nll
@@ -175,8 +195,10 @@ class Trainer:
         s, state = self.s, self.state
         t = time.perf_counter()
         batches = val_loader(s.dataset, s.exp.batch_size, s.exp.inner_size,
-                             workers=s.exp.workers, device=s.data_device)
-        result = evaluate(s.net, batches, self.stop)
+                             workers=s.exp.workers, device=s.data_device,
+                             rank=self.dist.rank, world=self.dist.world)
+        reduce = (lambda totals: sum_across(self.dist, totals)) if self.dist.active else None
+        result = evaluate(s.net, batches, self.stop, reduce)
         if self.stop.requested:
             return False
         if result is None:  # no logreg cost: nothing to score
@@ -197,7 +219,8 @@ class Trainer:
         state.history.append(record)
         state.train_sums = [0, 0.0, 0.0]
         state.pending_test = False
-        s.run.append_metrics(record)
+        if self.main:
+            s.run.append_metrics(record)
         self.emit(Tested(state.epoch, state.step, nll, top1, top5, record["train_nll"],
                          record["train_top1_err"], best, time.perf_counter() - t, health))
         self.save("test", best=best)
@@ -218,10 +241,12 @@ class Trainer:
 
     def save(self, reason: str, best: bool = False) -> None:
         s = self.s
+        self.saved_step = self.state.step
+        if not self.main:  # every rank holds the same weights; rank 0 writes them
+            return
         payload = checkpoint_payload(s.net, s.opt, self.state, s.texts, s.paths,
                                      s.experiment_record(), s.dataset)
         save_checkpoint(s.run.ckpt, payload)
-        self.saved_step = self.state.step
         self.emit(Checkpointed(str(s.run.ckpt), self.state.step, reason))
         if best:
             save_checkpoint(s.run.best, payload)

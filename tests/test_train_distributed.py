@@ -1,0 +1,137 @@
+"""Data parallelism under torchrun (DESIGN.md §7): two CPU ranks over gloo train the same
+weights as one process with the same global batch, and only rank 0 writes the run folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from netdef.train.distributed import Dist, from_env, rank_devices
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT_S = 300  # a hung rank fails the test instead of hanging it
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ, NETDEF_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
+                "MASTER_PORT"):
+        env.pop(key, None)
+    return env
+
+
+def _run(args: list[str], tmp_path: Path, ranks: int) -> subprocess.CompletedProcess:
+    launch = ([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(ranks),
+               "--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+              if ranks > 1 else [sys.executable])
+    result = subprocess.run(launch + ["-m", "netdef", "train", *args], cwd=tmp_path,
+                            env=_env(tmp_path), capture_output=True, text=True,
+                            timeout=TIMEOUT_S)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+def _experiment(tmp_path: Path, layers: Path, params_text: str, **keys) -> Path:
+    (tmp_path / "params.cfg").write_text(params_text)
+    lines = ["[train]", f"layers = {layers}", f"params = {tmp_path / 'params.cfg'}",
+             "devices = cpu", "workers = 0", "seed = 0"]
+    lines += [f"{k.replace('_', '-')} = {v}" for k, v in keys.items()]
+    path = tmp_path / "exp.cfg"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _quickstart_params() -> str:
+    text = (ROOT / "layers" / "quickstart-params.cfg").read_text()
+    assert "[dropout]\nkeep=0.5\n" in text
+    return text.replace("[dropout]\nkeep=0.5\n", "[dropout]\nkeep=0.5\nenable=0\n")
+
+
+def _records(run: Path, kind: str) -> list[dict]:
+    lines = run.joinpath("metrics.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+@pytest.mark.slow
+def test_two_gloo_ranks_equal_one_process(tmp_path):
+    # 20 training images in global batches of 4: 5 steps an epoch, 2 epochs, a test after each
+    exp = _experiment(tmp_path, ROOT / "layers" / "quickstart.cfg", _quickstart_params(),
+                      data="builtin:shapes?classes=10&train=2&val=1", image_size=64,
+                      inner_size=56, batch_size=4, epochs=2, test_freq=1)
+    _run([str(exp), "--save", "single"], tmp_path, 1)
+    multi = _run([str(exp), "--save", "multi"], tmp_path, 2)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "exp.cfg", "multi",
+                                                          "params.cfg", "single"]
+    single_dir, multi_dir = tmp_path / "single", tmp_path / "multi"
+    assert sorted(p.name for p in multi_dir.iterdir()) == sorted(p.name for p in single_dir.iterdir())
+    assert multi.stdout.count("done in") == 1  # rank 0 alone prints
+
+    a = torch.load(single_dir / "ckpt.pt", weights_only=False)
+    b = torch.load(multi_dir / "ckpt.pt", weights_only=False)
+    assert a["state"]["step"] == b["state"]["step"] == 10
+    for name, w in a["weights"].items():
+        torch.testing.assert_close(b["weights"][name], w, rtol=1e-4, atol=1e-6, msg=name)
+
+    # one line per report and per test, written once (rank 1 appended nothing)
+    assert len(_records(multi_dir, "train")) == len(_records(single_dir, "train"))
+    tests_a, tests_b = _records(single_dir, "test"), _records(multi_dir, "test")
+    assert len(tests_a) == len(tests_b) == 2
+    for ra, rb in zip(tests_a, tests_b):
+        for key in ("val_nll", "val_top1_err", "val_top5_err"):
+            assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.slow
+def test_resume_under_torchrun(tmp_path):
+    exp = _experiment(tmp_path, ROOT / "layers" / "quickstart.cfg", _quickstart_params(),
+                      data="builtin:shapes?classes=10&train=2&val=1", image_size=64,
+                      inner_size=56, batch_size=4, epochs=1, test_freq=1)
+    _run([str(exp), "--save", "run"], tmp_path, 2)
+    _run([str(exp), "--resume", "run", "--epochs", "2"], tmp_path, 2)
+    state = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["state"]
+    assert state["step"] == 10
+    assert len(_records(tmp_path / "run", "test")) == 2
+
+
+@pytest.mark.slow
+def test_compat_2gpu_data_trains_under_two_ranks(tmp_path, compat):
+    v2 = compat / "v2"
+    exp = _experiment(tmp_path, v2 / "layers-imagenet-2gpu-data.cfg",
+                      (v2 / "layer-params-imagenet-2gpu-data.cfg").read_text(),
+                      data="builtin:shapes?classes=10&train=1&val=1", image_size=232,
+                      inner_size=224, batch_size=4, epochs=1, test_freq=1)
+    _run([str(exp), "--save", "run"], tmp_path, 2)
+    assert (tmp_path / "run" / "ckpt.pt").exists()
+
+
+def test_from_env_reads_torchrun_variables():
+    assert not from_env({}).active
+    dist = from_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1",
+                     "LOCAL_WORLD_SIZE": "2"})
+    assert (dist.rank, dist.world, dist.local_rank, dist.local_world, dist.main) == (3, 4, 1, 2,
+                                                                                    False)
+
+
+def test_explicit_devices_are_split_among_local_ranks():
+    def single(text, logical):
+        return [text]
+
+    four = "cuda:0,cuda:1,cuda:2,cuda:3"
+    assert rank_devices(four, 2, Dist(1, 2, 1, 2), single) == ["cuda:2", "cuda:3"]
+    assert rank_devices(four, 2, Dist(0, 2, 0, 2), single) == ["cuda:0", "cuda:1"]
+    assert rank_devices("cpu", 2, Dist(1, 2, 1, 2), single) == ["cpu"]
+    assert rank_devices("cuda:0", 1, Dist(), single) == ["cuda:0"]
