@@ -103,8 +103,10 @@ def make_scaler(precision: str, types: list[str]):
 class TrainStep:
     """The callable that :func:`make_train_step` returns (see the module docstring)."""
 
-    def __init__(self, net, optimizer, precision: str, compile: bool, on_event, forward):
+    def __init__(self, net, optimizer, precision: str, compile: bool, on_event, forward,
+                 after_backward=None):
         self.net, self.optimizer, self.precision = net, optimizer, precision
+        self.after_backward = after_backward or (lambda: None)
         self.on_event = on_event or (lambda event: None)
         self.types = device_types(net)
         check_precision(precision)
@@ -119,11 +121,15 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         with autocast_context(self.precision, self.types):
             loss, aux = self.forward(images, labels)
-        if self.scaler is None:
+        if not loss.requires_grad:  # every layer frozen: nothing to learn, nothing to compute
+            self.optimizer.step()
+        elif self.scaler is None:
             loss.backward()
+            self.after_backward()
             self.optimizer.step()
         else:  # fp16: scale the loss, skip steps whose gradients overflowed
             self.scaler.scale(loss).backward()
+            self.after_backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         return loss.detach(), aux
@@ -150,6 +156,10 @@ class TrainStep:
 
 def make_train_step(net, optimizer, precision: str = "fp32", compile: bool = False,
                     on_event: Callable[[object], None] | None = None,
-                    forward: Callable | None = None) -> TrainStep:
-    """A callable ``step(images, labels) -> (loss, aux)``: see the module docstring."""
-    return TrainStep(net, optimizer, precision, compile, on_event, forward or default_forward)
+                    forward: Callable | None = None,
+                    after_backward: Callable[[], None] | None = None) -> TrainStep:
+    """A callable ``step(images, labels) -> (loss, aux)``: see the module docstring.
+    ``after_backward`` runs between backward and the update (data parallelism averages the
+    gradients there)."""
+    return TrainStep(net, optimizer, precision, compile, on_event, forward or default_forward,
+                     after_backward)

@@ -7,13 +7,13 @@ to the experiment file (``builtin:`` names aside); ``save`` defaults to ``runs/<
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import Collector, NetdefError, Span, did_you_mean
 from ..syntax import Document, Section
-from .values import Float, Int
+from .values import Bool, Float, Int
 
 PosInt = Annotated[Int, Field(gt=0)]
 
@@ -38,6 +38,10 @@ class Experiment(BaseModel):
     workers: Annotated[Int, Field(ge=0)] = Field(
         2, description="data loader worker processes (0: load in the training process)")
     log_freq: PosInt = Field(10, description="report progress and log metrics every N batches")
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="fp32, or autocast to bf16 (CPU and GPU) or fp16 (CUDA only)")
+    compile: Bool = Field(False, description="torch.compile the net (off/on); falls back to "
+                                             "eager with a message if compiling fails")
 
 
 EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]

@@ -13,6 +13,7 @@ from contextlib import nullcontext
 
 import torch
 
+from ..compiler.step import make_train_step
 from ..errors import NetdefError
 from .checkpoint import save_checkpoint
 from .distributed import average_grads, close, from_env, sum_across
@@ -63,6 +64,10 @@ class Trainer:
         self.params = [p for g in session.opt.param_groups for p in g["params"]]
         self.param_of = {r.name: g["params"][0]
                          for r, g in zip(session.opt.rules, session.opt.param_groups)}
+        self.step_fn = make_train_step(
+            session.net, session.opt, session.exp.precision, session.exp.compile,
+            on_event=lambda e: self.emit(Message(e.text, e.severity)), forward=train_forward,
+            after_backward=lambda: average_grads(self.dist, self.params))
 
     def run(self) -> Finished:
         s, state = self.s, self.state
@@ -127,12 +132,10 @@ class Trainer:
         s, state = self.s, self.state
         step = state.step + 1
         s.opt.set_rates(step, s.total_steps, state.val_errors)
-        s.opt.zero_grad(set_to_none=True)
-        loss, shown = train_forward(s.net, images, labels)
-        if loss.requires_grad:  # every layer frozen: nothing to learn, nothing to compute
-            loss.backward()  # the mean over this rank's slice of the batch
-            average_grads(self.dist, self.params)  # … averaged: the global-batch mean
-        s.opt.step()
+        # zero_grad, forward under the experiment's precision, backward (the mean over this
+        # rank's slice of the batch), gradients averaged across ranks (the global-batch mean),
+        # the update: netdef.compiler.step
+        loss, shown = self.step_fn(images, labels)
         state.step, state.batch = step, state.batch + 1
         return torch.cat([loss.detach().float().reshape(1), shown.to(loss.device)])
 

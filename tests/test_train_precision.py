@@ -1,0 +1,50 @@
+"""`precision` and `compile` in the experiment: the training step runs under autocast."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from netdef.cli import cli
+from netdef.train import Progress, TrainOptions, train
+from netdef.train import events as events_mod
+
+from trainnets import write_experiment
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
+
+
+def run(folder, **keys):
+    events = []
+    exp = write_experiment(folder, workers=0, eps="0.001", epochs=1, log_freq=1,
+                           data="builtin:shapes?train=24&val=12&classes=4", **keys)
+    train(TrainOptions(str(exp)), on_event=events.append, handle_signals=False)
+    return ([e.nll for e in events if isinstance(e, Progress)],
+            [e.val_top1 for e in events if isinstance(e, events_mod.Tested)])
+
+
+def test_bf16_autocast_tracks_fp32(tmp_path):
+    """One epoch from the same weights and batches: the bf16 losses follow the fp32 ones to
+    within bf16 round-off (the update itself stays in fp32)."""
+    nll32, top32 = run(tmp_path / "fp32")
+    nll16, top16 = run(tmp_path / "bf16", precision="bf16")
+    assert len(nll16) == len(nll32) == 12
+    assert nll16[:10] == pytest.approx(nll32[:10], rel=0.03)
+    assert len(top16) == len(top32) == 1
+
+
+def test_fp16_on_the_cpu_is_refused_clearly(tmp_path):
+    exp = write_experiment(tmp_path, workers=0, precision="fp16")
+    result = CliRunner().invoke(cli, ["train", str(exp)])
+    assert result.exit_code == 1
+    assert "precision fp16 needs every layer on a CUDA device" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_precision_is_an_experiment_error(tmp_path):
+    exp = write_experiment(tmp_path, workers=0, precision="fp64")
+    result = CliRunner().invoke(cli, ["train", str(exp)])
+    assert result.exit_code == 1 and "'precision'" in result.output
