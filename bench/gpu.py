@@ -1,0 +1,163 @@
+"""GPU benchmark (hand-run; prints ratios, never part of the tests): issue 8, DESIGN.md §5.
+
+On whatever CUDA devices exist, times a training step (forward, costs, backward, SGD-momentum
+update) of the compiled two-tower AlexNet (``layers/alexnet-2gpu.cfg``) against the hand-written
+PyTorch AlexNet of ``bench/compiled_vs_reference.py`` in the same process and run, in fp32 and
+bf16 autocast; the towers folded on one GPU and split (on two GPUs when present, else as two
+logical devices on one GPU, unfolded); then end-to-end images/s with the real loader on
+``builtin:shapes`` at 224 (augmentation on the GPU) against the step alone; and the peak GPU
+memory of each row. On a machine without CUDA it says so and exits 0.
+
+    python bench/gpu.py [--batch 128] [--iters 20] [--loader-batches 30] [--workers 8]
+    python bench/gpu.py --device cpu --batch 2 --iters 1 --loader-batches 2   # smoke run
+
+Targets (issue 8): compiled/hand-written ≥ 0.95 in bf16; end-to-end ≥ 0.9 of step-only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CFG = ROOT / "layers" / "alexnet-2gpu.cfg"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def _sync(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_reset(device) -> None:
+    import torch
+
+    if torch.device(device).type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def _peak_gib(device) -> float:
+    import torch
+
+    if torch.device(device).type != "cuda":
+        return float("nan")
+    return torch.cuda.max_memory_allocated() / 2**30
+
+
+def build(side: str, devices: list[str]):
+    """(model, forward, input device) for one row: the reference, folded or split."""
+    from compiled_vs_reference import build_reference, reference_forward
+
+    from netdef.check import load
+    from netdef.compiler import compile_net
+
+    if side == "reference":
+        return build_reference().to(devices[0]).train(), reference_forward, devices[0]
+    fold = side == "folded"
+    net = compile_net(load(CFG), devices=devices if not fold else devices[0], fold=fold)
+    return net.train(), None, devices[0]
+
+
+def time_row(side: str, devices: list[str], precision: str, batch: int, iters: int) -> dict:
+    """Median seconds per training step of one row, and its peak memory."""
+    import torch
+
+    from netdef.compiler.step import make_train_step
+    from netdef.speed import time_steps
+
+    torch.manual_seed(0)
+    model, forward, dev = build(side, devices)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    step = make_train_step(model, opt, precision, False, None, forward)
+    images = torch.randn(batch, 3, 224, 224, device=dev)
+    labels = torch.randint(0, 1000, (batch,), device=dev)
+    _peak_reset(dev)
+    times = time_steps(step, images, labels, iters, warmup=3)
+    return {"s": statistics.median(times), "peak_gib": _peak_gib(dev)}
+
+
+def end_to_end(devices: list[str], precision: str, batch: int, batches: int, workers: int) -> dict:
+    """Images/s of the folded compiled net fed by the real loader (GPU augmentation)."""
+    import torch
+
+    from netdef.check import load
+    from netdef.compiler import compile_net
+    from netdef.compiler.step import make_train_step
+    from netdef.data import open_dataset, train_loader
+
+    cache = os.environ.setdefault("NETDEF_CACHE", tempfile.mkdtemp(prefix="netdef-gpu-bench-"))
+    count = max(1, -(-batch * batches // 10))  # images per class for `batches` batches
+    ds = open_dataset(f"builtin:shapes?train={count}&val=10", 256, cache_dir=cache)
+    net = compile_net(load(CFG), devices=devices[0]).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    step = make_train_step(net, opt, precision)
+    loader = train_loader(ds, batch, 224, 0.1, workers=workers, device=devices[0])
+    seen, t0 = 0, None
+    for k, (images, labels) in enumerate(loader):
+        if k == 2:  # after warm-up (workers started, kernels chosen)
+            _sync(devices[0])
+            t0, seen = time.perf_counter(), 0
+        step(images, labels)
+        seen += images.shape[0]
+    _sync(devices[0])
+    elapsed = time.perf_counter() - (t0 or time.perf_counter())
+    return {"images_s": seen / elapsed if t0 and elapsed > 0 else float("nan"),
+            "batches": len(loader)}
+
+
+def device_lists(device: str) -> tuple[list[str], list[str], str]:
+    """Devices for the folded row, the split row, and a description of the split."""
+    import torch
+
+    if device != "cuda":
+        return [device], [device, device], f"two logical devices on {device}"
+    if torch.cuda.device_count() >= 2:
+        return ["cuda:0"], ["cuda:0", "cuda:1"], "towers on cuda:0 and cuda:1"
+    return ["cuda:0"], ["cuda:0", "cuda:0"], "two logical devices on one GPU, unfolded"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--iters", type=int, default=20)
+    parser.add_argument("--loader-batches", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a smoke run")
+    args = parser.parse_args()
+    import torch
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench/gpu.py: no CUDA device on this machine; it measures GPUs only. "
+              "(python bench/compiled_vs_reference.py measures the CPU.)")
+        return
+    torch.backends.cudnn.benchmark = True
+    folded, split, how = device_lists(args.device)
+    name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
+    print(f"{name}, batch {args.batch}, median of {args.iters} steps; split = {how}")
+    print(f"{'row':28} {'images/s':>10} {'× hand-written':>15} {'peak GiB':>9}")
+    step_rate = {}
+    for precision in ("fp32", "bf16"):
+        ref = time_row("reference", folded, precision, args.batch, args.iters)
+        for side, devs in (("reference", folded), ("folded", folded), ("split", split)):
+            row = ref if side == "reference" else time_row(side, devs, precision, args.batch,
+                                                           args.iters)
+            rate = args.batch / row["s"]
+            step_rate[(side, precision)] = rate
+            print(f"{side + ' ' + precision:28} {rate:10.1f} {ref['s'] / row['s']:15.2f} "
+                  f"{row['peak_gib']:9.2f}")
+    for precision in ("fp32", "bf16"):
+        e2e = end_to_end(folded, precision, args.batch, args.loader_batches, args.workers)
+        ratio = e2e["images_s"] / step_rate[("folded", precision)]
+        print(f"end-to-end folded {precision:5} {e2e['images_s']:10.1f} images/s with the loader "
+              f"= {ratio:.2f} × step-only (target ≥ 0.9)")
+
+
+if __name__ == "__main__":
+    main()
