@@ -182,6 +182,8 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
 
     if ckpt is None:
         torch.manual_seed(exp.seed)
+    if any(d.startswith("cuda") for d in devices):
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     net = compile_net(checked, devices if len(devices) > 1 else devices[0], seed=exp.seed)
     net.train()
     opt = build_optimizer(net, seed=exp.seed)
