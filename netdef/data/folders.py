@@ -90,11 +90,7 @@ def list_folder(root: str | os.PathLike, seed: int = 0, val_fraction: float = VA
 
 def _imagenet(root: str, train_dir: str, val_dir: str) -> Listing:
     out, exts, ignored = Collector(), image_extensions(), []
-    classes = _subdirs(train_dir)
-    if not classes:
-        raise NetdefError(f"{train_dir}: no class folders")
-    index = {c: k for k, c in enumerate(classes)}
-    train = _scan_classes(train_dir, classes, index, exts, ignored, out, required=True)
+    classes, index, train = _scan_train(train_dir, exts, ignored, out)
     val_classes = _subdirs(val_dir)
     for c in val_classes:
         if c not in index:
@@ -107,13 +103,19 @@ def _imagenet(root: str, train_dir: str, val_dir: str) -> Listing:
     return Listing(root, "imagenet", classes, read_labels(root, classes), train, val, ignored)
 
 
-def _val_txt(root: str, train_dir: str, val_dir: str) -> Listing:
-    out, exts, ignored = Collector(), image_extensions(), []
+def _scan_train(train_dir: str, exts, ignored: list, out: Collector):
+    """The class folders of ``train_dir`` (sorted), their indices, and its images."""
     classes = _subdirs(train_dir)
     if not classes:
         raise NetdefError(f"{train_dir}: no class folders")
     index = {c: k for k, c in enumerate(classes)}
-    train = _scan_classes(train_dir, classes, index, exts, ignored, out, required=True)
+    return classes, index, _scan_classes(train_dir, classes, index, exts, ignored, out,
+                                         required=True)
+
+
+def _val_txt(root: str, train_dir: str, val_dir: str) -> Listing:
+    out, exts, ignored = Collector(), image_extensions(), []
+    classes, index, train = _scan_train(train_dir, exts, ignored, out)
     val_txt = os.path.join(root, "val.txt")
     val = []
     for lineno, line in enumerate(_read_lines(val_txt), start=1):
