@@ -6,10 +6,12 @@ PyTorch AlexNet with the same layers (DESIGN.md §5, issue 9).
 
 Every variant runs in its own process, so each has its own environment, and the variants
 alternate round by round (reference, compiled, …, reference, compiled, …) so that drift in
-the machine's load hits all alike. The compiled net runs in netdef's default settings: huge
-pages on (``THP_MEM_ALLOC_ENABLE=1``, as ``netdef`` sets it), the fast cross-map norm, towers
-folded. The reference runs in the default environment (huge pages as the user has them).
-Rows: fp32 for both, then bf16 autocast and ``torch.compile`` (fp32 and bf16) of each.
+the machine's load hits all alike. The compiled net runs in netdef's default settings: its
+memory settings as ``netdef`` applies them (huge pages, ``THP_MEM_ALLOC_ENABLE=1``; glibc keeping
+freed memory; see netdef/cli/memory.py), the fast cross-map norm, towers folded. The reference
+runs in the default environment, as does the row "compiled fp32 plain mem" (what the memory
+settings are worth). Rows: fp32, then bf16 autocast and ``torch.compile`` (fp32 and bf16) of
+each side. Each process also reports its peak resident memory.
 
 A step is zero_grad, forward, loss, backward and an SGD-with-momentum update on one fixed
 random batch; a process reports the median step time after warm-up, and the table gives the
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -31,16 +34,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = ROOT / "layers" / "alexnet-2gpu.cfg"
-# name -> (side, precision, torch.compile)
+# name -> (side, precision, torch.compile, netdef's memory settings)
 VARIANTS = {
-    "reference fp32": ("reference", "fp32", False),
-    "compiled fp32": ("compiled", "fp32", False),
-    "reference bf16": ("reference", "bf16", False),
-    "compiled bf16": ("compiled", "bf16", False),
-    "reference compile fp32": ("reference", "fp32", True),
-    "compiled compile fp32": ("compiled", "fp32", True),
-    "reference compile bf16": ("reference", "bf16", True),
-    "compiled compile bf16": ("compiled", "bf16", True),
+    "reference fp32": ("reference", "fp32", False, False),
+    "compiled fp32": ("compiled", "fp32", False, True),
+    "compiled fp32 plain mem": ("compiled", "fp32", False, False),
+    "reference bf16": ("reference", "bf16", False, False),
+    "compiled bf16": ("compiled", "bf16", False, True),
+    "reference compile fp32": ("reference", "fp32", True, False),
+    "compiled compile fp32": ("compiled", "fp32", True, True),
+    "reference compile bf16": ("reference", "bf16", True, False),
+    "compiled compile bf16": ("compiled", "bf16", True, True),
 }
 
 
@@ -86,6 +90,10 @@ def reference_forward(model, images, labels):
 
 def worker(side: str, precision: str, compiled: bool, batch: int, iters: int, device: str) -> dict:
     """Runs in the child process: times ``iters`` steps after warm-up; a JSON-ready dict."""
+    if os.environ.get("NETDEF_BENCH_KEEP_FREED") == "1":  # as netdef's main() does
+        from netdef.cli.memory import keep_freed_memory
+
+        keep_freed_memory()
     import torch
 
     from netdef.compiler.step import make_train_step
@@ -109,25 +117,29 @@ def worker(side: str, precision: str, compiled: bool, batch: int, iters: int, de
     times = time_steps(step, images, labels, iters, warmup=2 if compiled else 1)
     return {"median_s": statistics.median(times), "times": times,
             "events": [e.text for e in events], "total_s": time.perf_counter() - t0,
-            "threads": torch.get_num_threads(), "thp": os.environ.get("THP_MEM_ALLOC_ENABLE")}
+            "threads": torch.get_num_threads(), "thp": os.environ.get("THP_MEM_ALLOC_ENABLE"),
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
-def environment(side: str) -> dict[str, str]:
-    """netdef's defaults for the compiled side; the user's environment for the reference."""
+def environment(tuned: bool) -> dict[str, str]:
+    """netdef's memory defaults (huge pages; glibc keeping freed memory, which the child sets
+    itself, see ``worker``) for the compiled side; the user's environment for the reference
+    and for the "plain mem" row (which shows what the settings are worth)."""
     env = dict(os.environ)
-    if side == "compiled":
+    if tuned:
         sys.path.insert(0, str(ROOT))
-        from netdef.cli.hugepages import use_huge_pages
+        from netdef.cli.memory import use_huge_pages
 
         use_huge_pages(env)
+        env["NETDEF_BENCH_KEEP_FREED"] = "1"
     return env
 
 
 def run_child(name: str, args) -> dict:
-    side, precision, compiled = VARIANTS[name]
+    side, precision, compiled, tuned = VARIANTS[name]
     cmd = [sys.executable, __file__, "--worker", name, "--batch", str(args.batch),
            "--iters", str(args.iters), "--device", args.device]
-    proc = subprocess.run(cmd, env=environment(side), capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, env=environment(tuned), capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -135,19 +147,22 @@ def run_child(name: str, args) -> dict:
 
 def print_table(results: dict[str, list[dict]], batch: int, peak, flops: float) -> None:
     """One row per variant: best median images/s, ratio to the fp32 reference, % of peak."""
-    rate = {}
+    rate, rss = {}, {}
     for name, runs in results.items():
         good = [r["median_s"] for r in runs if "median_s" in r]
         rate[name] = batch / min(good) if good else None
+        rss[name] = max((r.get("peak_rss_gb", 0) for r in runs), default=0)
     base = rate.get("reference fp32")
-    print(f"{'variant':24} {'images/s':>9} {'× ref fp32':>10} {'GFLOP/s':>8} {'% peak':>7}")
+    print(f"{'variant':24} {'images/s':>9} {'× ref fp32':>10} {'GFLOP/s':>8} {'% peak':>7} "
+          f"{'RSS GB':>7}")
     for name, r in rate.items():
         if r is None:
             print(f"{name:24} {'failed':>9}  {results[name][-1].get('error', '')[:60]}")
             continue
         gf = r * flops / 1e9
         ratio = f"{r / base:10.2f}" if base else f"{'-':>10}"
-        print(f"{name:24} {r:9.1f} {ratio} {gf:8.1f} {100 * gf / peak.gflops:6.1f}%")
+        print(f"{name:24} {r:9.1f} {ratio} {gf:8.1f} {100 * gf / peak.gflops:6.1f}% "
+              f"{rss[name]:7.2f}")
     for name, runs in results.items():
         for event in {e for r in runs for e in r.get("events", [])}:
             print(f"  {name}: {event}")
@@ -169,13 +184,13 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.worker:
-        side, precision, compiled = VARIANTS[args.worker]
+        side, precision, compiled, _ = VARIANTS[args.worker]
         print(json.dumps(worker(side, precision, compiled, args.batch, args.iters, args.device)))
         return
     from netdef.check import load
     from netdef.speed import estimate_peak, step_flops
 
-    names = [n for n, (_, p, c) in VARIANTS.items()
+    names = [n for n, (_, p, c, _) in VARIANTS.items()
              if not (c and args.no_compile) and not (p == "bf16" and args.no_bf16)
              and (args.variants is None or n in args.variants.split(","))]
     results: dict[str, list[dict]] = {n: [] for n in names}

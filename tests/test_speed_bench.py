@@ -1,14 +1,18 @@
-"""``netdef bench`` through CliRunner, the FLOP and peak arithmetic, and the huge-page setting."""
+"""``netdef bench`` through CliRunner, the FLOP and peak arithmetic, and the memory settings."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
+import pytest
 from click.testing import CliRunner
 
 from netdef.check import load
 from netdef.cli import cli
-from netdef.cli.hugepages import use_huge_pages
+from netdef.cli.memory import keep_freed_memory, use_huge_pages, wants_kept_memory
 from netdef.speed import estimate_peak, step_flops
 
 from conftest import LAYERS
@@ -68,3 +72,37 @@ def test_huge_pages_default_and_opt_out():
     assert not use_huge_pages(env) and "THP_MEM_ALLOC_ENABLE" not in env
     env = {"THP_MEM_ALLOC_ENABLE": "0"}  # the user's own setting wins
     assert not use_huge_pages(env) and env["THP_MEM_ALLOC_ENABLE"] == "0"
+
+
+FAULTS = """
+import resource, sys, numpy as np
+from netdef.cli.memory import keep_freed_memory
+on = keep_freed_memory({}) if sys.argv[1] == "1" else False
+np.ones(64 << 18, np.float32)  # 64 MiB, freed at once
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+np.ones(64 << 18, np.float32)  # the same size again: fresh pages, or the freed ones
+print(int(on), resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _second_alloc_faults(keep: bool) -> tuple[bool, int]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    out = subprocess.run([sys.executable, "-c", FAULTS, "1" if keep else "0"], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    return out[0] == "1", int(out[1])
+
+
+@pytest.mark.skipif(not wants_kept_memory({}), reason="glibc only")
+def test_kept_memory_reuses_freed_pages():
+    """With glibc told to keep freed memory, a second 64 MiB array faults on no fresh page."""
+    on, kept = _second_alloc_faults(True)
+    off, plain = _second_alloc_faults(False)
+    assert on and not off
+    assert kept < 64 and plain > 4 * max(kept, 16), (kept, plain)
+
+
+def test_kept_memory_opt_outs():
+    assert not wants_kept_memory({"NETDEF_KEEP_FREED": "0"})
+    assert not keep_freed_memory({"NETDEF_KEEP_FREED": "0"})
+    assert not wants_kept_memory({"MALLOC_TRIM_THRESHOLD_": "1000"})  # the user's glibc setting wins
+    assert not wants_kept_memory({"MALLOC_MMAP_MAX_": "8"})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import bench_cmd as bench, hugepages
+from . import bench_cmd as bench, memory
 from .compile_cmds import check_grads_cmd
 from .data_cmds import prep_cmd
 from .eval_cmds import (eval_cmd, features_cmd, plot_lr_cmd, predict_cmd, show_cost_cmd,
@@ -44,5 +44,5 @@ cli.add_command(bench.bench_cmd)
 
 def main() -> None:
     """Console-script entry point."""
-    hugepages.use_huge_pages()  # before any command imports torch
+    memory.tune_memory()  # before any command imports torch or allocates a tensor
     cli(prog_name="netdef")
