@@ -11,6 +11,9 @@ memory of each row. On a machine without CUDA it says so and exits 0.
     python bench/gpu.py [--batch 128] [--iters 20] [--loader-batches 30] [--workers 8]
     python bench/gpu.py --device cpu --batch 2 --iters 1 --loader-batches 2   # smoke run
 
+Every row uses ``--channels-last`` (default auto: NHWC in bf16 on CUDA, for the hand-written
+net too); two more rows time the bf16 reference and folded net in the other layout.
+
 Targets (issue 8): compiled/hand-written ≥ 0.95 in bf16; end-to-end ≥ 0.9 of step-only.
 """
 
@@ -65,7 +68,8 @@ def build(side: str, devices: list[str]):
     return net.train(), None, devices[0]
 
 
-def time_row(side: str, devices: list[str], precision: str, batch: int, iters: int) -> dict:
+def time_row(side: str, devices: list[str], precision: str, batch: int, iters: int,
+             layout: str = "auto") -> dict:
     """Median seconds per training step of one row, and its peak memory."""
     import torch
 
@@ -75,7 +79,7 @@ def time_row(side: str, devices: list[str], precision: str, batch: int, iters: i
     torch.manual_seed(0)
     model, forward, dev = build(side, devices)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    step = make_train_step(model, opt, precision, False, None, forward)
+    step = make_train_step(model, opt, precision, False, None, forward, channels_last=layout)
     images = torch.randn(batch, 3, 224, 224, device=dev)
     labels = torch.randint(0, 1000, (batch,), device=dev)
     _peak_reset(dev)
@@ -83,7 +87,8 @@ def time_row(side: str, devices: list[str], precision: str, batch: int, iters: i
     return {"s": statistics.median(times), "peak_gib": _peak_gib(dev)}
 
 
-def end_to_end(devices: list[str], precision: str, batch: int, batches: int, workers: int) -> dict:
+def end_to_end(devices: list[str], precision: str, batch: int, batches: int, workers: int,
+               layout: str = "auto") -> dict:
     """Images/s of the folded compiled net fed by the real loader (GPU augmentation)."""
     import torch
 
@@ -97,7 +102,7 @@ def end_to_end(devices: list[str], precision: str, batch: int, batches: int, wor
     ds = open_dataset(f"builtin:shapes?train={count}&val=10", 256, cache_dir=cache)
     net = compile_net(load(CFG), devices=devices[0]).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    step = make_train_step(net, opt, precision)
+    step = make_train_step(net, opt, precision, channels_last=layout)
     loader = train_loader(ds, batch, 224, 0.1, workers=workers, device=devices[0])
     seen, t0 = 0, None
     for k, (images, labels) in enumerate(loader):
@@ -130,8 +135,13 @@ def main() -> None:
     parser.add_argument("--loader-batches", type=int, default=30)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--device", default="cuda", help="cuda (default), or cpu for a smoke run")
+    parser.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"],
+                        help="layout of every row, the hand-written one included (default auto: "
+                             "on in bf16 on CUDA); the bf16 rows are also run the other way")
     args = parser.parse_args()
     import torch
+
+    from netdef.compiler.step import use_channels_last
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench/gpu.py: no CUDA device on this machine; it measures GPUs only. "
@@ -140,20 +150,29 @@ def main() -> None:
     torch.backends.cudnn.benchmark = True
     folded, split, how = device_lists(args.device)
     name = torch.cuda.get_device_name(0) if args.device == "cuda" else "cpu"
-    print(f"{name}, batch {args.batch}, median of {args.iters} steps; split = {how}")
+    print(f"{name}, batch {args.batch}, median of {args.iters} steps; split = {how}; "
+          f"channels-last {args.channels_last}")
     print(f"{'row':28} {'images/s':>10} {'× hand-written':>15} {'peak GiB':>9}")
     step_rate = {}
     for precision in ("fp32", "bf16"):
-        ref = time_row("reference", folded, precision, args.batch, args.iters)
+        ref = time_row("reference", folded, precision, args.batch, args.iters, args.channels_last)
         for side, devs in (("reference", folded), ("folded", folded), ("split", split)):
             row = ref if side == "reference" else time_row(side, devs, precision, args.batch,
-                                                           args.iters)
+                                                           args.iters, args.channels_last)
             rate = args.batch / row["s"]
             step_rate[(side, precision)] = rate
             print(f"{side + ' ' + precision:28} {rate:10.1f} {ref['s'] / row['s']:15.2f} "
                   f"{row['peak_gib']:9.2f}")
+    other = "off" if use_channels_last(args.channels_last, "bf16", [args.device]) else "on"
+    ref = time_row("reference", folded, "bf16", args.batch, args.iters, other)
+    row = time_row("folded", folded, "bf16", args.batch, args.iters, other)
+    print(f"{'reference bf16 NHWC ' + other:28} {args.batch / ref['s']:10.1f} {1:15.2f} "
+          f"{ref['peak_gib']:9.2f}")
+    print(f"{'folded bf16 NHWC ' + other:28} {args.batch / row['s']:10.1f} "
+          f"{ref['s'] / row['s']:15.2f} {row['peak_gib']:9.2f}")
     for precision in ("fp32", "bf16"):
-        e2e = end_to_end(folded, precision, args.batch, args.loader_batches, args.workers)
+        e2e = end_to_end(folded, precision, args.batch, args.loader_batches, args.workers,
+                         args.channels_last)
         ratio = e2e["images_s"] / step_rate[("folded", precision)]
         print(f"end-to-end folded {precision:5} {e2e['images_s']:10.1f} images/s with the loader "
               f"= {ratio:.2f} × step-only (target ≥ 0.9)")

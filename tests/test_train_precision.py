@@ -48,3 +48,17 @@ def test_unknown_precision_is_an_experiment_error(tmp_path):
     exp = write_experiment(tmp_path, workers=0, precision="fp64")
     result = CliRunner().invoke(cli, ["train", str(exp)])
     assert result.exit_code == 1 and "'precision'" in result.output
+
+
+def test_channels_last_on_trains_like_off(tmp_path):
+    """The experiment key reaches the step: NHWC on the CPU follows the NCHW losses."""
+    nll_off, _ = run(tmp_path / "off", channels_last="off")
+    nll_on, _ = run(tmp_path / "on", channels_last="on")
+    assert nll_on == pytest.approx(nll_off, rel=1e-4)
+
+
+def test_unknown_channels_last_value_is_an_experiment_error(tmp_path):
+    exp = write_experiment(tmp_path, workers=0)
+    result = CliRunner().invoke(cli, ["train", str(exp), "channels-last=sideways"])
+    assert result.exit_code == 1
+    assert "'channels-last' input should be 'auto', 'on' or 'off' (got 'sideways')" in result.output

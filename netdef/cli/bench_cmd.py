@@ -15,7 +15,7 @@ from .render import print_diagnostics, stderr_console, stdout_console
 
 
 def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, iters: int,
-             peak_gflops: float | None, on_event) -> dict:
+             peak_gflops: float | None, on_event, channels_last: str = "auto") -> dict:
     """Compile, time per layer (fp32, eager), then time whole steps; a JSON-ready dict."""
     import torch
 
@@ -33,13 +33,15 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     labels = torch.randint(0, classes, (batch,), device=first)
     layers = time_layers(net, images, labels, iters)
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
-    step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event)
+    step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event,
+                           channels_last=channels_last)
     seconds = statistics.median(time_steps(step, images, labels, iters, warmup=1 + compiled))
     flops = step_flops(checked)
     peak = estimate_peak(peak_gflops)
     rate = batch / seconds
     return {"definition": checked.spec.path, "batch": batch, "devices": devices,
             "precision": precision, "compile": compiled, "iters": iters,
+            "channels_last": step.channels_last,
             "threads": torch.get_num_threads(),
             "layers": [{"name": n, "forward_ms": f * 1e3, "backward_ms": b * 1e3}
                        for n, (f, b) in layers.items()],
@@ -63,7 +65,9 @@ def _print(result: dict) -> None:
     table.add_row("[bold]total[/]", f"{fw:.2f}", f"{bw:.2f}")
     out.print(table)
     share = result["peak_share"]
-    out.print(f"training step ({result['precision']}{', compiled' if result['compile'] else ''}, "
+    layout = ", channels-last" if result["channels_last"] else ""
+    out.print(f"training step ({result['precision']}{', compiled' if result['compile'] else ''}"
+              f"{layout}, "
               f"SGD momentum): {result['step_ms']:.1f} ms, "
               f"[bold]{result['images_per_s']:.1f} images/s[/], "
               f"{result['gflops']:.1f} GFLOP/s ({result['gflop_per_image']:.3g} GFLOP/image)")
@@ -82,13 +86,16 @@ def _print(result: dict) -> None:
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
               show_default=True, help="Of the training step (per-layer times are fp32).")
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the training step.")
+@click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto",
+              show_default=True, help="NHWC layout of the training step (auto: on for "
+                                      "bf16/fp16 on CUDA, off on the CPU).")
 @click.option("--iters", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed passes (after one warm-up; medians reported).")
 @click.option("--peak-gflops", type=click.FloatRange(min=0, min_open=True), default=None,
               help="The machine's fp32 peak, instead of the estimate from the CPU flags.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 def bench_cmd(definition: str, params: str | None, input_size: int | None, batch: int,
-              devices: str, precision: str, compiled: bool, iters: int,
+              devices: str, precision: str, compiled: bool, channels_last: str, iters: int,
               peak_gflops: float | None, as_json: bool) -> None:
     """Time the compiled net: each layer's forward and backward, then whole training steps.
 
@@ -107,7 +114,8 @@ def bench_cmd(definition: str, params: str | None, input_size: int | None, batch
     err = stderr_console()
     try:
         result = _measure(checked, devices, batch, precision, compiled, iters, peak_gflops,
-                          on_event=lambda e: err.print(f"[yellow]{e.text}[/]"))
+                          on_event=lambda e: err.print(f"[yellow]{e.text}[/]"),
+                          channels_last=channels_last)
     except NetdefError as exc:
         print_diagnostics(err, exc.diagnostics)
         sys.exit(1)

@@ -9,13 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ..errors import Collector, NetdefError, Span, did_you_mean
 from ..syntax import Document, Section
 from .values import Bool, Float, Int
 
 PosInt = Annotated[Int, Field(gt=0)]
+
+
+def _layout(value: object) -> object:
+    """``channels-last`` also takes the boolean spellings: yes/true/1 = on, no/false/0 = off."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    text = str(value).strip().lower()
+    return {"1": "on", "true": "on", "yes": "on", "0": "off", "false": "off", "no": "off"}.get(
+        text, text)
 
 
 class Experiment(BaseModel):
@@ -42,6 +51,9 @@ class Experiment(BaseModel):
         "fp32", description="fp32, or autocast to bf16 (CPU and GPU) or fp16 (CUDA only)")
     compile: Bool = Field(False, description="torch.compile the net (off/on); falls back to "
                                              "eager with a message if compiling fails")
+    channels_last: Annotated[Literal["auto", "on", "off"], BeforeValidator(_layout)] = Field(
+        "auto", description="channels-last (NHWC) activations: auto = on for bf16/fp16 on "
+                            "CUDA, off on the CPU (slower there); on; off")
 
 
 EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]

@@ -67,7 +67,8 @@ class Trainer:
         self.step_fn = make_train_step(
             session.net, session.opt, session.exp.precision, session.exp.compile,
             on_event=lambda e: self.emit(Message(e.text, e.severity)), forward=train_forward,
-            after_backward=lambda: average_grads(self.dist, self.params))
+            after_backward=lambda: average_grads(self.dist, self.params),
+            channels_last=session.exp.channels_last)
 
     def run(self) -> Finished:
         s, state = self.s, self.state
