@@ -62,3 +62,28 @@ def test_unknown_channels_last_value_is_an_experiment_error(tmp_path):
     result = CliRunner().invoke(cli, ["train", str(exp), "channels-last=sideways"])
     assert result.exit_code == 1
     assert "'channels-last' input should be 'auto', 'on' or 'off' (got 'sideways')" in result.output
+
+
+def test_train_state_round_trips_the_grad_scaler():
+    from netdef.train.state import TrainState
+
+    scaler = {"scale": 1024.0, "growth_factor": 2.0, "backoff_factor": 0.5,
+              "growth_interval": 2000, "_growth_tracker": 17}
+    back = TrainState.from_dict(TrainState(step=3, scaler=scaler).to_dict())
+    assert back.scaler == scaler and back.step == 3
+    assert TrainState.from_dict({"step": 1}).scaler is None  # checkpoints from before
+
+
+@pytest.mark.gpu
+def test_fp16_checkpoint_keeps_the_grad_scaler_and_resumes(tmp_path):
+    from netdef.train.checkpoint import load_checkpoint
+
+    exp = write_experiment(tmp_path, workers=0, precision="fp16", devices="cuda:0", epochs=1,
+                           data="builtin:shapes?train=24&val=12&classes=4")
+    train(TrainOptions(str(exp)), handle_signals=False)
+    saved = load_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["scaler"]
+    assert saved["scale"] > 0 and "_growth_tracker" in saved
+    train(TrainOptions(str(exp), overrides={"epochs": "2"}, resume=str(tmp_path / "run")),
+          handle_signals=False)
+    again = load_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]
+    assert again["step"] > 0 and again["scaler"]["scale"] > 0

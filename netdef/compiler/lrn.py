@@ -82,7 +82,8 @@ def _forward(x, size, alpha, beta, k, blocked):
     """(d, d^(−β), y) of x (N, C, …). Large fresh tensors cost page faults (the kernel
     zero-fills them), so temporaries live in ``y`` until y itself is written."""
     y = torch.mul(x, x)  # scratch: x²
-    d = _sums(y, size, blocked, mirrored=False).mul_(alpha).add_(k)  # k + α·Σ_window x²
+    s = _sums(y, size, blocked, mirrored=False)  # Σ_window x²
+    d = torch.add(s.new_tensor(k), s, alpha=alpha, out=s)  # k + α·s in one pass, in place
     if beta == 0.75:  # d^(−3/4) = rsqrt(d)·sqrt(rsqrt(d)): two cheap vector ops, no pow
         scale = torch.rsqrt(d)
         scale.mul_(torch.sqrt(scale, out=y))
@@ -95,8 +96,8 @@ def _backward(dy, x, d, scale, size, alpha, beta, blocked):
     """dx = u − 2αβ·x·Σ_mirror(u·x/d), with u = dy·d^(−β) the direct term."""
     u = dy * scale
     t = (u * x).div_(d)  # u_f · x_f / d_f
-    g = _sums(t, size, blocked, mirrored=True).mul_(x)  # x_j · Σ_{f ∋ j} t_f
-    return u.add_(g, alpha=-2.0 * alpha * beta)
+    g = _sums(t, size, blocked, mirrored=True)  # Σ_{f ∋ j} t_f
+    return u.addcmul_(g, x, value=-2.0 * alpha * beta)  # one pass: u − 2αβ·x·g
 
 
 class CrossMapNorm(torch.autograd.Function):

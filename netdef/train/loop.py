@@ -69,6 +69,8 @@ class Trainer:
             on_event=lambda e: self.emit(Message(e.text, e.severity)), forward=train_forward,
             after_backward=lambda: average_grads(self.dist, self.params),
             channels_last=session.exp.channels_last)
+        if self.step_fn.scaler is not None and self.state.scaler:  # fp16 resumed: same scale
+            self.step_fn.scaler.load_state_dict(self.state.scaler)
 
     def run(self) -> Finished:
         s, state = self.s, self.state
@@ -248,6 +250,8 @@ class Trainer:
         self.saved_step = self.state.step
         if not self.main:  # every rank holds the same weights; rank 0 writes them
             return
+        scaler = self.step_fn.scaler
+        self.state.scaler = scaler.state_dict() if scaler is not None else None
         payload = checkpoint_payload(s.net, s.opt, self.state, s.texts, s.paths,
                                      s.experiment_record(), s.dataset)
         save_checkpoint(s.run.ckpt, payload)

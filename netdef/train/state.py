@@ -25,6 +25,7 @@ class TrainState:
     best_top1: float = math.inf
     pending_test: bool = False  # an epoch ended whose test was interrupted
     train_sums: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])  # images, Σnll, Σerr
+    scaler: dict | None = None  # fp16's GradScaler (scale, growth tracker), plain numbers
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
