@@ -132,3 +132,21 @@ def test_prep_command(tmp_path):
     assert "Traceback" not in bad.output
     help_ = runner.invoke(prep_cmd, ["--help"])
     assert help_.exit_code == 0 and "Example:" in help_.output
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_device_path_run_on_the_cpu_equals_the_worker_path(ds, workers):
+    """The GPU path (uint8 batches handed over, crop, mirror, lighting and mean in the
+    consuming process) run on the CPU: the same numbers as augmenting in the workers."""
+    def both(make):
+        return batches(make(False)), batches(make(True))
+
+    plain, device = both(lambda on: train_loader(ds, 8, 16, color_noise=0.1, seed=2, epoch=1,
+                                                 workers=workers, on_device=on))
+    assert len(plain) == len(device) == 3
+    for (x1, y1), (x2, y2) in zip(plain, device):
+        assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    for crops in (1, 10):
+        plain, device = both(lambda on: val_loader(ds, 4, 16, crops=crops, workers=workers,
+                                                   on_device=on))
+        assert all(torch.equal(a[0], b[0]) for a, b in zip(plain, device))

@@ -135,3 +135,32 @@ def test_explicit_devices_are_split_among_local_ranks():
     assert rank_devices(four, 2, Dist(0, 2, 0, 2), single) == ["cuda:0", "cuda:1"]
     assert rank_devices("cpu", 2, Dist(1, 2, 1, 2), single) == ["cpu"]
     assert rank_devices("cuda:0", 1, Dist(), single) == ["cuda:0"]
+
+
+def _broadcast_worker(rank: int, port: int, out: str) -> None:
+    """Rank r compiles the quickstart net with seed r, then takes rank 0's weights."""
+    import torch.distributed as td
+
+    from netdef.check import load
+    from netdef.compiler import compile_net
+    from netdef.train.distributed import broadcast_params
+
+    td.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                          world_size=2)
+    try:
+        net = compile_net(load(ROOT / "layers" / "quickstart.cfg", input_size=24), seed=rank)
+        before = {k: v.clone() for k, v in net.state_dict().items()}
+        broadcast_params(Dist(rank, 2, rank, 2), net)
+        torch.save({"before": before, "after": net.state_dict()}, f"{out}/rank{rank}.pt")
+    finally:
+        td.destroy_process_group()
+
+
+def test_broadcast_params_makes_every_rank_start_from_rank_0(tmp_path):
+    torch.multiprocessing.spawn(_broadcast_worker, args=(_free_port(), str(tmp_path)),
+                                nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1))
+    assert any(not torch.equal(r0["before"][k], r1["before"][k]) for k in r0["before"])
+    for k, v in r0["before"].items():
+        assert torch.equal(r0["after"][k], v)  # rank 0 keeps its own
+        assert torch.equal(r1["after"][k], v)  # rank 1 now holds rank 0's

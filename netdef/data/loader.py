@@ -148,11 +148,13 @@ class Loader:
 
 def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: float = 0.1,
                  seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
-                 world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True
-                 ) -> Loader:
-    """One epoch of augmented training batches: float32 (N, 3, inner, inner), int64 (N,)."""
+                 world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True,
+                 on_device: bool | None = None) -> Loader:
+    """One epoch of augmented training batches: float32 (N, 3, inner, inner), int64 (N,).
+    ``on_device``: augment in the consuming process on ``device`` (uint8 batches cross over);
+    default: when ``device`` is a GPU. Both paths compute the same numbers."""
     _check_inner(ds, inner_size)
-    on_device = torch.device(device).type == "cuda"
+    on_device = _device_path(device, on_device)
     dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise)
     sampler = ShuffledBatches(ds.num_train, batch_size, seed, epoch, rank, world, drop_last,
                               start_batch)
@@ -161,14 +163,15 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
 
 def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
                workers: int = 2, device="cpu", split: str = "val", rank: int = 0,
-               world: int = 1) -> Loader:
-    """The split in order, centre crops (N, 3, i, i) or ten views (N, 10, 3, i, i)."""
+               world: int = 1, on_device: bool | None = None) -> Loader:
+    """The split in order, centre crops (N, 3, i, i) or ten views (N, 10, 3, i, i);
+    ``on_device`` as for :func:`train_loader`."""
     _check_inner(ds, inner_size)
     if crops not in (1, 10):
         raise NetdefError(f"data: crops must be 1 or 10 (got {crops})")
     if split not in ("train", "val"):
         raise NetdefError(f"data: split must be 'train' or 'val' (got {split!r})")
-    on_device = torch.device(device).type == "cuda"
+    on_device = _device_path(device, on_device)
     dataset = _Batches(ds, split, inner_size, False, on_device, crops=crops)
     sampler = _Sequential(ds.count(split), batch_size, rank, world)
     return Loader(dataset, sampler, workers, device)
@@ -194,3 +197,7 @@ def _check_inner(ds: PackedData, inner: int) -> None:
     if not 0 < inner <= ds.image_size:
         raise NetdefError(f"data: inner-size {inner} must be in 1..image-size "
                           f"({ds.image_size}) of {ds.path}")
+
+
+def _device_path(device, on_device: bool | None) -> bool:
+    return torch.device(device).type == "cuda" if on_device is None else bool(on_device)

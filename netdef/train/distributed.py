@@ -107,6 +107,30 @@ def average_grads(dist: Dist, params: list[torch.Tensor]) -> None:
             g.copy_(averaged)
 
 
+def broadcast_params(dist: Dist, net) -> None:
+    """Every parameter and buffer ← rank 0's, one broadcast per device's flat bucket (as DDP
+    does at construction). Ranks draw the same init from the same seed, but a different
+    torch build, thread count or ``--init-from`` file seen differently must not let the
+    replicas start apart: averaged gradients would never bring them together."""
+    if not dist.active:
+        return
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    by_device: dict[torch.device, list[torch.Tensor]] = {}
+    for t in [*net.parameters(), *net.buffers()]:
+        if t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.bool):
+            by_device.setdefault(t.device, []).append(t)
+    with torch.no_grad():
+        for tensors in by_device.values():
+            for dtype in {t.dtype for t in tensors}:
+                same = [t for t in tensors if t.dtype == dtype]
+                flat = _flatten_dense_tensors(same)
+                _collective(dist, "broadcasting rank 0's weights",
+                            lambda: torch.distributed.broadcast(flat, src=0))
+                for t, value in zip(same, _unflatten_dense_tensors(flat, same)):
+                    t.copy_(value)
+
+
 def sum_across(dist: Dist, values: torch.Tensor) -> torch.Tensor:
     """Σ over ranks of a small tensor (a copy; the input is left alone)."""
     if not dist.active:

@@ -15,7 +15,7 @@ from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
 from .events import Message, OnEvent, data_events
-from .distributed import SINGLE, Dist, init, rank_devices
+from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore
 from .run import RunDir
 from .state import TrainState
@@ -195,6 +195,7 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
         copied, skipped = init_from(net, options.init_from)
         on_event(Message(f"--init-from {options.init_from}: copied {len(copied)} tensor(s)"))
         _report_skipped("--init-from", skipped, on_event)
+    broadcast_params(dist, net)  # the replicas start equal, whatever each rank drew or read
     paths = {"experiment": options.experiment, "definition": spec.path,
              "params": spec.params_path}
     return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
