@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..check.shapes import numel
+from .convfwd import conv2d
 from .registry import Built, TensorSpec, register
 
 _SOURCE = re.compile(r"([^\[\]]+)(?:\[(\d+)\])?")
@@ -85,7 +86,7 @@ class ConvOp(nn.Module):
             return _local(x, w, self.strides[i], self.groups[i], self.outs[i])
         left, right = self.pads[i]
         pad = left if left == right else 0
-        return F.conv2d(x, w, bias, stride=self.strides[i], padding=pad, groups=self.groups[i])
+        return conv2d(x, w, bias, self.strides[i], pad, self.groups[i])  # convfwd: NNPACK or oneDNN
 
     def forward(self, xs: list[torch.Tensor], ws: list[torch.Tensor]) -> torch.Tensor:
         n = len(xs)
