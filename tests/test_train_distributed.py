@@ -164,3 +164,53 @@ def test_broadcast_params_makes_every_rank_start_from_rank_0(tmp_path):
     for k, v in r0["before"].items():
         assert torch.equal(r0["after"][k], v)  # rank 0 keeps its own
         assert torch.equal(r1["after"][k], v)  # rank 1 now holds rank 0's
+
+
+def _rank_pids(parent: int, rank: int) -> list[int]:
+    """PIDs of the torchrun workers (children of ``parent``) whose RANK is ``rank``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if int(stat[1]) == parent and f"RANK={rank}".encode() in environ:
+            out.append(int(entry.name))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs /proc")
+def test_sigint_to_one_rank_stops_both_at_the_next_report(tmp_path):
+    """Ctrl-C reaching only rank 1: the ranks agree at the next report (its all_reduce carries
+    the flag), rank 0 checkpoints and both leave, well inside the 120 s collective timeout."""
+    import signal
+    import time
+
+    exp = _experiment(tmp_path, ROOT / "layers" / "quickstart.cfg", _quickstart_params(),
+                      data="builtin:shapes?classes=10&train=20&val=1", image_size=64,
+                      inner_size=56, batch_size=4, epochs=50, test_freq=1, log_freq=2)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+              "--master-addr", "127.0.0.1", "--master-port", str(_free_port())]
+    proc = subprocess.Popen(launch + ["-m", "netdef", "train", str(exp), "--save", "run"],
+                            cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    try:
+        metrics, end = tmp_path / "run" / "metrics.jsonl", time.time() + TIMEOUT_S
+        while not (metrics.exists() and metrics.read_text().count('"train"') >= 2):
+            assert proc.poll() is None and time.time() < end, proc.stdout.read()
+            time.sleep(0.2)
+        (rank1,) = _rank_pids(proc.pid, 1)
+        os.kill(rank1, signal.SIGINT)
+        sent = time.time()
+        out, _ = proc.communicate(timeout=TIMEOUT_S)
+    finally:
+        proc.kill()
+    assert time.time() - sent < 60, out  # not the 120 s collective timeout
+    assert "interrupted" in out and "--resume" in out, out
+    assert "another rank probably stopped" not in out, out
+    state = torch.load(tmp_path / "run" / "ckpt.pt", weights_only=False)["state"]
+    assert 0 < state["epoch"] * 5 + state["batch"] < 50 * 5

@@ -140,6 +140,15 @@ def sum_across(dist: Dist, values: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def any_rank(dist: Dist, flag: bool) -> bool:
+    """Whether ``flag`` is set on any rank (a one-number all_reduce; the flag itself without
+    torchrun)."""
+    if not dist.active:
+        return flag
+    device = "cuda" if torch.distributed.get_backend() == "nccl" else "cpu"
+    return bool(sum_across(dist, torch.tensor([float(flag)], device=device)).item() > 0)
+
+
 def rank_devices(text: str, logical: int, dist: Dist, resolve) -> list[str]:
     """DESIGN.md §7: with ``auto`` local rank r takes GPUs r·k … r·k+k−1 (folded when fewer);
     an explicit list is split evenly among the local ranks; ``resolve`` is the single-process

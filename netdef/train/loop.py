@@ -2,7 +2,8 @@
 epochs, checkpoints after each test and at the end, a clean stop on Ctrl-C / SIGTERM.
 
 Losses stay on the device and are read back every ``log-freq`` batches (one host sync per
-report, not per batch); a NaN or inf among them stops the run naming the step.
+report, not per batch); a NaN or inf among them stops the run naming the step. Under torchrun
+a stop request also travels with that report's all_reduce, so the ranks stop at the same batch.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch
 from ..compiler.step import make_train_step
 from ..errors import NetdefError
 from .checkpoint import save_checkpoint
-from .distributed import average_grads, close, from_env, sum_across
+from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, OnEvent, Progress,
                      Started, Tested, ignore)
 from .metrics import evaluate, scored_cost, train_forward
@@ -55,6 +56,7 @@ class Trainer:
 
     def __init__(self, session: Session, on_event: OnEvent, stop: StopFlag):
         self.s, self.emit, self.stop = session, on_event, stop
+        self.halt = False  # under torchrun: the ranks' agreed stop, updated at each report
         self.state = session.state
         self.t0 = time.perf_counter()
         self.step0 = self.state.step
@@ -109,7 +111,7 @@ class Trainer:
         self.emit(EpochStarted(state.epoch + 1, state.batch, s.batches_per_epoch))
         pending, window, nlls = [], (time.perf_counter(), 0), []
         batches = iter(loader)
-        while not self.stop.requested:
+        while not self.stopping():
             try:
                 images, labels = next(batches)
             except StopIteration:
@@ -125,7 +127,7 @@ class Trainer:
                 pending, window = [], (time.perf_counter(), 0)
         if pending:
             nlls.append(self.report(pending, window))
-        if self.stop.requested:
+        if self.stopping():
             return False
         self.warn_if_stuck(nlls)
         return True
@@ -142,12 +144,27 @@ class Trainer:
         state.step, state.batch = step, state.batch + 1
         return torch.cat([loss.detach().float().reshape(1), shown.to(loss.device)])
 
+    def stopping(self) -> bool:
+        """One process stops after the batch in flight. Under torchrun a rank stops only when
+        the ranks agreed to (at the next report), so that none is left waiting in a collective
+        for one that already left (DESIGN.md §7)."""
+        return self.halt if self.dist.active else self.stop.requested
+
+    def reduce_with_stop(self, values: torch.Tensor) -> torch.Tensor:
+        """The ranks' mean of the pending values, with each rank's stop request riding along
+        in the same all_reduce: (batches, 3) -> (batches, 3); sets ``halt`` if any asked."""
+        flag = torch.full((1, values.shape[1]), float(self.stop.requested),
+                          dtype=values.dtype, device=values.device)
+        summed = sum_across(self.dist, torch.cat([values, flag]))
+        self.halt = self.halt or bool(summed[-1, 0] > 0)
+        return summed[:-1] / self.dist.world
+
     def report(self, pending: list[torch.Tensor], window: tuple[float, int]) -> float:
         """Read the pending batch values (one sync), stop on NaN/inf, log and emit Progress."""
         s, state = self.s, self.state
         values = torch.stack(pending)  # (batches, 3): loss, nll, top-1 error
         if self.dist.active:  # the ranks' slices are equal (or nearly): the mean of their means
-            values = sum_across(self.dist, values) / self.dist.world
+            values = self.reduce_with_stop(values)
         values = values.cpu().double()
         first_step = state.step - len(pending) + 1
         bad = (~torch.isfinite(values[:, 0])).nonzero()
@@ -204,8 +221,12 @@ class Trainer:
                              workers=s.exp.workers, device=s.data_device,
                              rank=self.dist.rank, world=self.dist.world)
         reduce = (lambda totals: sum_across(self.dist, totals)) if self.dist.active else None
-        result = evaluate(s.net, batches, self.stop, reduce)
-        if self.stop.requested:
+        # under torchrun every rank scores its whole share (the totals are reduced at the end),
+        # then the ranks agree whether any of them was asked to stop
+        result = evaluate(s.net, batches, StopFlag() if self.dist.active else self.stop, reduce)
+        if self.dist.active:
+            self.halt = self.halt or any_rank(self.dist, self.stop.requested)
+        if self.stopping():
             return False
         if result is None:  # no logreg cost: nothing to score
             state.pending_test = False
