@@ -82,3 +82,24 @@ def test_traceable_form_equals_the_fast_one(size, blocked):
     want = cross_map_norm(x, size, 0.8, 0.75, 2.0, blocked)
     got = _traceable(x, size, 0.8 / size, 0.75, 2.0, blocked)
     assert (got - want).abs().max().item() < 1e-12
+
+
+@pytest.mark.parametrize("blocked", [False, True])
+@pytest.mark.parametrize("chunk_images", [1, 3])
+def test_chunks_of_images_compute_the_same(monkeypatch, blocked, chunk_images):
+    """The CPU form works through the batch a few images at a time (cache-sized chunks):
+    chunks of 1 and 3 images (7 in all, so a short last chunk) against the whole batch."""
+    from netdef.compiler import lrn
+
+    g = torch.Generator().manual_seed(7)
+    x = (3 * torch.randn(7, 6, 3, 4, generator=g, dtype=torch.float64)).requires_grad_()
+    dy = torch.randn(7, 6, 3, 4, generator=g, dtype=torch.float64)
+    whole = cross_map_norm(x, 4, 0.7, 0.75, 2.0, blocked)
+    (g_whole,) = torch.autograd.grad(whole, x, dy)
+    monkeypatch.setattr(lrn, "CHUNK_ELEMENTS", chunk_images * 6 * 3 * 4)
+    assert len(lrn.chunks(x)) == -(-7 // chunk_images)
+    got = cross_map_norm(x, 4, 0.7, 0.75, 2.0, blocked)
+    (g_got,) = torch.autograd.grad(got, x, dy)
+    assert torch.equal(got, whole) and torch.equal(g_got, g_whole)
+    want = loop_cmrnorm(x, 4, 0.7, 0.75, 2.0, blocked)
+    assert (got - want).abs().max().item() < 1e-10

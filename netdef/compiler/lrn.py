@@ -18,7 +18,8 @@ and j ∈ W(f) ⇔ f ∈ [j − (size − 1 − size//2), j + size//2]: the same
 first out of place, the rest in place), exact in every dtype (no cumsum cancellation);
 β = 0.75 is computed as rsqrt·sqrt(rsqrt) rather than pow. Fresh large tensors cost page
 faults (the kernel zero-fills them), so the forward allocates only d, d^(−β) and y and keeps
-its temporaries in y. Saved for backward: x (kept anyway by the in-place ReLU before it), d
+its temporaries in y; on the CPU both directions work through the batch in cache-sized chunks
+of images (:func:`chunks`). Saved for backward: x (kept anyway by the in-place ReLU before it), d
 and d^(−β). torch's LocalResponseNorm runs pad + avg_pool3d + pow + div forward and autograd
 through all of them backward: on the 2-core CPU, forward + backward of a (128, 128, 27, 27)
 batch took 1039 ms with it and 90 ms with this (huge pages on, load ≈ 2.7). Under
@@ -32,14 +33,16 @@ import torch
 import torch.nn.functional as F
 
 
-def window_sum(v: torch.Tensor, before: int, after: int) -> torch.Tensor:
-    """s_f = Σ_{j=f−before}^{f+after} v_j over dim 1, clipped at the ends: (N, C, …) -> same."""
+def window_sum(v: torch.Tensor, before: int, after: int, out: torch.Tensor | None = None
+               ) -> torch.Tensor:
+    """s_f = Σ_{j=f−before}^{f+after} v_j over dim 1, clipped at the ends: (N, C, …) -> same
+    (into ``out`` when given; it must not overlap ``v``)."""
     c = v.shape[1]
     shifts = [o for o in range(-before, after + 1) if o != 0 and abs(o) < c]
+    s = torch.empty_like(v) if out is None else out
     if not shifts:
-        return v.clone()
-    s = torch.empty_like(v)
-    _shifted_add(v, v, shifts[0], out=s)  # the first pair out of place: no clone of v
+        return s.copy_(v)
+    _shifted_add(v, v, shifts[0], out=s)  # the first pair out of place: no copy of v
     for o in shifts[1:]:
         _shifted_add(s, v, o)
     return s
@@ -57,12 +60,12 @@ def _shifted_add(s: torch.Tensor, v: torch.Tensor, o: int, out=None) -> None:
     out[:, hi:] = s[:, hi:]
 
 
-def block_sum(v: torch.Tensor, size: int) -> torch.Tensor:
+def block_sum(v: torch.Tensor, size: int, out: torch.Tensor | None = None) -> torch.Tensor:
     """s_f = Σ over f's block [⌊f/size⌋·size, +size) ∩ [0, C) of v: (N, C, …) -> same."""
     n, c = v.shape[:2]
     rest = v.shape[2:]
     full = c - c % size
-    out = torch.empty_like(v)
+    out = torch.empty_like(v) if out is None else out
     if full:
         blocks = v[:, :full].reshape(n, full // size, size, *rest).sum(2, keepdim=True)
         out[:, :full] = blocks.expand(n, full // size, size, *rest).reshape(n, full, *rest)
@@ -71,33 +74,64 @@ def block_sum(v: torch.Tensor, size: int) -> torch.Tensor:
     return out
 
 
-def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool) -> torch.Tensor:
+def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool,
+          out: torch.Tensor | None = None) -> torch.Tensor:
     if blocked:
-        return block_sum(v, size)
+        return block_sum(v, size, out)
     before, after = size // 2, size - 1 - size // 2
-    return window_sum(v, after, before) if mirrored else window_sum(v, before, after)
+    return window_sum(v, after, before, out) if mirrored else window_sum(v, before, after, out)
+
+
+def chunks(x: torch.Tensor) -> list[slice]:
+    """Image ranges to work through one at a time: on the CPU about 2 MiB of fp32 per
+    temporary, so the dozen passes over each chunk run from cache instead of main memory
+    (measured on the 2-core machine, forward + backward of (64, 96, 55, 55): 90 → 60 ms);
+    on a GPU the whole batch at once (fewer kernel launches)."""
+    n = x.shape[0]
+    per_image = max(1, x[:1].numel())
+    step = n if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // per_image)
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+CHUNK_ELEMENTS = 1 << 19
 
 
 def _forward(x, size, alpha, beta, k, blocked):
-    """(d, d^(−β), y) of x (N, C, …). Large fresh tensors cost page faults (the kernel
-    zero-fills them), so temporaries live in ``y`` until y itself is written."""
-    y = torch.mul(x, x)  # scratch: x²
-    s = _sums(y, size, blocked, mirrored=False)  # Σ_window x²
-    d = torch.add(s.new_tensor(k), s, alpha=alpha, out=s)  # k + α·s in one pass, in place
+    """(d, d^(−β), y) of x (N, C, …), chunk by chunk (see :func:`chunks`)."""
+    d, scale, y = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    for part in chunks(x):
+        _forward_into(x[part], size, alpha, beta, k, blocked, d[part], scale[part], y[part])
+    return d, scale, y
+
+
+def _forward_into(x, size, alpha, beta, k, blocked, d, scale, y) -> None:
+    """Writes d = k + α·Σ_window x², scale = d^(−β) and y = x·scale; ``y`` holds the
+    temporaries until y itself is written (no other scratch tensor)."""
+    torch.mul(x, x, out=y)  # scratch: x²
+    _sums(y, size, blocked, mirrored=False, out=d)  # Σ_window x²
+    torch.add(d.new_tensor(k), d, alpha=alpha, out=d)  # k + α·s in one pass, in place
     if beta == 0.75:  # d^(−3/4) = rsqrt(d)·sqrt(rsqrt(d)): two cheap vector ops, no pow
-        scale = torch.rsqrt(d)
+        torch.rsqrt(d, out=scale)
         scale.mul_(torch.sqrt(scale, out=y))
     else:
-        scale = torch.pow(d, -beta)
-    return d, scale, torch.mul(x, scale, out=y)
+        torch.pow(d, -beta, out=scale)
+    torch.mul(x, scale, out=y)
 
 
 def _backward(dy, x, d, scale, size, alpha, beta, blocked):
-    """dx = u − 2αβ·x·Σ_mirror(u·x/d), with u = dy·d^(−β) the direct term."""
+    """dx = u − 2αβ·x·Σ_mirror(u·x/d), with u = dy·d^(−β) the direct term; chunk by chunk."""
+    dx = torch.empty_like(x)
+    for part in chunks(x):
+        _backward_part(dy[part], x[part], d[part], scale[part], size, alpha, beta, blocked,
+                       out=dx[part])
+    return dx
+
+
+def _backward_part(dy, x, d, scale, size, alpha, beta, blocked, out) -> None:
     u = dy * scale
     t = (u * x).div_(d)  # u_f · x_f / d_f
     g = _sums(t, size, blocked, mirrored=True)  # Σ_{f ∋ j} t_f
-    return u.addcmul_(g, x, value=-2.0 * alpha * beta)  # one pass: u − 2αβ·x·g
+    torch.addcmul(u, g, x, value=-2.0 * alpha * beta, out=out)  # one pass: u − 2αβ·x·g
 
 
 class CrossMapNorm(torch.autograd.Function):
