@@ -1,5 +1,7 @@
-"""The language side and `import netdef` never import torch (DESIGN.md §1)."""
+"""The language side and `import netdef` never import torch (DESIGN.md §1); only the CLI
+imports click; a stage imports only the stages before it."""
 
+import ast
 import subprocess
 import sys
 
@@ -27,3 +29,41 @@ def test_only_the_cli_imports_click():
     offenders = [p for p in (ROOT / "netdef").rglob("*.py")
                  if "cli" not in p.parts and "import click" in p.read_text()]
     assert offenders == []
+
+
+# Pipeline order (DEVELOPERS.md); modules of one rank are siblings and do not import each other.
+STAGE_RANK = {"errors": 0, "syntax": 1, "schedules": 2, "schema": 3, "check": 4, "compiler": 5,
+              "data": 6, "optim": 7, "checkpoint": 7, "train": 8, "evaluate": 8, "show": 9,
+              "speed": 9, "cli": 10}
+
+
+def _imported_stages(path, package_parts):
+    """The top-level netdef stages that a module imports (relative or absolute)."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        if node.level:
+            base = package_parts[:len(package_parts) - node.level + 1]
+            parts = base + (node.module.split(".") if node.module else [])
+            yield from ([parts[0]] if parts else [a.name for a in node.names])
+        elif (node.module or "").startswith("netdef."):
+            yield node.module.split(".")[1]
+
+
+def test_a_stage_imports_only_earlier_stages():
+    from conftest import ROOT
+
+    root = ROOT / "netdef"
+    wrong = []
+    for path in root.rglob("*.py"):
+        rel = path.relative_to(root)
+        stage = rel.parts[0].removesuffix(".py")
+        if stage not in STAGE_RANK:
+            continue
+        for target in _imported_stages(path, list(rel.parts[:-1])):
+            target = target.removesuffix(".py")
+            if target in STAGE_RANK and target != stage and STAGE_RANK[target] >= STAGE_RANK[stage]:
+                wrong.append(f"{rel} imports {target}")
+    assert wrong == []
+    assert {p.name.removesuffix(".py") for p in root.iterdir()
+            if not p.name.startswith("__")} <= set(STAGE_RANK)  # a new stage needs a rank

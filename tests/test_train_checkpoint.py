@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from netdef.cli import cli
 from netdef.errors import NetdefError
-from netdef.train import checkpoint as ck
+from netdef import checkpoint as ck
 from netdef.train import load_checkpoint, save_checkpoint
 
 from trainnets import write_experiment

@@ -76,7 +76,7 @@ def test_train_state_round_trips_the_grad_scaler():
 
 @pytest.mark.gpu
 def test_fp16_checkpoint_keeps_the_grad_scaler_and_resumes(tmp_path):
-    from netdef.train.checkpoint import load_checkpoint
+    from netdef.checkpoint import load_checkpoint
 
     exp = write_experiment(tmp_path, workers=0, precision="fp16", devices="cuda:0", epochs=1,
                            data="builtin:shapes?train=24&val=12&classes=4")

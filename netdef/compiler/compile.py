@@ -21,6 +21,22 @@ from .registry import Built, builder_for
 SCORED_COSTS = ("cost.logreg", "cost.crossent")
 
 
+def device_names(text: str, logical: int) -> list[str]:
+    """The ``devices`` key or ``--devices``: ``auto`` (one GPU per logical device when there
+    are enough, folded onto fewer, else MPS or the CPU), one device for all, or a comma list
+    (LANGUAGE.md §4)."""
+    if text.strip().lower() != "auto":
+        return [d.strip() for d in text.split(",") if d.strip()]
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus >= logical:
+        return [f"cuda:{k}" for k in range(logical)]
+    if gpus:  # fewer GPUs than towers: fold them evenly
+        return [f"cuda:{k * gpus // logical}" for k in range(logical)]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return ["mps"]
+    return ["cpu"]
+
+
 def resolve_devices(checked: CheckedNet, devices) -> list[torch.device]:
     """One real device per logical device: a list of that length, or one device for all."""
     n = checked.num_devices

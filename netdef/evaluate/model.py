@@ -65,7 +65,7 @@ class LoadedModel:
 def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
     """Read a netdef checkpoint and rebuild its net on ``devices`` ("auto", one device, or one
     per logical device); a missing, foreign or inconsistent file raises NetdefError."""
-    from ..train.checkpoint import load_checkpoint as read_checkpoint
+    from ..checkpoint import load_checkpoint as read_checkpoint
 
     path = str(path)
     data = read_checkpoint(path)
@@ -99,9 +99,9 @@ def resolve(devices: str | Sequence[str], logical: int) -> list[str]:
     """``auto`` (the GPUs when there are enough, else the CPU), one device, or a list."""
     if isinstance(devices, str):
         if devices.strip().lower() == "auto":
-            from ..train.session import resolve_devices
+            from ..compiler.compile import device_names
 
-            return resolve_devices("auto", logical)
+            return device_names("auto", logical)
         return [d.strip() for d in devices.split(",") if d.strip()]
     return [str(d) for d in devices]
 

@@ -6,7 +6,7 @@
 The library reports through ``on_event`` (see :mod:`netdef.train.events`); it never prints.
 """
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint
 from .events import (Checkpointed, DataEvent, EpochStarted, Finished, Health, Message, Progress,
                      Started, Tested)
 from .loop import TrainingDiverged, train

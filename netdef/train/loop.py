@@ -16,7 +16,7 @@ import torch
 
 from ..compiler.step import make_train_step
 from ..errors import NetdefError
-from .checkpoint import save_checkpoint
+from ..checkpoint import save_checkpoint
 from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, OnEvent, Progress,
                      Started, Tested, ignore)

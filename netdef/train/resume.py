@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from ..errors import NetdefError
-from .checkpoint import load_checkpoint
+from ..checkpoint import load_checkpoint
 from .run import CKPT, RunDir
 from .state import TrainState, set_rng_states
 

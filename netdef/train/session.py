@@ -15,6 +15,7 @@ from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
 from .events import Message, OnEvent, data_events
+from ..compiler.compile import device_names
 from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore
 from .run import RunDir
@@ -100,20 +101,6 @@ def save_folder(exp: Experiment, exp_path: str) -> Path:
     return Path("runs") / Path(exp_path).stem
 
 
-def resolve_devices(text: str, logical: int) -> list[str]:
-    """``auto``, one device for all, or a comma list (LANGUAGE.md §4)."""
-    if text.strip().lower() != "auto":
-        return [d.strip() for d in text.split(",") if d.strip()]
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if gpus >= logical:
-        return [f"cuda:{k}" for k in range(logical)]
-    if gpus:  # fewer GPUs than towers: fold them evenly
-        return [f"cuda:{k * gpus // logical}" for k in range(logical)]
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return ["mps"]
-    return ["cpu"]
-
-
 def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None):
     definition, params_doc = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params_doc)
@@ -164,7 +151,7 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
     if ckpt is None:
         run.refuse_existing()
     spec, first = _spec(options, exp, inline, None)  # definition errors before any data work
-    devices = rank_devices(exp.devices, first.num_devices, dist, resolve_devices)
+    devices = rank_devices(exp.devices, first.num_devices, dist, device_names)
     init(dist, devices)
     if ckpt is not None:
         diff = check_definition(ckpt, spec.texts.get("def", ""), spec.path, options.force)

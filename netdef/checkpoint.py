@@ -1,4 +1,5 @@
 """Checkpoints: one file of tensors and plain data, written atomically (DESIGN.md §4, §6).
+A stage of its own, between data and train / evaluate, since both of them read it.
 
 A checkpoint loads with ``torch.load(weights_only=True)``, so a file carrying pickled code is
 refused before anything executes. It is written to a temporary file beside the target, flushed
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from ..errors import NetdefError
+from .errors import NetdefError
 
 FORMAT = "netdef-checkpoint"
 VERSION = 1
