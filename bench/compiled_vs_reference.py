@@ -9,8 +9,9 @@ alternate round by round (reference, compiled, …, reference, compiled, …) so
 the machine's load hits all alike. The compiled net runs in netdef's default settings: its
 memory settings as ``netdef`` applies them (huge pages, ``THP_MEM_ALLOC_ENABLE=1``; glibc keeping
 freed memory; see netdef/cli/memory.py), the fast cross-map norm, towers folded. The reference
-runs in the default environment, as does the row "compiled fp32 plain mem" (what the memory
-settings are worth). Rows: fp32, then bf16 autocast and ``torch.compile`` (fp32 and bf16) of
+runs in the default environment, as does the row "compiled fp32 plain mem"; with "reference
+fp32 netdef mem" the hand-written net gets netdef's memory settings too, so the two extra rows
+separate what the settings are worth from what the compiled net is. Rows: fp32, then bf16 autocast and ``torch.compile`` (fp32 and bf16) of
 each side. Each process also reports its peak resident memory.
 
 A step is zero_grad, forward, loss, backward and an SGD-with-momentum update on one fixed
@@ -39,6 +40,7 @@ VARIANTS = {
     "reference fp32": ("reference", "fp32", False, False),
     "compiled fp32": ("compiled", "fp32", False, True),
     "compiled fp32 plain mem": ("compiled", "fp32", False, False),
+    "reference fp32 netdef mem": ("reference", "fp32", False, True),
     "reference bf16": ("reference", "bf16", False, False),
     "compiled bf16": ("compiled", "bf16", False, True),
     "reference compile fp32": ("reference", "fp32", True, False),
