@@ -118,7 +118,7 @@ def broadcast_params(dist: Dist, net) -> None:
 
     by_device: dict[torch.device, list[torch.Tensor]] = {}
     for t in [*net.parameters(), *net.buffers()]:
-        if t.is_floating_point() or t.dtype in (torch.int64, torch.int32, torch.bool):
+        if t.is_floating_point() or t.dtype in (torch.int64, torch.int32):
             by_device.setdefault(t.device, []).append(t)
     with torch.no_grad():
         for tensors in by_device.values():
