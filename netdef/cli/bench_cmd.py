@@ -31,10 +31,11 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
                          device=first)
     classes = numel(checked.layers[output_layer(checked)].shape)  # the scores' width
     labels = torch.randint(0, classes, (batch,), device=first)
-    layers = time_layers(net, images, labels, iters)
     opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
     step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event,
-                           channels_last=channels_last)
+                           channels_last=channels_last)  # re-lays the weights if channels-last
+    layout = torch.channels_last if step.channels_last else torch.contiguous_format
+    layers = time_layers(net, images.contiguous(memory_format=layout), labels, iters)
     seconds = statistics.median(time_steps(step, images, labels, iters, warmup=1 + compiled))
     flops = step_flops(checked)
     peak = estimate_peak(peak_gflops)
@@ -84,7 +85,7 @@ def _print(result: dict) -> None:
 @click.option("--devices", default="cpu", show_default=True,
               help="One device for all layers (cpu, cuda:0) or one per logical device.")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Of the training step (per-layer times are fp32).")
+              show_default=True, help="Of the training step (per-layer times are fp32, in the step's layout).")
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the training step.")
 @click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True, help="NHWC layout of the training step (auto: on for "
