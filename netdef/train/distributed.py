@@ -88,23 +88,33 @@ def _collective(dist: Dist, what: str, fn):
                           f"stopped or died (timeout {TIMEOUT_S} s): {exc}") from None
 
 
+def _bucketed(dist: Dist, what: str, tensors, collective) -> None:
+    """Run ``collective(flat)`` once per (device, dtype) bucket of ``tensors``, flattened, and
+    copy the results back into them (the bucketing DDP does)."""
+    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
+
+    buckets: dict[tuple, list[torch.Tensor]] = {}
+    for t in tensors:
+        buckets.setdefault((t.device, t.dtype), []).append(t)
+    with torch.no_grad():
+        for same in buckets.values():
+            flat = _flatten_dense_tensors(same)
+            _collective(dist, what, lambda: collective(flat))
+            for t, value in zip(same, _unflatten_dense_tensors(flat, same)):
+                t.copy_(value)
+
+
 def average_grads(dist: Dist, params: list[torch.Tensor]) -> None:
     """grad ← (Σ over ranks of grad) / world, one all_reduce per device's flat bucket."""
     if not dist.active:
         return
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
-    by_device: dict[torch.device, list[torch.Tensor]] = {}
-    for p in params:
-        if p.grad is not None:
-            by_device.setdefault(p.grad.device, []).append(p.grad)
-    for grads in by_device.values():
-        flat = _flatten_dense_tensors(grads)
-        _collective(dist, "the gradient all_reduce",
-                    lambda: torch.distributed.all_reduce(flat))
+    def average(flat: torch.Tensor) -> None:
+        torch.distributed.all_reduce(flat)
         flat /= dist.world
-        for g, averaged in zip(grads, _unflatten_dense_tensors(flat, grads)):
-            g.copy_(averaged)
+
+    _bucketed(dist, "the gradient all_reduce", [p.grad for p in params if p.grad is not None],
+              average)
 
 
 def broadcast_params(dist: Dist, net) -> None:
@@ -114,21 +124,10 @@ def broadcast_params(dist: Dist, net) -> None:
     replicas start apart: averaged gradients would never bring them together."""
     if not dist.active:
         return
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
-    by_device: dict[torch.device, list[torch.Tensor]] = {}
-    for t in [*net.parameters(), *net.buffers()]:
-        if t.is_floating_point() or t.dtype in (torch.int64, torch.int32):
-            by_device.setdefault(t.device, []).append(t)
-    with torch.no_grad():
-        for tensors in by_device.values():
-            for dtype in {t.dtype for t in tensors}:
-                same = [t for t in tensors if t.dtype == dtype]
-                flat = _flatten_dense_tensors(same)
-                _collective(dist, "broadcasting rank 0's weights",
-                            lambda: torch.distributed.broadcast(flat, src=0))
-                for t, value in zip(same, _unflatten_dense_tensors(flat, same)):
-                    t.copy_(value)
+    tensors = [t for t in [*net.parameters(), *net.buffers()]
+               if t.is_floating_point() or t.dtype in (torch.int64, torch.int32)]
+    _bucketed(dist, "broadcasting rank 0's weights", tensors,
+              lambda flat: torch.distributed.broadcast(flat, src=0))
 
 
 def sum_across(dist: Dist, values: torch.Tensor) -> torch.Tensor:
