@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import DataError, list_folder, open_dataset, prepare
+from netdef.data import (DataError, FilesIgnored, ImagesSkipped, list_folder, open_dataset,
+                         prepare)
 from netdef.errors import NetdefError
 from test_data_pack import write_folder
 
@@ -83,10 +84,14 @@ def test_class_folder_with_no_images(tmp_path):
 
 
 def test_no_val_split(tmp_path):
-    write_folder(tmp_path, val=0)
-    os.rmdir(tmp_path / "val" / "a"), os.rmdir(tmp_path / "val" / "b"), os.rmdir(tmp_path / "val")
+    write_folder(tmp_path, val=0, train=10)
+    os.rmdir(tmp_path / "val" / "a"), os.rmdir(tmp_path / "val" / "b")
     with pytest.raises(NetdefError, match=f"{tmp_path}/val: no 'val' split"):
-        list_folder(tmp_path)
+        list_folder(tmp_path)                   # an empty val/ is a mistake, said so
+    os.rmdir(tmp_path / "val")                  # no val/ at all: held out from train/
+    listing = list_folder(tmp_path, seed=3)
+    assert listing.layout == "held-out" and (len(listing.train), len(listing.val)) == (18, 2)
+    assert sorted(label for _, label in listing.val) == [0, 1]
 
 
 def _bad_files(tmp_path):
@@ -118,17 +123,21 @@ def _bad_files(tmp_path):
 def test_bad_images_are_skipped_counted_and_shown(tmp_path):
     d, names = _bad_files(tmp_path)
     events = []
-    ds = open_dataset(str(tmp_path / "src"), image_size=16, workers=1, max_bad_fraction=0.05,
-                      on_event=lambda kind, **info: events.append((kind, info)))
-    skipped = dict(events)["skipped"]
-    assert skipped["count"] == len(names) and len(skipped["paths"]) == 5
-    assert all(p.startswith(str(d)) for p in skipped["paths"])
+    ds = open_dataset(str(tmp_path / "src"), image_size=16, workers=1, max_bad="5%",
+                      on_event=events.append)
+    skipped = next(e for e in events if isinstance(e, ImagesSkipped))
+    assert skipped.count == len(names) and len(skipped.examples) == 5
+    assert all(p.startswith(str(d)) for p, _ in skipped.examples)
     assert ds.num_train == 250 and ds.meta["skipped"]["count"] == len(names)
-    assert dict(events)["ignored"]["paths"] == [str(d / "README.md")]
-    reasons = " ".join(skipped["paths"])
+    ignored = next(e for e in events if isinstance(e, FilesIgnored))
+    assert ignored.examples == (str(d / "README.md"),)
+    assert "skipped 6 of 506 images that cannot be decoded (allowed: at most 5% of the " \
+           "images; see max-bad)" in skipped.text
+    reasons = skipped.text
     assert "loop.jpg: cannot read (Too many levels of symbolic links)" in reasons
     assert "truncated.jpg: not a readable image" in reasons and "tiny.png: too small" in reasons
-    assert all(np.array_equal(ds.train_images[k], np.full((3, 16, 16), 9)) for k in (0, 150, 249))
+    assert ds.channels == 1                     # every readable image is grey (9, 9, 9)
+    assert all(np.array_equal(ds.train_images[k], np.full((1, 16, 16), 9)) for k in (0, 150, 249))
 
 
 def test_too_many_bad_images_stop_the_run(tmp_path):
@@ -136,7 +145,8 @@ def test_too_many_bad_images_stop_the_run(tmp_path):
     with pytest.raises(NetdefError) as exc:
         open_dataset(str(tmp_path / "src"), image_size=16, workers=1)
     msg = str(exc.value)
-    assert f"{len(names)} of 506 images are unreadable" in msg and "more than the 1% allowed" in msg
+    assert f"{len(names)} of 506 images cannot be decoded (1.2%); max-bad allows at most 1% " \
+           f"of the images" in msg and "max-bad = 6" in msg
     assert str(d / "corrupt.jpg") in msg
 
 
@@ -167,7 +177,8 @@ def test_unreadable_file(tmp_path, monkeypatch):
 
         monkeypatch.setattr(builtins, "open", fake_open)
     events = []
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "dst"), 16, workers=1,
-                 on_event=lambda kind, **info: events.append((kind, info)))
+    ds = prepare(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=16, workers=1,
+                 on_event=events.append)
     assert ds.num_train == 119
-    assert dict(events)["skipped"]["paths"] == [f"{p}: cannot read (Permission denied)"]
+    skipped = next(e for e in events if isinstance(e, ImagesSkipped))
+    assert skipped.examples == ((str(p), "cannot read (Permission denied)"),)

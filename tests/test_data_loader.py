@@ -91,10 +91,10 @@ def test_bad_loader_arguments(ds):
 def test_builtin_shapes_small(tmp_path):
     events = []
     ds = open_dataset("builtin:shapes?classes=3&train=6&val=2", image_size=32, workers=1,
-                      on_event=lambda kind, **info: events.append(kind))
+                      on_event=lambda e: events.append(type(e).__name__))
     assert ds.num_train == 18 and ds.num_val == 6 and len(ds.classes) == 3
     assert ds.class_names == ["red disc", "blue disc", "red cross"]
-    assert str(tmp_path / "cache" / "packed") in ds.path and "pack_done" in events
+    assert str(tmp_path / "cache" / "packed") in ds.path and "PackDone" in events
     again = open_dataset("builtin:shapes?classes=3&train=6&val=2", image_size=32, workers=1)
     assert np.array_equal(again.train_images[:], ds.train_images[:])
 
@@ -126,12 +126,12 @@ def test_prep_command(tmp_path):
     ok = runner.invoke(prep_cmd, [str(tmp_path / "src"), str(tmp_path / "dst"),
                                   "--image-size", "16", "--workers", "1"],
                        catch_exceptions=False)
-    assert ok.exit_code == 0 and "2 classes, 12 train and 4 val images at 16×16" in ok.output
+    assert ok.exit_code == 0 and "2 classes, 12 train, 4 val images of 3×16×16" in ok.output
     bad = runner.invoke(prep_cmd, [str(tmp_path / "nope")])
     assert bad.exit_code == 1 and f"{tmp_path}/nope: data folder does not exist" in bad.output
     assert "Traceback" not in bad.output
     help_ = runner.invoke(prep_cmd, ["--help"])
-    assert help_.exit_code == 0 and "Example:" in help_.output
+    assert help_.exit_code == 0 and "Examples:" in help_.output
 
 
 @pytest.mark.parametrize("workers", [0, 2])

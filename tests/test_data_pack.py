@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import CacheInvalid, PackedData, open_dataset, prepare
+from netdef.data import CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset, prepare
 from netdef.data.decode import load_image
 
 
@@ -106,17 +106,17 @@ def test_modes_convert_to_rgb(tmp_path, mode):
 def test_reused_when_unchanged_rebuilt_when_changed(tmp_path):
     write_folder(tmp_path / "src")
     events = []
-    on = lambda kind, **info: events.append((kind, info))
+    on = events.append
     a = open_dataset(str(tmp_path / "src"), image_size=16, workers=1, on_event=on)
-    assert [k for k, _ in events].count("pack_start") == 1
+    assert [type(e) for e in events].count(PackStarted) == 1
     events.clear()
     b = open_dataset(str(tmp_path / "src"), image_size=16, workers=1, on_event=on)
     assert events == [] and a.path == b.path
     Image.new("RGB", (16, 16)).save(tmp_path / "src" / "train" / "a" / "new.png")
     c = open_dataset(str(tmp_path / "src"), image_size=16, workers=1, on_event=on)
-    kinds = [k for k, _ in events]
-    assert "rebuild" in kinds and "pack_start" in kinds and c.num_train == 13
-    assert "changed" in dict(events)["rebuild"]["reason"]
+    kinds = {type(e): e for e in events}
+    assert CacheRebuilt in kinds and PackStarted in kinds and c.num_train == 13
+    assert "changed" in kinds[CacheRebuilt].reason
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit_pixels", "edit_meta", "drop_meta",
@@ -144,9 +144,9 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
         with pytest.raises(CacheInvalid):
             PackedData(dst)
     events = []
-    ds = open_dataset(dst, on_event=lambda kind, **info: events.append(kind)) \
-        if damage != "drop_meta" else prepare(str(tmp_path / "src"), dst, 16, workers=1,
-                                              on_event=lambda kind, **i: events.append(kind))
-    assert "pack_start" in events
+    on = lambda e: events.append(type(e))
+    ds = open_dataset(dst, on_event=on) if damage != "drop_meta" else prepare(
+        str(tmp_path / "src"), dst, image_size=16, workers=1, on_event=on)
+    assert PackStarted in events and CacheRebuilt in events
     first = sorted(p for p in pixels if "/train/" in p)[0]
     assert np.array_equal(ds.train_images[0], pixels[first].transpose(2, 0, 1))

@@ -1,45 +1,51 @@
-"""``netdef prep``: pack an image folder into the training cache, with a progress bar (DESIGN.md §3).
+"""``netdef prep``: pack a data set into the training cache ahead of training, with a progress
+bar. SRC may be an experiment file, whose ``data`` and data keys (``image-size``, ``channels``,
+``max-bad``…) are then used, command-line options winning.
 
-The library reports progress through ``on_event``; this module renders it with rich. It imports
-neither numpy nor torch at module level, so ``netdef --help`` stays fast.
+The library reports through ``on_event``; this module renders its data events with rich. It
+imports neither numpy nor torch at module level, so ``netdef --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from ..errors import NetdefError
 
+DATA_OPTIONS = ("image_size", "channels", "max_bad", "val_fraction", "seed", "class_names",
+                "label_set")
+
 
 class _Progress:
-    """Renders the data events (pack_start, pack_progress, skipped, rebuild, …) with rich."""
+    """Renders the data events (PackStarted, PackProgress, ImagesSkipped…) with rich."""
 
     def __init__(self, console):
         self.console, self.progress, self.task = console, None, None
 
-    def __call__(self, kind: str, **info) -> None:
-        if kind == "pack_start":
+    def __call__(self, event) -> None:
+        from rich.markup import escape
+
+        kind = type(event).__name__
+        if kind == "PackStarted":
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
                                        TimeRemainingColumn)
 
+            self.console.print(escape(event.text), style="dim", highlight=False)
             self.progress = Progress("[bold]packing", BarColumn(), MofNCompleteColumn(),
                                      TimeRemainingColumn(), console=self.console, transient=True)
             self.progress.start()
-            self.task = self.progress.add_task("pack", total=info["total"])
-        elif kind == "pack_progress" and self.progress is not None:
-            self.progress.update(self.task, completed=info["done"])
-        elif kind == "rebuild":
-            self.console.print(f"[yellow]rebuilding[/] {info.get('dst', '')}: {info['reason']}")
-        elif kind in ("skipped", "ignored"):
+            self.task = self.progress.add_task("pack", total=event.total)
+        elif kind == "PackProgress" and self.progress is not None:
+            self.progress.update(self.task, completed=event.done)
+        elif kind == "PackDone":
             self.stop()
-            what = "unreadable images skipped" if kind == "skipped" else "non-image files ignored"
-            self.console.print(f"[yellow]{info['count']} {what}[/], e.g.:")
-            for p in info["paths"]:
-                self.console.print(f"  {p}", markup=False, highlight=False)
-        elif kind == "pack_done":
-            self.stop()
+        elif hasattr(event, "text"):
+            style = "yellow" if kind in ("ImagesSkipped", "CacheRebuilt") else None
+            (self.progress.console if self.progress else self.console).print(
+                escape(event.text), style=style, highlight=False)
 
     def stop(self) -> None:
         if self.progress is not None:
@@ -47,43 +53,103 @@ class _Progress:
             self.progress = None
 
 
+def _from_experiment(path: str) -> tuple[str, dict, set[str]]:
+    """The experiment's data (relative to the file), its data keys, and the keys it sets."""
+    from pathlib import Path
+
+    from ..schema import read_experiment
+
+    exp, _ = read_experiment(path)
+    data = exp.data if exp.data.startswith("builtin:") else str(
+        (Path(path).parent / Path(exp.data).expanduser()).resolve())
+    values = {k: getattr(exp, k) for k in DATA_OPTIONS}
+    return data, values, set(exp.model_fields_set)
+
+
+def _choices(src: str, given: dict) -> tuple[str, dict, list[str]]:
+    """The data source, the options to pack with, and a line per choice saying where it
+    came from (the command line, the experiment file, or the default)."""
+    from ..schema import is_experiment_file
+
+    values, said, from_file, setting = {}, [], set(), None
+    if os.path.isfile(src) and is_experiment_file(src):
+        setting = src
+        src, values, from_file = _from_experiment(src)
+    for key, value in given.items():
+        if value is not None:
+            values[key] = value
+    for key in ("image_size", "channels", "max_bad"):
+        name = key.replace("_", "-")
+        if given.get(key) is not None:
+            where = "--" + name
+        elif key in from_file:
+            where = f"from {setting}"
+        else:
+            where = ("the default; set it with --" + name
+                     + (" or in an experiment file" if setting is None else f" or in {setting}"))
+        shown = values.get(key)
+        if shown is None:
+            shown = {"image_size": 256, "channels": "auto", "max_bad": "1%"}[key]
+        said.append(f"{name} {shown} ({where})")
+    return src, values, said
+
+
 @click.command("prep")
-@click.argument("src", type=click.Path(file_okay=False, path_type=str))
+@click.argument("src", type=str)
 @click.argument("dst", required=False, type=click.Path(file_okay=False, path_type=str))
-@click.option("--image-size", default=256, show_default=True, type=click.IntRange(8, None),
-              help="packed side: shorter side scaled to this, then the centre square")
+@click.option("--image-size", type=click.IntRange(8, None), default=None,
+              help="packed side: shorter side scaled to this, then the centre square  "
+                   "[default: the experiment's image-size, else 256]")
+@click.option("--channels", type=click.Choice(["auto", "1", "3"]), default=None,
+              help="1 (grey) or 3 (RGB); auto: 1 when every image is grayscale  [default: auto]")
+@click.option("--max-bad", default=None, metavar="N|P%",
+              help="undecodable images that may be skipped: a count (5) or a percentage of "
+                   "the images (2%); more stops the pack  [default: 1%]")
+@click.option("--val-fraction", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=None, help="share of each class held out for validation when the data "
+                                 "has no validation split  [default: 0.1]")
+@click.option("--seed", type=int, default=None, help="the held-out draw  [default: 0]")
+@click.option("--class-names", default=None, metavar="A,B,…",
+              help="readable class names in label order, comma-separated (else labels.txt)")
+@click.option("--label-set", type=click.Choice(["fine", "coarse"]), default=None,
+              help="CIFAR-100: fine (100) or coarse (20) classes  [default: fine]")
 @click.option("--workers", type=click.IntRange(1, None), default=None,
               help="decode processes  [default: one per CPU]")
-@click.option("--seed", default=0, show_default=True,
-              help="held-out draw for a folder of class folders")
-def prep_cmd(src: str, dst: str | None, image_size: int, workers: int | None, seed: int) -> None:
-    """Pack the image folder SRC into the training cache (or into DST).
+def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
+    """Pack the data SRC into the training cache (or into DST).
 
-    SRC is ROOT/train/<class>/… with ROOT/val/<class>/… (or a flat ROOT/val/ with
-    ROOT/val.txt), or one level of class folders. A current pack is reused.
+    SRC is an image folder — ROOT/train/<class>/… with ROOT/val/<class>/… (or a flat
+    ROOT/val/ with ROOT/val.txt), or one folder per class —, a folder of MNIST-format (IDX)
+    files, CIFAR-10/100 python batches, builtin:shapes, or an experiment file, whose data
+    and image-size are then used. A current pack is reused; a pack is written under a
+    temporary name and renamed when whole.
 
     \b
-    Example:
-      netdef prep ~/data/imagenet ~/data/imagenet-256 --image-size 256
+    Examples:
+      netdef prep examples/quickstart.cfg
+      netdef prep ~/data/imagenet ~/data/imagenet-256 --image-size 256 --max-bad 0.1%
     """
     from rich.console import Console
 
     from ..data import open_dataset, prepare
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, highlight=False)
     events = _Progress(console)
     try:
+        src, values, said = _choices(src, given)
+        for line in said:
+            console.print(line, style="dim", markup=False)
         if dst is None:
-            ds = open_dataset(src, image_size=image_size, seed=seed, workers=workers,
-                              on_event=events)
+            ds = open_dataset(src, workers=workers, on_event=events, **values)
         else:
-            ds = prepare(src, dst, image_size=image_size, seed=seed, workers=workers,
-                         on_event=events)
+            ds = prepare(src, dst, workers=workers, on_event=events, **values)
     except NetdefError as exc:
         events.stop()
         click.secho(str(exc), fg="red", err=True)
         sys.exit(1)
     finally:
         events.stop()
-    click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train} train and {ds.num_val} "
-               f"val images at {ds.image_size}×{ds.image_size}")
+    test = f", {ds.num_test} test" if ds.num_test else ""
+    click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train} train, {ds.num_val} "
+               f"val{test} images of {ds.channels}×{ds.image_size}×{ds.image_size} "
+               f"({ds.meta['channels_reason']})")

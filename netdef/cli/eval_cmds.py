@@ -61,11 +61,12 @@ class Bar:
             self.task = self.progress.add_task("", total=total)
         self.progress.update(self.task, completed=done, total=total)
 
-    def data(self, kind: str, **info) -> None:
-        """The packer's ``emit(kind, **info)``: a line when it packs (once per data set)."""
-        if kind == "pack_start":
-            self.progress.console.print(f"data: packing {info.get('total')} images into "
-                                        f"{escape(str(info.get('dst')))} (once)", style="dim")
+    def data(self, event) -> None:
+        """The data stage's events: a line when it packs (once per data set) and for
+        anything it skipped, ignored or packed again."""
+        kind = type(event).__name__
+        if kind in ("PackStarted", "ImagesSkipped", "FilesIgnored", "CacheRebuilt", "DataNote"):
+            self.progress.console.print(f"data: {escape(event.text)}", style="dim")
 
 
 def _model(path: str):

@@ -71,24 +71,29 @@ class Display:
         head = f"[{style}]{e.severity}:[/] " if style else ""
         self.progress.console.print(head + escape(e.text), highlight=False, soft_wrap=True)
 
-    def on_DataEvent(self, e) -> None:
-        info = e.info
-        if e.kind == "pack_start":
-            self.line(f"data: packing {info['total']} images at {info['image_size']} px into "
-                      f"{info['dst']} (once)", "dim")
-            self.pack = self.progress.add_task("packing", total=info["total"], stats="")
-        elif e.kind == "pack_progress" and self.pack is not None:
-            self.progress.update(self.pack, completed=info["done"])
-        elif e.kind == "pack_done":
-            if self.pack is not None:
-                self.progress.remove_task(self.pack)
-                self.pack = None
-            self.line(f"data: packed {info['train']} training and {info['val']} validation "
-                      f"images" + (f", skipped {info['skipped']}" if info.get("skipped") else ""),
-                      "dim")
-        elif e.kind in ("skipped", "rebuild", "ignored"):
-            detail = {k: v for k, v in info.items() if k != "dst"}
-            self.line(f"data: {e.kind}: {detail}", STYLE["warning"])
+    def on_PackStarted(self, e) -> None:
+        self.line(f"data: {escape(e.text)} (once)", "dim")
+        self.pack = self.progress.add_task("packing", total=e.total, stats="")
+
+    def on_PackProgress(self, e) -> None:
+        if self.pack is not None:
+            self.progress.update(self.pack, completed=e.done)
+
+    def on_PackDone(self, e) -> None:
+        if self.pack is not None:
+            self.progress.remove_task(self.pack)
+            self.pack = None
+        self.line(f"data: {escape(e.text)}", "dim")
+
+    def on_ImagesSkipped(self, e) -> None:
+        self.line(f"data: {escape(e.text)}", STYLE["warning"])
+
+    on_CacheRebuilt = on_ImagesSkipped
+
+    def on_FilesIgnored(self, e) -> None:
+        self.line(f"data: {escape(e.text)}", "dim")
+
+    on_DataNote = on_FilesIgnored
 
     def on_Started(self, e) -> None:
         self.epochs = e.epochs

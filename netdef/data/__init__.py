@@ -1,8 +1,9 @@
-"""Data (DESIGN.md §3): image folders to a packed cache, the paper's augmentation, built-in data.
+"""Data: image folders, IDX and CIFAR files to a packed cache, the paper's augmentation,
+built-in data.
 
     ds = open_dataset("builtin:shapes", image_size=64)      # generates and packs on first use
     for x, y in train_loader(ds, batch_size=128, inner_size=56, epoch=0):
-        ...                                                  # x float32 (N, 3, 56, 56), y int64 (N,)
+        ...                                                  # x float32 (N, C, 56, 56), y int64 (N,)
 
 ``open_dataset`` and the packer import no torch; ``train_loader`` and ``val_loader`` load it
 on first use (PEP 562), so pack workers start light.
@@ -13,11 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from .cache import DataError, cache_root, open_dataset, prepare
+from .events import (DATA_EVENTS, CacheRebuilt, DataNote, FilesIgnored, ImagesSkipped,
+                     PackDone, PackProgress, PackStarted)
 from .folders import Listing, list_folder
+from .options import DataOptions
 from .packed import CacheInvalid, PackedData
 
 __all__ = ["open_dataset", "prepare", "train_loader", "val_loader", "PackedData", "DataError",
-           "CacheInvalid", "Listing", "list_folder", "cache_root"]
+           "CacheInvalid", "Listing", "list_folder", "cache_root", "DataOptions",
+           "DATA_EVENTS", "PackStarted", "PackProgress", "PackDone", "ImagesSkipped",
+           "FilesIgnored", "CacheRebuilt", "DataNote"]
 
 _LAZY = {"train_loader": "netdef.data.loader", "val_loader": "netdef.data.loader"}
 

@@ -1,8 +1,9 @@
-"""The paper's augmentation as pure torch functions on uint8 (N, 3, S, S) batches, on any device.
+"""The paper's augmentation as pure torch functions on uint8 (N, C, S, S) batches, on any device.
 
 Krizhevsky et al. 2012, §4.1: random 224×224 patches and their horizontal reflections; PCA
 lighting ("to each RGB image pixel we add [p1, p2, p3][α1λ1, α2λ2, α3λ3]ᵀ … αi ~ N(0, 0.1)",
-drawn once per image per presentation); at test time the four corner and the centre patches and
+drawn once per image per presentation — for RGB data; grey (1-channel) data gets no colour
+noise, there being no colours to vary); at test time the four corner and the centre patches and
 their reflections (ten views). Mean subtraction uses the centre crop of the mean image whatever
 the crop, as cuda-convnet2's ImageNet provider did (``data_mean_crop``).
 
@@ -30,7 +31,7 @@ class TrainParams:
     oy: torch.Tensor        # int64 (N,) crop top
     ox: torch.Tensor        # int64 (N,) crop left
     flip: torch.Tensor      # bool (N,) mirror horizontally
-    shift: torch.Tensor     # float32 (N, 3): PCA lighting Σᵢ αᵢλᵢpᵢ in 0..255 units
+    shift: torch.Tensor     # float32 (N, C): PCA lighting Σᵢ αᵢλᵢpᵢ in 0..255 units (0 if C ≠ 3)
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -55,7 +56,8 @@ def uniforms(seed: int, epoch: int, index: np.ndarray, streams: int = _STREAMS) 
 
 def train_params(seed: int, epoch: int, index: np.ndarray, image_size: int, inner_size: int,
                  color_noise: float, eigval: np.ndarray, eigvec: np.ndarray) -> TrainParams:
-    """Crop offsets, mirrors and lighting shifts for the images ``index`` in ``epoch``."""
+    """Crop offsets, mirrors and lighting shifts for the images ``index`` in ``epoch``;
+    ``eigval`` (C,) and ``eigvec`` (C, C) are the data's pixel PCA: lighting for C = 3 only."""
     u = uniforms(seed, epoch, index)                                           # (N, 9)
     span = image_size - inner_size + 1
     oy = np.minimum((u[:, 0] * span).astype(np.int64), span - 1)
@@ -63,8 +65,10 @@ def train_params(seed: int, epoch: int, index: np.ndarray, image_size: int, inne
     flip = u[:, 2] < 0.5
     radius = np.sqrt(-2.0 * np.log1p(-u[:, 3:6]))                              # Box-Muller
     alpha = (radius * np.cos(2 * np.pi * u[:, 6:9]) * color_noise).astype(np.float32)  # (N, 3)
-    return TrainParams(torch.from_numpy(oy), torch.from_numpy(ox), torch.from_numpy(flip),
-                       lighting_shift(torch.from_numpy(alpha), eigval, eigvec))
+    channels = len(eigval)
+    shift = (lighting_shift(torch.from_numpy(alpha), eigval, eigvec) if channels == 3
+             else torch.zeros(len(alpha), channels))
+    return TrainParams(torch.from_numpy(oy), torch.from_numpy(ox), torch.from_numpy(flip), shift)
 
 
 def lighting_shift(alpha: torch.Tensor, eigval, eigvec) -> torch.Tensor:
@@ -76,14 +80,14 @@ def lighting_shift(alpha: torch.Tensor, eigval, eigvec) -> torch.Tensor:
 
 def crop_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: torch.Tensor,
               inner: int) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> (N, 3, inner, inner): image n cropped at (oy[n], ox[n]), mirrored
+    """uint8 (N, C, S, S) -> (N, C, inner, inner): image n cropped at (oy[n], ox[n]), mirrored
     where flip[n]. A per-image slice loop on the CPU, one gather on other devices; both only
     select pixels, so they agree exactly."""
     if images.device.type != "cpu":
         return crop_flip_gather(images, oy, ox, flip, inner)
     out = torch.empty(images.shape[0], images.shape[1], inner, inner, dtype=images.dtype)
     for n, (y, x, f) in enumerate(zip(oy.tolist(), ox.tolist(), flip.tolist())):
-        patch = images[n, :, y:y + inner, x:x + inner]                     # (3, i, i)
+        patch = images[n, :, y:y + inner, x:x + inner]                     # (C, i, i)
         out[n] = patch.flip(-1) if f else patch
     return out
 
@@ -97,7 +101,7 @@ def crop_flip_gather(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor,
     cols = torch.where(flip.to(dev)[:, None], inner - 1 - ar, ar) + ox.to(dev)[:, None]
     n = torch.arange(images.shape[0], device=dev)[:, None, None, None]
     c = torch.arange(images.shape[1], device=dev)[None, :, None, None]
-    return images[n, c, rows[:, None, :, None], cols[:, None, None, :]]        # (N, 3, i, i)
+    return images[n, c, rows[:, None, :, None], cols[:, None, None, :]]        # (N, C, i, i)
 
 
 def center_offset(image_size: int, inner: int) -> int:
@@ -106,7 +110,7 @@ def center_offset(image_size: int, inner: int) -> int:
 
 
 def mean_crop(mean: np.ndarray, inner: int) -> torch.Tensor:
-    """float32 (3, inner, inner): the centre crop of the (3, S, S) mean image."""
+    """float32 (C, inner, inner): the centre crop of the (C, S, S) mean image."""
     b = center_offset(mean.shape[-1], inner)
     return torch.from_numpy(np.ascontiguousarray(mean[:, b:b + inner, b:b + inner],
                                                  dtype=np.float32))
@@ -114,27 +118,27 @@ def mean_crop(mean: np.ndarray, inner: int) -> torch.Tensor:
 
 def normalize(crops: torch.Tensor, mean_c: torch.Tensor, shift: torch.Tensor | None = None
               ) -> torch.Tensor:
-    """uint8 (N, ..., 3, i, i) -> float32: minus the mean crop, plus a per-image RGB shift."""
+    """uint8 (N, ..., C, i, i) -> float32: minus the mean crop, plus a per-image (N, C) shift."""
     x = crops.float() - mean_c.to(crops.device)
     if shift is not None:
-        x = x + shift.to(crops.device)[:, :, None, None]                     # (N, 3, 1, 1)
+        x = x + shift.to(crops.device)[:, :, None, None]                     # (N, C, 1, 1)
     return x
 
 
 def augment_train(images: torch.Tensor, p: TrainParams, mean_c: torch.Tensor, inner: int
                   ) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> float32 (N, 3, inner, inner): crop, mirror, mean, lighting."""
+    """uint8 (N, C, S, S) -> float32 (N, C, inner, inner): crop, mirror, mean, lighting."""
     return normalize(crop_flip(images, p.oy, p.ox, p.flip, inner), mean_c, p.shift)
 
 
 def center_crop(images: torch.Tensor, inner: int) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> (N, 3, inner, inner): the centre patch (the test view)."""
+    """uint8 (N, C, S, S) -> (N, C, inner, inner): the centre patch (the test view)."""
     b = center_offset(images.shape[-1], inner)
     return images[:, :, b:b + inner, b:b + inner]
 
 
 def ten_views(images: torch.Tensor, inner: int) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> (N, 10, 3, inner, inner): the four corners and the centre, then
+    """uint8 (N, C, S, S) -> (N, 10, C, inner, inner): the four corners and the centre, then
     the same five mirrored (the paper's ten test patches, §4.1)."""
     s, b = images.shape[-1], center_offset(images.shape[-1], inner)
     far = s - inner

@@ -53,17 +53,17 @@ class ShuffledBatches(Sampler):
 
 
 class _Reader:
-    """Reads uint8 (N, 3, S, S) records of one split with pread; reopens after a fork."""
+    """Reads uint8 (N, C, S, S) records of one split with pread; reopens after a fork."""
 
     def __init__(self, data: PackedData, split: str):
-        self.path, self.size = data.file(split), data.image_size
+        self.path, self.size, self.channels = data.file(split), data.image_size, data.channels
         self._fd, self._pid = -1, -1
 
     def read(self, index: np.ndarray) -> np.ndarray:
         if self._pid != os.getpid():
             self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
-        rec = 3 * self.size * self.size
-        out = np.empty((len(index), 3, self.size, self.size), dtype=np.uint8)
+        rec = self.channels * self.size * self.size
+        out = np.empty((len(index), self.channels, self.size, self.size), dtype=np.uint8)
         for k, i in enumerate(np.asarray(index).tolist()):
             got = os.preadv(self._fd, [out[k]], i * rec) if hasattr(os, "preadv") else None
             if got is None:
@@ -74,13 +74,14 @@ class _Reader:
         return out
 
     def __getstate__(self) -> dict:
-        return {"path": self.path, "size": self.size, "_fd": -1, "_pid": -1}
+        return {"path": self.path, "size": self.size, "channels": self.channels, "_fd": -1,
+                "_pid": -1}
 
 
 class _Batches(Dataset):
     """Dataset indexed by arrays of image indices; returns one prepared batch.
 
-    ``on_device`` batches are (uint8 images (N, 3, S, S), labels, params): the caller finishes
+    ``on_device`` batches are (uint8 images (N, C, S, S), labels, params): the caller finishes
     them on the GPU; otherwise they are finished here: (float32 images, labels)."""
 
     def __init__(self, data: PackedData, split: str, inner: int, train: bool, on_device: bool,
@@ -90,13 +91,13 @@ class _Batches(Dataset):
         self.size, self.inner, self.train, self.on_device = data.image_size, inner, train, on_device
         self.seed, self.epoch, self.color_noise, self.crops = seed, epoch, color_noise, crops
         self.eigval, self.eigvec = data.eigval, data.eigvec
-        self.mean_c = augment.mean_crop(data.mean, inner)                  # (3, i, i)
+        self.mean_c = augment.mean_crop(data.mean, inner)                  # (C, i, i)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def __getitem__(self, index: np.ndarray):
-        images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, 3, S, S)
+        images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, C, S, S)
         labels = torch.from_numpy(self.labels[index])                       # int64 (N,)
         params = (augment.train_params(self.seed, self.epoch, index, self.size, self.inner,
                                        self.color_noise, self.eigval, self.eigvec)
@@ -108,13 +109,13 @@ class _Batches(Dataset):
 
 def finish(images: torch.Tensor, params, mean_c: torch.Tensor, inner: int, crops: int
            ) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> float32 network input on the images' device: training crops
+    """uint8 (N, C, S, S) -> float32 network input on the images' device: training crops
     when ``params`` is given, else the centre crop or (crops=10) the ten views."""
     if params is not None:
-        return augment.augment_train(images, params, mean_c, inner)         # (N, 3, i, i)
+        return augment.augment_train(images, params, mean_c, inner)         # (N, C, i, i)
     if crops == 10:
-        return augment.normalize(augment.ten_views(images, inner), mean_c)  # (N, 10, 3, i, i)
-    return augment.normalize(augment.center_crop(images, inner), mean_c)    # (N, 3, i, i)
+        return augment.normalize(augment.ten_views(images, inner), mean_c)  # (N, 10, C, i, i)
+    return augment.normalize(augment.center_crop(images, inner), mean_c)    # (N, C, i, i)
 
 
 class Loader:
@@ -150,7 +151,8 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
                  seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
                  world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True,
                  on_device: bool | None = None) -> Loader:
-    """One epoch of augmented training batches: float32 (N, 3, inner, inner), int64 (N,).
+    """One epoch of augmented training batches: float32 (N, C, inner, inner), int64 (N,);
+    PCA lighting (``color_noise``) applies to 3-channel data only.
     ``on_device``: augment in the consuming process on ``device`` (uint8 batches cross over);
     default: when ``device`` is a GPU. Both paths compute the same numbers."""
     _check_inner(ds, inner_size)
@@ -164,13 +166,13 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
 def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
                workers: int = 2, device="cpu", split: str = "val", rank: int = 0,
                world: int = 1, on_device: bool | None = None) -> Loader:
-    """The split in order, centre crops (N, 3, i, i) or ten views (N, 10, 3, i, i);
-    ``on_device`` as for :func:`train_loader`."""
+    """The split (``val``, ``train`` or ``test``) in order, centre crops (N, C, i, i) or ten
+    views (N, 10, C, i, i); ``on_device`` as for :func:`train_loader`."""
     _check_inner(ds, inner_size)
     if crops not in (1, 10):
         raise NetdefError(f"data: crops must be 1 or 10 (got {crops})")
-    if split not in ("train", "val"):
-        raise NetdefError(f"data: split must be 'train' or 'val' (got {split!r})")
+    if split not in ("train", "val", "test"):
+        raise NetdefError(f"data: split must be 'train', 'val' or 'test' (got {split!r})")
     on_device = _device_path(device, on_device)
     dataset = _Batches(ds, split, inner_size, False, on_device, crops=crops)
     sampler = _Sequential(ds.count(split), batch_size, rank, world)

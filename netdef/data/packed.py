@@ -1,5 +1,9 @@
 """Reading a packed cache, after checking it is whole: :class:`PackedData`.
 
+A pack holds ``train.u8``, ``val.u8`` and, when the data has one, ``test.u8``: raw uint8
+(N, C, S, S) records (C = 1 or 3); ``<split>_labels.npy`` int64 (N,); ``mean.npy`` float32
+(C, S, S), the training mean image in 0..255; ``meta.json``.
+
 A cache is trusted only when ``meta.json`` parses, its checksum matches its content, every file
 has the size the meta records (so a truncated or grown shard is caught), the small files
 (labels, mean) hash to the recorded value and a sample of blocks of each image shard does too
@@ -15,8 +19,10 @@ import os
 
 import numpy as np
 
-FORMAT = "netdef-packed-1"
-SPLITS = ("train", "val")
+FORMAT = "netdef-packed-2"    # 2: a channel count, an optional test split, options recorded
+SPLITS = ("train", "val", "test")
+PACK_FILES = frozenset([f"{s}.u8" for s in SPLITS] + [f"{s}_labels.npy" for s in SPLITS]
+                       + ["mean.npy", "meta.json"])
 _BLOCK = 4096
 _SAMPLES = 64
 
@@ -57,57 +63,83 @@ def data_checksum(path: str) -> str:
 
 
 class PackedData:
-    """A validated packed cache: pixels as memmaps, labels, classes, mean image and RGB PCA."""
+    """A validated packed cache: pixels as memmaps, labels, classes, mean image and pixel PCA
+    (RGB for 3 channels; for 1 channel the grey variance)."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.path.abspath(os.fspath(path))
         self.meta = read_meta(self.path)
         m = self.meta
         self.image_size: int = m["image_size"]
+        self.channels: int = m["channels"]
         self.classes: list[str] = list(m["classes"])
         self.class_names: list[str] = list(m["class_names"])
+        self.splits: tuple[str, ...] = tuple(s for s in SPLITS if s in m["counts"])
         self.num_train: int = m["counts"]["train"]
         self.num_val: int = m["counts"]["val"]
+        self.num_test: int = m["counts"].get("test", 0)
         self.fingerprint: str = m["fingerprint"]
         self.source: str = m["source"]
-        self.eigval = np.asarray(m["eigval"], dtype=np.float32)        # (3,) descending
-        self.eigvec = np.asarray(m["eigvec"], dtype=np.float32)        # (3, 3), columns
-        self.mean = np.load(os.path.join(self.path, "mean.npy"))      # float32 (3, S, S)
-        self.train_labels = np.load(os.path.join(self.path, "train_labels.npy"))
-        self.val_labels = np.load(os.path.join(self.path, "val_labels.npy"))
+        self.layout: str = m["layout"]
+        self.eigval = np.asarray(m["eigval"], dtype=np.float32)        # (C,) descending
+        self.eigvec = np.asarray(m["eigvec"], dtype=np.float32)        # (C, C), columns
+        self.mean = np.load(os.path.join(self.path, "mean.npy"))      # float32 (C, S, S)
+        self._labels = {s: np.load(os.path.join(self.path, f"{s}_labels.npy"))
+                        for s in self.splits}
         self._maps: dict[str, np.memmap] = {}
 
     def __repr__(self) -> str:
+        test = f", {self.num_test} test" if self.num_test else ""
         return (f"PackedData({self.path!r}, {len(self.classes)} classes, {self.num_train} train, "
-                f"{self.num_val} val, {self.image_size}px)")
+                f"{self.num_val} val{test}, {self.channels}×{self.image_size}×{self.image_size})")
+
+    def _split(self, split: str) -> str:
+        if split in self.splits:
+            return split
+        from ..errors import NetdefError
+
+        if split == "test":
+            raise NetdefError(f"{self.path}: the data has no test split (image folders with a "
+                              f"test/ folder, IDX files with t10k files and CIFAR batches with "
+                              f"a test batch have one); its splits: {', '.join(self.splits)}")
+        raise NetdefError(f"{self.path}: no split {split!r} (its splits: "
+                          f"{', '.join(self.splits)})")
 
     def file(self, split: str) -> str:
-        """Path of the raw uint8 (N, 3, S, S) file of ``split``."""
-        return os.path.join(self.path, f"{split}.u8")
+        """Path of the raw uint8 (N, C, S, S) file of ``split``."""
+        return os.path.join(self.path, f"{self._split(split)}.u8")
 
     def count(self, split: str) -> int:
         """Number of images in ``split``."""
-        return {"train": self.num_train, "val": self.num_val}[split]
+        return int(self.meta["counts"][self._split(split)])
 
     def labels(self, split: str) -> np.ndarray:
         """int64 (N,) labels of ``split``."""
-        return {"train": self.train_labels, "val": self.val_labels}[split]
+        return self._labels[self._split(split)]
+
+    @property
+    def train_labels(self) -> np.ndarray:
+        return self.labels("train")
+
+    @property
+    def val_labels(self) -> np.ndarray:
+        return self.labels("val")
 
     def images(self, split: str) -> np.ndarray:
-        """Read-only uint8 memmap (N, 3, S, S) of ``split``."""
+        """Read-only uint8 memmap (N, C, S, S) of ``split``."""
         if split not in self._maps:
-            shape = (self.count(split), 3, self.image_size, self.image_size)
+            shape = (self.count(split), self.channels, self.image_size, self.image_size)
             self._maps[split] = np.memmap(self.file(split), np.uint8, "r", shape=shape)
         return self._maps[split]
 
     @property
     def train_images(self) -> np.ndarray:
-        """uint8 memmap (N, 3, S, S) of the training split."""
+        """uint8 memmap (N, C, S, S) of the training split."""
         return self.images("train")
 
     @property
     def val_images(self) -> np.ndarray:
-        """uint8 memmap (N, 3, S, S) of the validation split."""
+        """uint8 memmap (N, C, S, S) of the validation split."""
         return self.images("val")
 
     def __getstate__(self) -> dict:
@@ -126,14 +158,22 @@ def read_meta(path: str) -> dict:
         raise CacheInvalid(f"{meta_path} is missing (an unfinished pack)") from None
     except (OSError, ValueError) as exc:
         raise CacheInvalid(f"{meta_path} is unreadable ({exc})") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CacheInvalid(f"{meta_path} is not a {FORMAT} cache")
+    if not isinstance(meta, dict) or not str(meta.get("format", "")).startswith("netdef-packed"):
+        raise CacheInvalid(f"{meta_path} is not a netdef pack")
+    if meta["format"] != FORMAT:
+        raise CacheInvalid(f"{path} was packed by another version of netdef "
+                           f"({meta['format']}; this one reads {FORMAT})")
     if meta.get("checksum") != meta_checksum(meta):
         raise CacheInvalid(f"{meta_path} was edited (checksum mismatch)")
-    rec = 3 * meta["image_size"] ** 2
-    for split in SPLITS:
-        if meta["files"][f"{split}.u8"]["bytes"] != meta["counts"][split] * rec:
-            raise CacheInvalid(f"{meta_path}: counts disagree with file sizes")
+    try:
+        rec = meta["channels"] * meta["image_size"] ** 2
+        for split, count in meta["counts"].items():
+            if meta["files"][f"{split}.u8"]["bytes"] != count * rec:
+                raise CacheInvalid(f"{meta_path}: counts disagree with file sizes")
+        if not {"train", "val"} <= set(meta["counts"]) <= set(SPLITS):
+            raise CacheInvalid(f"{meta_path}: unexpected splits {sorted(meta['counts'])}")
+    except (KeyError, TypeError) as exc:
+        raise CacheInvalid(f"{meta_path} lacks a field ({exc})") from None
     for name, want in meta["files"].items():
         _check_file(os.path.join(path, name), want)
     return meta

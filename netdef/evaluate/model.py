@@ -32,10 +32,11 @@ class LoadedModel:
     net: torch.nn.Module
     devices: list[str]
     classes: list[str]
-    mean: np.ndarray | None  # float32 (3, S, S): the training mean image
-    eigval: np.ndarray | None  # (3,) RGB PCA eigenvalues of training pixels in [0, 1]
-    eigvec: np.ndarray | None  # (3, 3) eigenvectors as columns
+    mean: np.ndarray | None  # float32 (C, S, S): the training mean image
+    eigval: np.ndarray | None  # (C,) pixel PCA eigenvalues of training pixels in [0, 1]
+    eigvec: np.ndarray | None  # (C, C) eigenvectors as columns
     input_size: int
+    channels: int = 3          # image channels the net reads: 1 (grey) or 3 (RGB)
     experiment: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)
     weights: dict[str, torch.Tensor] = field(default_factory=dict)  # CPU copies, as saved
@@ -56,9 +57,9 @@ class LoadedModel:
         return torch.device(self.devices[0])
 
     def mean_image(self) -> np.ndarray:
-        """float32 (3, S, S) training mean (zeros when the checkpoint has none)."""
+        """float32 (C, S, S) training mean (zeros when the checkpoint has none)."""
         if self.mean is None:
-            return np.zeros((3, self.image_size, self.image_size), np.float32)
+            return np.zeros((self.channels, self.image_size, self.image_size), np.float32)
         return np.asarray(self.mean, dtype=np.float32)
 
 
@@ -78,8 +79,17 @@ def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> L
     return LoadedModel(path, checked, net, real, list(map(str, data["classes"])),
                        _numpy(data.get("mean")), _numpy(data.get("eigval")),
                        _numpy(data.get("eigvec")), int(data["input_size"]),
-                       dict(data.get("experiment") or {}), dict(data.get("state") or {}),
-                       dict(data["weights"]))
+                       input_channels(data), dict(data.get("experiment") or {}),
+                       dict(data.get("state") or {}), dict(data["weights"]))
+
+
+def input_channels(data: dict[str, Any]) -> int:
+    """The image channels a checkpoint's net reads: recorded, else its mean image's, else 3
+    (checkpoints from before grey data were RGB)."""
+    if data.get("channels") is not None:
+        return int(data["channels"])
+    mean = data.get("mean")
+    return int(mean.shape[0]) if getattr(mean, "ndim", 0) == 3 else 3
 
 
 def rebuild_checked(path: str, data: dict[str, Any]) -> CheckedNet:
@@ -91,7 +101,7 @@ def rebuild_checked(path: str, data: dict[str, Any]) -> CheckedNet:
         if params_text.strip() else None
     spec = build_spec(definition, params)
     # initWFunc names are never run by the compiler, and the weights are replaced anyway.
-    return check_net(spec, int(data["input_size"]), 3, len(data["classes"]),
+    return check_net(spec, int(data["input_size"]), input_channels(data), len(data["classes"]),
                      allow_init_funcs=True)
 
 
@@ -127,15 +137,19 @@ def _numpy(x) -> np.ndarray | None:
 
 
 def open_eval_data(model: LoadedModel, data: str | None = None, on_event=None):
-    """The dataset to evaluate on: ``data``, else the run's own; its classes must be the
-    checkpoint's. Returns a view whose mean image is the checkpoint's (the net's own)."""
-    from ..data import open_dataset
+    """The dataset to evaluate on: ``data``, else the run's own, packed with the run's data
+    options and the net's channel count; its classes must be the checkpoint's. Returns a view
+    whose mean image is the checkpoint's (the net's own)."""
+    from ..data import DataOptions, open_dataset
 
     source = data or model.experiment.get("data")
     if not source:
         raise NetdefError(f"{model.path}: the checkpoint names no data; pass --data")
-    seed = int(model.experiment.get("seed") or 0)
-    ds = open_dataset(str(source), model.image_size, seed=seed, on_event=on_event)
+    options = DataOptions.from_experiment(model.experiment).with_(image_size=model.image_size)
+    ds = open_dataset(str(source), options=options, on_event=on_event)   # the run's own pack
+    if ds.channels != model.channels:       # other data: packed for the net's channel count
+        ds = open_dataset(str(source), options=options.with_(channels=model.channels),
+                          on_event=on_event)
     check_classes(model, ds, str(source))
     return with_mean(ds, model.mean)
 

@@ -33,30 +33,31 @@ class Prediction:
 
 
 def decode(model: LoadedModel, image) -> np.ndarray:
-    """A path or a PIL image -> uint8 (3, S, S) at the training image size; a file that is
-    not an image raises NetdefError naming it."""
-    from ..data.decode import BadImage, load_image, resize_crop, to_rgb
+    """A path or a PIL image -> uint8 (C, S, S) at the training image size and the net's
+    channel count, upright by its EXIF orientation, decoded as the packer decodes; a file
+    that is not an image raises NetdefError naming it."""
+    from ..data.decode import BadImage, flatten, load_image, resize_crop, upright
 
     size = model.image_size
     try:
         if isinstance(image, (str, Path)):
-            return load_image(str(image), size, draft=False)
-        return resize_crop(to_rgb(image), size)
+            return load_image(str(image), size, draft=False, channels=model.channels)
+        return resize_crop(flatten(upright(image), model.channels), size)
     except BadImage as exc:
         raise NetdefError(f"{image}: {exc}") from None
 
 
 def prepare(model: LoadedModel, images: np.ndarray | torch.Tensor, crops: int = 1
             ) -> torch.Tensor:
-    """uint8 (N, 3, S, S) -> float32 network input (N, 3, s, s) or (N, 10, 3, s, s)."""
+    """uint8 (N, C, S, S) -> float32 network input (N, C, s, s) or (N, 10, C, s, s)."""
     from ..data import augment
 
     x = torch.as_tensor(np.asarray(images))
-    mean_c = augment.mean_crop(model.mean_image(), model.input_size)      # (3, s, s)
+    mean_c = augment.mean_crop(model.mean_image(), model.input_size)      # (C, s, s)
     if crops == 10:
-        views = augment.ten_views(x, model.input_size)                    # (N, 10, 3, s, s)
+        views = augment.ten_views(x, model.input_size)                    # (N, 10, C, s, s)
     else:
-        views = augment.center_crop(x, model.input_size)                  # (N, 3, s, s)
+        views = augment.center_crop(x, model.input_size)                  # (N, C, s, s)
     return augment.normalize(views, mean_c).to(model.input_device)
 
 
@@ -70,7 +71,7 @@ def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
     """The top-``k`` classes and probabilities of each image (paths or PIL images)."""
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
-    decoded = np.stack([decode(model, im) for im in images])               # (N, 3, S, S)
+    decoded = np.stack([decode(model, im) for im in images])               # (N, C, S, S)
     probs = view_probabilities(model, prepare(model, decoded, crops), batch_size)
     if crops > 1:
         probs = average_views(probs)                                       # (N, 10, K) -> (N, K)

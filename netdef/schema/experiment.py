@@ -13,9 +13,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from ..errors import Collector, NetdefError, Span, did_you_mean
 from ..syntax import Document, Section
+from .data_keys import canonical_bad_limit, canonical_class_names, parse_channels
 from .values import Bool, Float, Int
 
 PosInt = Annotated[Int, Field(gt=0)]
+Channels = Annotated[Literal["auto", 1, 3], BeforeValidator(parse_channels)]
+MaxBad = Annotated[str, BeforeValidator(canonical_bad_limit)]
+ClassNames = Annotated[str | None, BeforeValidator(canonical_class_names)]
 
 
 def _layout(value: object) -> object:
@@ -34,8 +38,20 @@ class Experiment(BaseModel):
                               alias_generator=lambda f: f.replace("_", "-"), populate_by_name=True)
     layers: str | None = Field(None, description="definition file (or layer sections inline)")
     params: str | None = Field(None, description="params file; found beside 'layers' if omitted")
-    data: str = Field("builtin:shapes", description="an image folder or builtin:shapes")
+    data: str = Field("builtin:shapes", description="an image folder, a packed cache, IDX or "
+                                                    "CIFAR files, or builtin:shapes")
     image_size: PosInt = Field(256, description="packed size: shorter side, then centre square")
+    channels: Channels = Field("auto", description="image channels: auto (1 when every image "
+                                                   "is grayscale, else 3), 1 or 3")
+    max_bad: MaxBad = Field("1%", description="undecodable images a pack may skip: a count "
+                                              "(5) or a percentage of the images (1%)")
+    val_fraction: Annotated[Float, Field(gt=0, lt=1)] = Field(
+        0.1, description="share of each class held out for validation when the data has no "
+                         "validation split of its own (class folders, IDX, CIFAR)")
+    class_names: ClassNames = Field(None, description="readable class names in label order, "
+                                                      "comma-separated (else labels.txt)")
+    label_set: Literal["fine", "coarse"] = Field(
+        "fine", description="CIFAR-100: the 100 fine or the 20 coarse classes")
     inner_size: PosInt = Field(224, description="training crop side = the net's input side")
     batch_size: PosInt = Field(128, description="global minibatch (convnet.py --mini)")
     epochs: PosInt = 90

@@ -23,7 +23,7 @@ class Shown:
     """One validation image and what the net made of it."""
 
     index: int
-    image: np.ndarray  # uint8 (3, S, S)
+    image: np.ndarray  # uint8 (C, S, S), C = 3 or 1
     label: int
     top: list[tuple[int, float]]  # (class, probability), best first
 
@@ -93,7 +93,10 @@ def render_preds(model, dataset, out: str | Path, only_errors: bool = False,
 
 def _draw(model, s: Shown, ax_img, ax_bar) -> None:
     right = s.top[0][0] == s.label
-    ax_img.imshow(s.image.transpose(1, 2, 0), interpolation="nearest")
+    if s.image.shape[0] == 1:                                  # grey data: (1, S, S)
+        ax_img.imshow(s.image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        ax_img.imshow(s.image.transpose(1, 2, 0), interpolation="nearest")
     ax_img.set_title(class_name(model, s.label), fontsize=7,
                      color="tab:green" if right else "tab:red")
     ax_bar.axis("on")

@@ -7,12 +7,12 @@ The library reports through ``on_event`` (see :mod:`netdef.train.events`); it ne
 """
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from .events import (Checkpointed, DataEvent, EpochStarted, Finished, Health, Message, Progress,
+from .events import (Checkpointed, EpochStarted, Finished, Health, Message, Progress,
                      Started, Tested)
 from .loop import TrainingDiverged, train
 from .session import TrainOptions
 from .signals import StopFlag
 
 __all__ = ["train", "TrainOptions", "TrainingDiverged", "StopFlag", "load_checkpoint",
-           "save_checkpoint", "Checkpointed", "DataEvent", "EpochStarted", "Finished", "Health",
+           "save_checkpoint", "Checkpointed", "EpochStarted", "Finished", "Health",
            "Message", "Progress", "Started", "Tested"]

@@ -1,8 +1,8 @@
 """What the training loop reports, as plain dataclasses handed to an ``on_event`` callback.
 
 The library never prints: the CLI renders these with rich (DESIGN.md §1), a notebook or a test
-may collect them. Data events (building the cache, generating builtin:shapes) pass through
-unchanged from :mod:`netdef.data`.
+may collect them. Data events (packing the data: :mod:`netdef.data.events`) pass through
+unchanged.
 """
 
 from __future__ import annotations
@@ -109,17 +109,3 @@ class Finished:
     best_val_top1: float | None
     last_val_top1: float | None
     seconds: float
-
-
-@dataclass(frozen=True)
-class DataEvent:
-    """An event of :mod:`netdef.data` (``pack_start``, ``pack_progress``, ``pack_done``,
-    ``skipped``, ``rebuild``, ``ignored``) with its keyword fields."""
-
-    kind: str
-    info: dict
-
-
-def data_events(on_event: OnEvent) -> Callable[..., None]:
-    """Adapt the data module's ``emit(kind, **info)`` to one-object events."""
-    return lambda kind, **info: on_event(DataEvent(kind, info))

@@ -14,7 +14,7 @@ from ..check.load import experiment_files
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
-from .events import Message, OnEvent, data_events
+from .events import Message, OnEvent
 from ..compiler.compile import device_names
 from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore
@@ -101,7 +101,10 @@ def save_folder(exp: Experiment, exp_path: str) -> Path:
     return Path("runs") / Path(exp_path).stem
 
 
-def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None):
+def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None,
+          channels: int | None = None):
+    """The spec and the checked net; ``channels`` is the data's (before the data is open: the
+    experiment's ``channels``, else the count the net's first layers declare)."""
     definition, params_doc = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params_doc)
     if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
@@ -110,7 +113,25 @@ def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None):
                                       f"[train]: the net has no learning parameters: no 'params' "
                                       f"key, and no params file beside the definition (looked "
                                       f"for {looked})")])
-    return spec, check_net(spec, exp.inner_size, 3, classes, options.allow_init_funcs)
+    if channels is None:
+        channels = exp.channels if exp.channels != "auto" else declared_channels(spec)
+    return spec, check_net(spec, exp.inner_size, channels, classes, options.allow_init_funcs)
+
+
+def declared_channels(spec) -> int:
+    """The ``channels`` the layers reading the image data layer (``dataIdx=0``) declare for
+    it — cuda-convnet took the count from the data provider — or 3."""
+    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
+    for layer in spec.layers.values():
+        counts = getattr(layer, "channels", None)
+        if counts is None:
+            continue
+        inputs = tuple(getattr(layer, "inputs", ()) or ())
+        counts = counts if isinstance(counts, tuple) else (counts,) * len(inputs)
+        for src, count in zip(inputs, counts):
+            if src in images:
+                return int(count)
+    return 3
 
 
 def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
@@ -124,7 +145,9 @@ def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
             f"layout: ROOT/train/<class>/*.JPEG and ROOT/val/<class>/* (or ROOT/val/ with "
             f"ROOT/val.txt), or a packed cache made by 'netdef prep'. To try the pipeline "
             f"without data, pass --data builtin:shapes"))])
-    return open_dataset(source, exp.image_size, seed=exp.seed, on_event=data_events(on_event))
+    from ..data import DataOptions
+
+    return open_dataset(source, options=DataOptions.from_experiment(exp), on_event=on_event)
 
 
 def _check_batches(exp: Experiment, dataset, options: TrainOptions) -> int:
@@ -158,7 +181,10 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
         if diff:
             on_event(Message(f"resuming with a changed definition (--force):\n{diff}", "warning"))
     dataset = _open_rank_data(exp, options, on_event, dist)
-    spec, checked = _spec(options, exp, inline, len(dataset.classes))
+    spec, checked = _spec(options, exp, inline, len(dataset.classes), dataset.channels)
+    if dataset.channels != 3 and exp.color_noise > 0:
+        on_event(Message(f"the data has {dataset.channels} channel(s): no PCA colour noise "
+                         f"(color-noise {exp.color_noise} applies to RGB data only)", "note"))
     for d in checked.diagnostics:
         if d.severity == "note" and "classes" in d.message:
             on_event(Message(d.message, "note"))
