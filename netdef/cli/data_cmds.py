@@ -133,7 +133,7 @@ def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
 
     from ..data import open_dataset, prepare
 
-    console = Console(stderr=True, highlight=False)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
     events = _Progress(console)
     try:
         src, values, said = _choices(src, given)

@@ -96,7 +96,7 @@ def _unidentified(path: str) -> str:
     fmt = _FORMATS.get(os.path.splitext(path)[1].lower())
     if fmt is not None:
         return (f"a {fmt} image, which Pillow cannot decode here; convert it to JPEG or PNG")
-    return "not an image Pillow can identify (wrong extension, or not an image file)"
+    return "not a readable image: Pillow cannot identify it (not an image file, or damaged)"
 
 
 def _target(w: int, h: int, size: int) -> tuple[int, int]:

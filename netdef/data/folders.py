@@ -59,11 +59,11 @@ class Listing:
         return out
 
     def fingerprint(self, settings: str) -> str:
-        """A hash of every listed file's path, size and mtime, the split, the classes and their
-        names, and ``settings`` (the pack options that change its pixels)."""
+        """A hash of every listed file's path, size and mtime, the split, the classes and
+        ``settings`` (the pack options that change its pixels). The readable class names are
+        not in it: the pack keeps them beside it and a change rewrites only its meta.json."""
         h = hashlib.sha256(f"netdef-pack-v2 {self.layout} {settings}\n".encode())
-        h.update(("\t".join(self.classes) + "\n" + "\t".join(self.class_names) + "\n")
-                 .encode("utf-8", "surrogateescape"))
+        h.update(("\t".join(self.classes) + "\n").encode("utf-8", "surrogateescape"))
         for split, items in self.splits.items():
             for path, label in items:
                 try:
