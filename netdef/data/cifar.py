@@ -8,8 +8,9 @@ image, row by row — and the labels.
 
 The files are pickles, and a pickle can run any code when loaded, so they are read with an
 unpickler that builds only what these files hold — dicts, lists, bytes, strings, numbers and
-numpy arrays (``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype``) — and
-refuses any other name a file asks for, before anything of it runs.
+numpy arrays (``numpy.core.multiarray._reconstruct``, ``numpy.ndarray``, ``numpy.dtype``; and
+``_codecs.encode`` with latin-1 alone, how Python 3 writes bytes at protocol 2) — and refuses
+any other name a file asks for, before anything of it runs.
 """
 
 from __future__ import annotations
@@ -28,12 +29,25 @@ SIDE = 32
 _BATCH = re.compile(r"^data_batch_(\d+)$")
 
 
+class Refused(pickle.UnpicklingError):
+    """The pickle asks for something CIFAR batches never hold."""
+
+
+def _latin1_bytes(text: str, encoding: str = "latin1") -> bytes:
+    """What a protocol-2 pickle written by Python 3 calls (as ``_codecs.encode``) to rebuild a
+    bytes object; only that use is allowed."""
+    if not isinstance(text, str) or encoding.replace("-", "").lower() != "latin1":
+        raise Refused("it calls _codecs.encode other than to rebuild bytes")
+    return text.encode("latin-1")
+
+
 def _allowed() -> dict[tuple[str, str], object]:
     try:
         from numpy._core.multiarray import _reconstruct
     except ImportError:                                   # numpy < 2
         from numpy.core.multiarray import _reconstruct    # type: ignore[no-redef]
-    names = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    names = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+             ("_codecs", "encode"): _latin1_bytes}
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):
         names[(module, "_reconstruct")] = _reconstruct
     return names
@@ -48,13 +62,13 @@ class _Restricted(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         found = self.allowed.get((module, name))
         if found is None:
-            raise pickle.UnpicklingError(f"it asks for {module}.{name}, which CIFAR batches "
+            raise Refused(f"it asks for {module}.{name}, which CIFAR batches "
                                          f"never hold (only numpy arrays, dicts, lists, bytes, "
                                          f"strings and numbers are allowed)")
         return found
 
     def persistent_load(self, pid):
-        raise pickle.UnpicklingError("it uses persistent ids, which CIFAR batches never hold")
+        raise Refused("it uses persistent ids, which CIFAR batches never hold")
 
 
 def safe_load(path: str) -> dict:
@@ -67,10 +81,10 @@ def safe_load(path: str) -> dict:
         raise NetdefError(f"{path}: cannot read ({exc.strerror or exc})") from None
     try:
         obj = _Restricted(io.BytesIO(raw), encoding="bytes").load()
-    except pickle.UnpicklingError as exc:
+    except Refused as exc:
         raise NetdefError(f"{path}: refused to load this pickle: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
-            UnicodeDecodeError, OverflowError, RecursionError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, MemoryError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
         raise NetdefError(f"{path}: not a readable CIFAR batch (truncated or damaged: "
                           f"{type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):

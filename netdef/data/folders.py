@@ -219,9 +219,9 @@ def _class_layout(scan: _Scan, classes: list[str], seed: int, val_fraction: floa
 
 
 def hold_out(items: list, seed: int, fraction: float, root: str) -> tuple[list, list]:
-    """Split (key, label) items into train and val: per class, a seeded ``fraction`` (rounded;
-    none of a class with one item) is held out, so every class is in val. Each part keeps the
-    items' order."""
+    """Split (key, label) items into train and val: per class, a seeded ``fraction`` (rounded,
+    at least one; none of a class with one item) is held out, so every class is in val. Each
+    part keeps the items' order."""
     positions = held_out_positions([label for _, label in items], seed, fraction)
     if not positions:
         raise NetdefError(f"{root}: too few images to hold out a validation split "
@@ -240,7 +240,7 @@ def held_out_positions(labels, seed: int, fraction: float) -> set[int]:
     for label in sorted(by_class):
         mine = by_class[label]
         rng.shuffle(mine)
-        n_val = int(round(len(mine) * fraction)) if len(mine) > 1 else 0
+        n_val = max(1, int(round(len(mine) * fraction))) if len(mine) > 1 else 0
         chosen.update(mine[:n_val])
     return chosen
 
