@@ -181,7 +181,10 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
         if diff:
             on_event(Message(f"resuming with a changed definition (--force):\n{diff}", "warning"))
     dataset = _open_rank_data(exp, options, on_event, dist)
-    spec, checked = _spec(options, exp, inline, len(dataset.classes), dataset.channels)
+    try:
+        spec, checked = _spec(options, exp, inline, len(dataset.classes), dataset.channels)
+    except NetdefError as exc:
+        raise _with_channels_note(exc, spec, dataset, options) from None
     if dataset.channels != 3 and exp.color_noise > 0:
         on_event(Message(f"the data has {dataset.channels} channel(s): no PCA colour noise "
                          f"(color-noise {exp.color_noise} applies to RGB data only)", "note"))
@@ -213,6 +216,19 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
              "params": spec.params_path}
     return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
                    batches, ckpt is not None, paths, dist)
+
+
+def _with_channels_note(exc: NetdefError, spec, dataset, options: TrainOptions) -> NetdefError:
+    """A check error on data whose channel count differs from the net's, with one more error
+    saying where the data's count came from and how to change it."""
+    wanted = declared_channels(spec)
+    if wanted == dataset.channels:
+        return exc
+    note = Diagnostic(key_span(options.experiment, "channels", options.overrides),
+                      f"the data has {dataset.channels} channel(s) "
+                      f"({dataset.meta.get('channels_reason', 'as packed')}) but the net reads "
+                      f"{wanted}: set 'channels = {wanted}' in [train] to pack the data so")
+    return NetdefError(exc.diagnostics + [note])
 
 
 def _open_rank_data(exp: Experiment, options: TrainOptions, on_event: OnEvent, dist: Dist):
