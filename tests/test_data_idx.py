@@ -215,3 +215,31 @@ def test_fashion_mnist_trains_a_few_batches(tmp_path):
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
     x, y = next(iter(val_loader(ds, 256, 24, workers=0, split="test")))
     assert x.shape == (256, 1, 24, 24)
+
+
+def test_train_on_idx_then_eval_the_test_split(tmp_path):
+    """The net is chosen on val (carved from the training files); the test files are scored
+    only when asked: ``netdef eval --split test``."""
+    import json
+
+    from click.testing import CliRunner
+
+    from netdef.cli import cli
+    from trainnets import TINY, TINY_PARAMS
+
+    write_idx(tmp_path / "m", train=80, test=12, side=12)
+    (tmp_path / "grey.cfg").write_text(TINY.replace("channels=3", "channels=1")
+                                       .format(outputs=10))
+    (tmp_path / "grey-params.cfg").write_text(TINY_PARAMS.format(eps="0.001"))
+    (tmp_path / "exp.cfg").write_text(
+        "[train]\nlayers = grey.cfg\ndata = m\nimage-size = 12\ninner-size = 10\n"
+        "batch-size = 8\nepochs = 1\ndevices = cpu\nworkers = 0\nsave = run\n"
+        "class-names = zero, one, two, three, four, five, six, seven, eight, nine\n")
+    runner = CliRunner()
+    trained = runner.invoke(cli, ["train", str(tmp_path / "exp.cfg")])
+    assert trained.exit_code == 0, trained.output
+    ckpt = str(tmp_path / "run" / "ckpt.pt")
+    val = json.loads(runner.invoke(cli, ["eval", "--model", ckpt, "--json"]).output)
+    test = runner.invoke(cli, ["eval", "--model", ckpt, "--split", "test", "--crops", "10"])
+    assert val["images"] == 10 and val["split"] == "val"
+    assert test.exit_code == 0 and "12 test images of" in test.output, test.output

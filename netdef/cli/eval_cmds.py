@@ -95,11 +95,14 @@ def _pct(x: float) -> str:
                                            "(default: the run's own data).")
 @click.option("--crops", type=CROPS, default="1", show_default=True,
               help="1: the centre crop; 10: corners and centre, mirrored, softmax averaged.")
+@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
+              help="val: the split the net was chosen on; test: the data's own test set "
+                   "(IDX t10k files, CIFAR test batch, a test/ folder), for final numbers.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @reports_errors
-def eval_cmd(ckpt, data, crops, batch_size, as_json) -> None:
-    """Top-1/top-5 error and accuracy of a checkpoint on the whole validation set.
+def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
+    """Top-1/top-5 error and accuracy of a checkpoint on the whole validation (or test) set.
 
     \b
     Example:
@@ -110,18 +113,19 @@ def eval_cmd(ckpt, data, crops, batch_size, as_json) -> None:
     model = _model(ckpt)
     with Bar("evaluating") as bar:
         ds = open_eval_data(model, data, on_event=bar.data)
-        result = evaluate(model, ds, int(crops), batch_size, bar, _workers(model))
+        result = evaluate(model, ds, int(crops), batch_size, bar, _workers(model), split)
     record = {"checkpoint": ckpt, "data": str(data or model.experiment.get("data")),
-              **result.to_dict()}
+              "split": split, **result.to_dict()}
     if as_json:
         click.echo(json.dumps(record, indent=2))
         return
-    _print_eval(result, record["data"])
+    _print_eval(result, record["data"], split)
 
 
-def _print_eval(result, data: str) -> None:
+def _print_eval(result, data: str, split: str = "val") -> None:
     runs = [result.one_crop, result] if result.one_crop is not None else [result]
-    table = Table(title=f"{result.images:,} validation images of {escape(data)}")
+    what = "test" if split == "test" else "validation"
+    table = Table(title=f"{result.images:,} {what} images of {escape(data)}")
     table.add_column("")
     for r in runs:
         table.add_column(f"{r.crops}-crop", justify="right")

@@ -77,17 +77,20 @@ def view_probabilities(model: LoadedModel, x: torch.Tensor, chunk: int) -> torch
 
 
 def evaluate(model: LoadedModel, dataset, crops: int = 1, batch_size: int = 128,
-             on_event: Callable[[object], None] = _ignore, workers: int = 0) -> EvalResult:
-    """nll, top-1 and top-5 error over every validation image; with ``crops=10`` the softmax
-    probabilities of the ten views are averaged and the centre view is scored alongside."""
+             on_event: Callable[[object], None] = _ignore, workers: int = 0,
+             split: str = "val") -> EvalResult:
+    """nll, top-1 and top-5 error over every image of ``split`` (``val``, the split the net
+    was chosen on; ``test``, kept for final numbers, when the data has one); with
+    ``crops=10`` the softmax probabilities of the ten views are averaged and the centre view
+    is scored alongside."""
     from ..data import val_loader
 
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
     t0 = time.perf_counter()
     batches = val_loader(dataset, batch_size, model.input_size, crops=crops, workers=workers,
-                         device=model.input_device)
-    total, many, centre = dataset.num_val, Totals(), Totals()
+                         device=model.input_device, split=split)
+    total, many, centre = dataset.count(split), Totals(), Totals()
     for x, labels in batches:
         probs = view_probabilities(model, x, batch_size)
         if crops > 1:
