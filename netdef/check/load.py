@@ -41,22 +41,45 @@ def find_params(definition: str | Path, given: str | Path | None = None) -> Para
     return ParamsChoice(None, "none", tuple(map(str, candidates)))
 
 
+def declared_channels(spec) -> int:
+    """The ``channels`` the layers reading the image data layer (``dataIdx=0``) declare for
+    it, else 3. cuda-convnet took the count from its data provider; without data, the file's
+    own claim is all there is (training checks it against the data)."""
+    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
+    for layer in spec.layers.values():
+        counts = getattr(layer, "channels", None)
+        if counts is None:
+            continue
+        inputs = tuple(getattr(layer, "inputs", ()) or ())
+        counts = counts if isinstance(counts, tuple) else (counts,) * len(inputs)
+        for src, count in zip(inputs, counts):
+            if src in images:
+                return int(count)
+    return 3
+
+
 def load(path: str | Path, params: str | Path | None = None, input_size: int | None = None,
          *, strict: bool = False, allow_init_funcs: bool = False, classes: int | None = None,
-         input_channels: int = 3) -> CheckedNet:
-    """Read, validate and check a definition (or an experiment file); raises NetdefError."""
+         input_channels: int | None = None) -> CheckedNet:
+    """Read, validate and check a definition (or an experiment file); raises NetdefError.
+    ``input_channels``: the image channels; default the experiment's ``channels`` key, else
+    what the net declares (:func:`declared_channels`)."""
     path = str(path)
     if is_experiment_file(path):
         exp, inline = read_experiment(path)
         definition, params_doc = experiment_files(path, exp, inline, params)
         default = False
         input_size = input_size or exp.inner_size
+        if input_channels is None and exp.channels != "auto":
+            input_channels = exp.channels
     else:
         default = input_size is None
         definition = read(path)
         choice = find_params(path, params)
         params_doc = read(choice.path) if choice.path else None
     spec = build_spec(definition, params_doc, strict=strict)
+    if input_channels is None:
+        input_channels = declared_channels(spec)
     net = check_net(spec, input_size, input_channels, classes, allow_init_funcs, strict)
     net.input_size_default = default
     return net

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from ..check import check_net, params_candidates
-from ..check.load import experiment_files
+from ..check.load import declared_channels, experiment_files
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
@@ -116,22 +116,6 @@ def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None,
     if channels is None:
         channels = exp.channels if exp.channels != "auto" else declared_channels(spec)
     return spec, check_net(spec, exp.inner_size, channels, classes, options.allow_init_funcs)
-
-
-def declared_channels(spec) -> int:
-    """The ``channels`` the layers reading the image data layer (``dataIdx=0``) declare for
-    it — cuda-convnet took the count from the data provider — or 3."""
-    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
-    for layer in spec.layers.values():
-        counts = getattr(layer, "channels", None)
-        if counts is None:
-            continue
-        inputs = tuple(getattr(layer, "inputs", ()) or ())
-        counts = counts if isinstance(counts, tuple) else (counts,) * len(inputs)
-        for src, count in zip(inputs, counts):
-            if src in images:
-                return int(count)
-    return 3
 
 
 def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
