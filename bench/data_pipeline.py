@@ -50,14 +50,14 @@ def bench_pack(tmp: str, n: int) -> float:
 
     make_jpegs(os.path.join(tmp, "jpegs"), n)
     t = time.perf_counter()
-    prepare(os.path.join(tmp, "jpegs"), os.path.join(tmp, "packed-jpegs"), 256, workers=1)
+    prepare(os.path.join(tmp, "jpegs"), os.path.join(tmp, "packed-jpegs"), image_size=256,
+            workers=1)
     return n / (time.perf_counter() - t)
 
 
 def make_packed(dst: str, gigabytes: float, size: int = 256) -> int:
     """A valid packed cache of about ``gigabytes`` of random images (written directly)."""
-    from netdef.data.folders import Listing
-    from netdef.data.pack import write_meta
+    from netdef.data.writer import Packed, write_meta
 
     rec = 3 * size * size
     n = max(256, int(gigabytes * 1e9) // rec)
@@ -69,13 +69,15 @@ def make_packed(dst: str, gigabytes: float, size: int = 256) -> int:
             for start in range(0, count, 256):
                 f.write(block[: min(256, count - start) * rec])
         np.save(os.path.join(dst, f"{split}_labels.npy"), np.arange(count, dtype=np.int64) % 1000)
-    np.save(os.path.join(dst, "mean.npy"), np.full((3, size, size), 127.5, np.float32))
-    listing = Listing(dst, "imagenet", [f"c{k}" for k in range(1000)],
-                      [f"c{k}" for k in range(1000)], [], [])
     eigval = np.array([0.2175, 0.0188, 0.0045])                       # the usual ImageNet PCA
     eigvec = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
                        [-0.5836, -0.6948, 0.4203]])
-    write_meta(dst, listing, size, {"train": n, "val": 256}, eigval, eigvec, [])
+    packed = Packed(counts={"train": n, "val": 256}, channels=3, channels_reason="generated",
+                    mean=np.full((3, size, size), 127.5, np.float32), eigval=eigval,
+                    eigvec=eigvec)
+    classes = [f"c{k}" for k in range(1000)]
+    write_meta(dst, packed, source=dst, layout="imagenet", fingerprint="bench",
+               options={"image_size": size, "seed": 0}, classes=classes, class_names=classes)
     return n
 
 

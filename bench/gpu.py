@@ -99,7 +99,7 @@ def end_to_end(devices: list[str], precision: str, batch: int, batches: int, wor
 
     cache = os.environ.setdefault("NETDEF_CACHE", tempfile.mkdtemp(prefix="netdef-gpu-bench-"))
     count = max(1, -(-batch * batches // 10))  # images per class for `batches` batches
-    ds = open_dataset(f"builtin:shapes?train={count}&val=10", 256, cache_dir=cache)
+    ds = open_dataset(f"builtin:shapes?train={count}&val=10", image_size=256, cache_dir=cache)
     net = compile_net(load(CFG), devices=devices[0]).train()
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     step = make_train_step(net, opt, precision, channels_last=layout)
