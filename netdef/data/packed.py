@@ -19,6 +19,8 @@ import os
 
 import numpy as np
 
+from ..errors import NetdefError
+
 FORMAT = "netdef-packed-2"    # 2: a channel count, an optional test split, options recorded
 SPLITS = ("train", "val", "test")
 PACK_FILES = frozenset([f"{s}.u8" for s in SPLITS] + [f"{s}_labels.npy" for s in SPLITS]
@@ -96,8 +98,6 @@ class PackedData:
     def _split(self, split: str) -> str:
         if split in self.splits:
             return split
-        from ..errors import NetdefError
-
         if split == "test":
             raise NetdefError(f"{self.path}: the data has no test split (image folders with a "
                               f"test/ folder, IDX files with t10k files and CIFAR batches with "
