@@ -32,13 +32,11 @@ def read_labels_file(path: str, classes: list[str], what: str = "class folder") 
     every malformed line raises, together, one NetdefError located at its line."""
     out, names, first_line = Collector(), {}, {}
     known = set(classes)
+    entries = [(n, raw) for n, raw in enumerate(read_lines(path), start=1)
+               if raw.strip() and not raw.strip().startswith("#")]
     problems = 0
-    for lineno, raw in enumerate(read_lines(path), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        words = line.split(None, 1)
-        col = len(raw) - len(raw.lstrip()) + 1
+    for lineno, raw in entries:
+        words = raw.strip().split(None, 1)
         message = _line_problem(words, known, first_line, classes, what)
         if message is None:
             names[words[0]] = words[1].strip()
@@ -46,14 +44,14 @@ def read_labels_file(path: str, classes: list[str], what: str = "class folder") 
             continue
         problems += 1
         if problems <= SHOWN_ERRORS:
-            out.error(Span(path, lineno, col), message)
+            out.error(Span(path, lineno, len(raw) - len(raw.lstrip()) + 1), message)
     if problems > SHOWN_ERRORS:
         out.error(None, f"{path}: … and {problems - SHOWN_ERRORS} more lines like these")
-    if problems and _looks_like_bare_names(path, known):
+    if problems and not any(raw.split(None, 1)[0] in known for _, raw in entries):
         out.error(None, f"{path}: this looks like one readable name per line; write "
                         f"'<{what}> <readable name>' on each line instead (e.g. "
-                        f"'{classes[0]} {_example(path)}'), so that no name is matched to a "
-                        f"class by guessing")
+                        f"'{classes[0]} {entries[0][1].strip()}'), so that no name is matched "
+                        f"to a class by guessing")
     out.raise_if_errors()
     return [names.get(c, c) for c in classes]
 
@@ -69,23 +67,6 @@ def _line_problem(words: list[str], known: set[str], first_line: dict[str, int],
     if words[0] in first_line:
         return f"{what} {words[0]!r} is named twice (first on line {first_line[words[0]]})"
     return None
-
-
-def _looks_like_bare_names(path: str, known: set[str]) -> bool:
-    """True when no line starts with a class: a plain list of names."""
-    for raw in read_lines(path):
-        line = raw.strip()
-        if line and not line.startswith("#") and line.split(None, 1)[0] in known:
-            return False
-    return True
-
-
-def _example(path: str) -> str:
-    for raw in read_lines(path):
-        line = raw.strip()
-        if line and not line.startswith("#"):
-            return line
-    return "name"
 
 
 def _few(names: list[str], n: int = 6) -> str:
