@@ -135,3 +135,16 @@ def test_a_pack_made_ahead_refuses_a_different_channels_key(tmp_path):
     with pytest.raises(NetdefError, match="the pack has 1 channel.* but channels = 3; pack it "
                                           "again with 'netdef prep"):
         open_dataset(str(tmp_path / "p"), channels=3)
+
+
+def test_check_reads_the_channels_key_or_the_nets_own_count(tmp_path):
+    """Without data, `netdef check` takes the experiment's ``channels``, else what the net's
+    first layer declares (cuda-convnet took it from the data provider)."""
+    from netdef.check import load
+
+    exp = grey_experiment(tmp_path)
+    assert load(tmp_path / "grey.cfg").input_channels == 1
+    assert load(exp).input_channels == 1
+    exp.write_text(exp.read_text() + "channels = 3\n")
+    with pytest.raises(NetdefError, match="input 1 has 3 channels .*'channels' says 1"):
+        load(exp)

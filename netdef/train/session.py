@@ -127,7 +127,8 @@ def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
         raise NetdefError([Diagnostic(span, (
             f"[train]: data folder not found: {source}. Expected an image folder in ImageNet "
             f"layout: ROOT/train/<class>/*.JPEG and ROOT/val/<class>/* (or ROOT/val/ with "
-            f"ROOT/val.txt), or a packed cache made by 'netdef prep'. To try the pipeline "
+            f"ROOT/val.txt), one folder per class, MNIST-format (IDX) files, CIFAR python "
+            f"batches, or a packed cache made by 'netdef prep'. To try the pipeline "
             f"without data, pass --data builtin:shapes"))])
     from ..data import DataOptions
 
