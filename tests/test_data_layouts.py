@@ -269,3 +269,14 @@ def test_prep_bad_max_bad_is_a_clear_error(tmp_path):
     out = CliRunner().invoke(prep_cmd, [str(tmp_path / "src"), "--max-bad", "0.01"])
     assert out.exit_code == 1 and "a fraction is written as a percentage, e.g. 1%" in out.output
     assert "Traceback" not in out.output
+
+
+def test_a_symlinked_destination_is_packed_where_it_points(tmp_path):
+    write_folder(tmp_path / "src")
+    (tmp_path / "big").mkdir()
+    os.symlink(tmp_path / "big", tmp_path / "link")
+    prepare(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
+    write_folder(tmp_path / "src", train=7)                  # changed: packed again
+    ds = prepare(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
+    assert os.path.islink(tmp_path / "link") and ds.num_train == 14
+    assert (tmp_path / "big" / "meta.json").exists()

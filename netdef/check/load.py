@@ -43,8 +43,9 @@ def find_params(definition: str | Path, given: str | Path | None = None) -> Para
 
 def declared_channels(spec) -> int:
     """The ``channels`` the layers reading the image data layer (``dataIdx=0``) declare for
-    it, else 3. cuda-convnet took the count from its data provider; without data, the file's
-    own claim is all there is (training checks it against the data)."""
+    it when it is one netdef's data can have (1: grey, 3: RGB), else 3. cuda-convnet took the
+    count from its data provider; without data, the file's own claim is all there is
+    (training checks it against the data)."""
     images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
     for layer in spec.layers.values():
         counts = getattr(layer, "channels", None)
@@ -54,7 +55,7 @@ def declared_channels(spec) -> int:
         counts = counts if isinstance(counts, tuple) else (counts,) * len(inputs)
         for src, count in zip(inputs, counts):
             if src in images:
-                return int(count)
+                return int(count) if count in (1, 3) else 3
     return 3
 
 

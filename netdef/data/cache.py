@@ -70,7 +70,7 @@ def prepare(src: str, dst: str, *, options: DataOptions | None = None,
     options = _options(options, values)
     emit = on_event or ignore
     source = find_source(src, options)
-    dst = os.path.abspath(os.path.expanduser(dst))
+    dst = os.path.realpath(os.path.expanduser(dst))   # a symlinked dst: pack where it points
     check_destination(dst)
     with locked(dst):
         reason = _stale_reason(dst, source, options)

@@ -41,7 +41,7 @@ class Staging:
 
     def __enter__(self) -> "Staging":
         for leftover in (self.tmp, self.old):           # from a process that was killed
-            shutil.rmtree(leftover, ignore_errors=True)
+            _remove(leftover)
         os.makedirs(self.tmp)
         return self
 
@@ -51,11 +51,19 @@ class Staging:
             os.rename(self.dst, self.old)
         os.rename(self.tmp, self.dst)
         self.committed = True
-        shutil.rmtree(self.old, ignore_errors=True)
+        _remove(self.old)
 
     def __exit__(self, *exc) -> None:
         if not self.committed:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+            _remove(self.tmp)
+
+
+def _remove(path: str) -> None:
+    """Remove a folder tree, or a link (a ``dst`` that was a symlink to a folder)."""
+    if os.path.islink(path):
+        os.unlink(path)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def check_destination(dst: str) -> None:
