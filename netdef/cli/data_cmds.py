@@ -149,7 +149,7 @@ def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
         sys.exit(1)
     finally:
         events.stop()
-    test = f", {ds.num_test} test" if ds.num_test else ""
-    click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train} train, {ds.num_val} "
+    test = f", {ds.num_test:,} test" if ds.num_test else ""
+    click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train:,} train, {ds.num_val:,} "
                f"val{test} images of {ds.channels}×{ds.image_size}×{ds.image_size} "
                f"({ds.meta['channels_reason']})")
