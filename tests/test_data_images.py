@@ -115,11 +115,15 @@ def test_undecodable_formats_are_refused_with_a_reason(tmp_path):
         load_image(str(tmp_path / "x.jpg"), 16)
 
 
-def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
-    Image.new("L", (300, 300)).save(tmp_path / "big.png")
+def test_decompression_bomb_is_refused_and_a_large_photo_is_not(tmp_path, monkeypatch):
+    """Past twice Pillow's MAX_IMAGE_PIXELS (its own refusal) an image is refused; between
+    one and two times (where Pillow only warns: a 108-megapixel phone photo) it decodes."""
+    Image.new("L", (300, 300)).save(tmp_path / "bomb.png")
+    Image.new("L", (120, 120), 77).save(tmp_path / "large.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
     with pytest.raises(BadImage, match="refused as a possible decompression bomb"):
-        load_image(str(tmp_path / "big.png"), 16)
+        load_image(str(tmp_path / "bomb.png"), 16)
+    assert (load_image(str(tmp_path / "large.png"), 16) == 77).all()
 
 
 def photo_folder(root):

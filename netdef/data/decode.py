@@ -10,7 +10,7 @@ What photo collections hold, and what becomes of it: a camera's EXIF orientation
 images with a transparent colour, GIFs) are composited over white, as a viewer shows them on a
 page; CMYK, palette, 1-bit, 16-bit and floating-point images are converted; an animated GIF or
 a multi-page TIFF gives its first frame; progressive JPEGs decode like any other. Truncated
-files, images past Pillow's decompression-bomb limit, formats Pillow cannot decode here (HEIC,
+files, images past Pillow's decompression-bomb limit (about 179 megapixels), formats Pillow cannot decode here (HEIC,
 raw camera files…) and images under 8 pixels a side are refused, each with its reason.
 """
 
@@ -69,7 +69,9 @@ def load_image(path: str, size: int, draft: bool = True, channels: int = 3) -> n
     data = read_bytes(path)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Pillow warns past MAX_IMAGE_PIXELS (about 89 megapixels) and refuses past twice
+            # that; a 108-megapixel phone photo is a photo, so only the refusal counts.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             w, h = img.size
             if min(w, h) < MIN_SIDE:
@@ -86,7 +88,7 @@ def load_image(path: str, size: int, draft: bool = True, channels: int = 3) -> n
         raise
     except UnidentifiedImageError:
         raise BadImage(_unidentified(path)) from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:
         raise BadImage(f"refused as a possible decompression bomb ({exc})") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
         raise BadImage(f"not a readable image ({type(exc).__name__}: {exc})") from None
