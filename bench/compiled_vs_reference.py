@@ -87,7 +87,10 @@ def build_reference():
 def reference_forward(model, images, labels):
     import torch.nn.functional as F
 
-    return F.cross_entropy(model(images), labels), None
+    from netdef.train.metrics import StepResult
+
+    loss = F.cross_entropy(model(images), labels)
+    return StepResult(loss=loss, costs={"logprob": loss})
 
 
 def worker(side: str, precision: str, compiled: bool, batch: int, iters: int, device: str) -> dict:
@@ -98,7 +101,7 @@ def worker(side: str, precision: str, compiled: bool, batch: int, iters: int, de
         keep_freed_memory()
     import torch
 
-    from netdef.compiler.step import make_train_step
+    from netdef.train.step import make_train_step
     from netdef.speed import time_steps
 
     torch.manual_seed(0)

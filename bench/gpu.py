@@ -73,7 +73,7 @@ def time_row(side: str, devices: list[str], precision: str, batch: int, iters: i
     """Median seconds per training step of one row, and its peak memory."""
     import torch
 
-    from netdef.compiler.step import make_train_step
+    from netdef.train.step import make_train_step
     from netdef.speed import time_steps
 
     torch.manual_seed(0)
@@ -94,7 +94,7 @@ def end_to_end(devices: list[str], precision: str, batch: int, batches: int, wor
 
     from netdef.check import load
     from netdef.compiler import compile_net
-    from netdef.compiler.step import make_train_step
+    from netdef.train.step import make_train_step
     from netdef.data import open_dataset, train_loader
 
     cache = os.environ.setdefault("NETDEF_CACHE", tempfile.mkdtemp(prefix="netdef-gpu-bench-"))
@@ -141,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     import torch
 
-    from netdef.compiler.step import use_channels_last
+    from netdef.train.step import use_channels_last
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("bench/gpu.py: no CUDA device on this machine; it measures GPUs only. "

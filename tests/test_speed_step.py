@@ -1,4 +1,4 @@
-"""make_train_step: fp32 and bf16 train a tiny net equally well; fp16 on CPU is refused;
+"""netdef.train.step.make_train_step: fp32 and bf16 train a tiny net equally well; fp16 on CPU is refused;
 compile reports its time once, or falls back eagerly with a message."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from netdef.check import load
 from netdef.compiler import compile_net
-from netdef.compiler.step import CompileFailed, Compiled, make_train_step
+from netdef.train.step import CompileFailed, Compiled, make_train_step
 from netdef.errors import NetdefError
 
 NET = """\
@@ -96,8 +96,8 @@ def train_accuracy(checked, precision: str, steps: int = 60) -> float:
     images, labels = synthetic(512, seed=1)
     for i in range(steps):
         sl = slice((i * 32) % 512, (i * 32) % 512 + 32)
-        loss, costs = step(images[sl], labels[sl])
-        assert torch.isfinite(loss) and set(costs) == {"logprob"}
+        result = step(images[sl], labels[sl])
+        assert torch.isfinite(result.loss) and set(result.costs) == {"logprob"}
     test_x, test_y = synthetic(256, seed=2)
     with torch.no_grad():
         return (net.eval()(test_x).argmax(1) == test_y).float().mean().item()
@@ -132,8 +132,7 @@ def test_compile_failure_falls_back(tiny, monkeypatch):
     step = make_train_step(net, opt, compile=True, on_event=events.append)
     x, y = synthetic(8, seed=3)
     for _ in range(2):
-        loss, _ = step(x, y)
-        assert torch.isfinite(loss)
+        assert torch.isfinite(step(x, y).loss)
     assert len(events) == 1 and isinstance(events[0], CompileFailed)
     assert "RuntimeError: no compiler here" in events[0].text
 

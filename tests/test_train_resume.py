@@ -1,5 +1,7 @@
-"""Exact resume: a run killed with SIGKILL mid-epoch, or stopped with SIGINT, and resumed ends
-with the same weights, bit for bit, as an uninterrupted run (CPU, same seed; DESIGN.md §4)."""
+"""Exact resume: a run with dropout and colour noise killed with SIGKILL mid-epoch, or stopped
+with SIGINT or a StopFlag, and resumed ends with the same weights and the same metrics, bit for
+bit, as an uninterrupted run (CPU, same seed; DESIGN.md §4), with 0 and 2 loader workers and
+wherever torch's global generator happens to stand (training never draws from it)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from netdef.train import load_checkpoint
+from netdef.train import Progress, StopFlag, TrainOptions, load_checkpoint, train
 
 from trainnets import write_experiment
 
@@ -52,10 +54,10 @@ def _start(runner, env, exp, *args, delay=0.0):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _experiment(folder: Path) -> Path:
-    # dropout-free tiny net, but augmentation, momentum and a rate step all in play
-    return write_experiment(folder, workers=0, epochs=EPOCHS, log_freq=1,
-                            eps="dexp[base=0.001;tgtFactor=10;numSteps=2]")
+def _experiment(folder: Path, workers: int = 0) -> Path:
+    # the tiny net with dropout; crops, mirrors, PCA lighting, momentum and a rate step in play
+    return write_experiment(folder, workers=workers, epochs=EPOCHS, log_freq=1, dropout=0.5,
+                            color_noise=0.1, eps="dexp[base=0.001;tgtFactor=10;numSteps=2]")
 
 
 def _wait_for_step(run: Path, step: int, proc, timeout: float = 120) -> None:
@@ -79,20 +81,30 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(run / "ckpt.pt")["weights"]
 
 
+def _metrics(run: Path) -> list[dict]:
+    """metrics.jsonl without its wall-clock fields."""
+    clock = {"time", "images_per_s"}
+    return [{k: v for k, v in json.loads(line).items() if k not in clock}
+            for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, runner, env) -> dict[str, torch.Tensor]:
-    """The uninterrupted run's final weights."""
+def reference(tmp_path_factory, runner, env) -> Path:
+    """The uninterrupted run's folder."""
     folder = tmp_path_factory.mktemp("reference")
     proc = _start(runner, env, _experiment(folder))
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
-    return _weights(folder / "run")
+    return folder / "run"
 
 
-def _same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert torch.equal(a[k], b[k]), f"{k} differs"
+def _same(a: Path, b: Path) -> None:
+    """Bit-identical final weights and metrics."""
+    wa, wb = _weights(a), _weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.equal(wa[k], wb[k]), f"{k} differs"
+    assert _metrics(a) == _metrics(b)
 
 
 def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, runner, env, reference):
@@ -106,7 +118,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, runner, env, r
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
     assert f"resuming at step {BATCHES}" in out
-    _same(_weights(tmp_path / "run"), reference)
+    _same(tmp_path / "run", reference)
     steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
              if json.loads(x)["kind"] == "train"]
     assert steps == list(range(1, EPOCHS * BATCHES + 1))  # the killed run's extra lines dropped
@@ -126,7 +138,43 @@ def test_sigint_checkpoints_exits_130_and_resumes_exactly(tmp_path, runner, env,
     resumed = _start(runner, env, exp, "--resume", str(tmp_path / "run"))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
-    _same(_weights(tmp_path / "run"), reference)
+    _same(tmp_path / "run", reference)
+
+
+@pytest.mark.parametrize("workers", [0, pytest.param(2, marks=pytest.mark.slow)])
+def test_stopflag_mid_epoch_then_resume_is_bit_identical(tmp_path, env, monkeypatch, workers):
+    """In one process, the global generators moved between and during the runs: training
+    draws nothing from them (a DataLoader iterator once did, shifting every later dropout
+    mask after a resume)."""
+    monkeypatch.setenv("NETDEF_CACHE", env["NETDEF_CACHE"])
+    torch.manual_seed(1)
+    train(TrainOptions(str(_experiment(tmp_path / "a", workers))), handle_signals=False)
+    exp, stop = _experiment(tmp_path / "b", workers), StopFlag()
+
+    def stop_mid_epoch_2(event):
+        if isinstance(event, Progress) and event.step == BATCHES + 3:
+            stop.request()
+
+    torch.manual_seed(2)
+    first = train(TrainOptions(str(exp)), on_event=stop_mid_epoch_2, stop=stop,
+                  handle_signals=False)
+    assert first.interrupted and first.step == BATCHES + 3
+    torch.manual_seed(3)
+    torch.rand(7)
+    train(TrainOptions(str(exp), resume=str(tmp_path / "b" / "run")), handle_signals=False)
+    _same(tmp_path / "b" / "run", tmp_path / "a" / "run")
+
+
+def test_training_leaves_the_global_generators_alone(tmp_path, env, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("NETDEF_CACHE", env["NETDEF_CACHE"])
+    torch.manual_seed(5)
+    before, numpy_before = torch.get_rng_state(), np.random.get_state()[1].copy()
+    exp = write_experiment(tmp_path, workers=0, epochs=1, dropout=0.5)
+    train(TrainOptions(str(exp)), handle_signals=False)
+    assert torch.equal(torch.get_rng_state(), before)
+    assert (np.random.get_state()[1] == numpy_before).all()
 
 
 def test_sigterm_checkpoints_and_exits_130(tmp_path, runner, env):

@@ -111,18 +111,32 @@ coeff=1
 """
 
 
+DROPOUT = """
+[drop1]
+type=dropout
+inputs=fc1
+"""
+
+
 def write_net(folder: Path, params: str = TINY_PARAMS, outputs: int = 4, eps: str = "0.001",
-              name: str = "tiny") -> Path:
-    """Write ``name.cfg`` and ``name-params.cfg`` into folder; returns the definition path."""
+              name: str = "tiny", dropout: float | None = None) -> Path:
+    """Write ``name.cfg`` and ``name-params.cfg`` into folder; returns the definition path.
+    ``dropout``: fc2 reads fc1 through a dropout layer keeping that fraction."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.cfg").write_text(TINY.format(outputs=outputs))
-    (folder / f"{name}-params.cfg").write_text(params.format(eps=eps))
+    text, params = TINY.format(outputs=outputs), params.format(eps=eps)
+    if dropout is not None:
+        text = text.replace("[fc2]", DROPOUT.lstrip() + "\n[fc2]").replace(
+            "inputs=pool1,fc1", "inputs=pool1,drop1")
+        params += f"\n[drop1]\nkeep={dropout}\n"
+    (folder / f"{name}.cfg").write_text(text)
+    (folder / f"{name}-params.cfg").write_text(params)
     return folder / f"{name}.cfg"
 
 
-def write_experiment(folder: Path, outputs: int = 4, eps: str = "0.001", **keys) -> Path:
+def write_experiment(folder: Path, outputs: int = 4, eps: str = "0.001",
+                     dropout: float | None = None, **keys) -> Path:
     """A small experiment on builtin:shapes at 16x16 (few images) with the tiny net."""
-    write_net(folder, outputs=outputs, eps=eps)
+    write_net(folder, outputs=outputs, eps=eps, dropout=dropout)
     train = {"layers": "tiny.cfg", "data": "builtin:shapes?train=16&val=8&classes=4",
              "image-size": 20, "inner-size": 16, "batch-size": 8, "epochs": 2,
              "test-freq": 1, "color-noise": 0.1, "devices": "cpu", "seed": 0,

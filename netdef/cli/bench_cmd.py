@@ -22,7 +22,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     from ..check.shapes import numel
     from ..compiler import compile_net
     from ..compiler.compile import output_layer
-    from ..compiler.step import make_train_step
+    from ..train.step import make_train_step
     from ..speed import estimate_peak, step_flops, time_layers, time_steps
 
     net = compile_net(checked, devices=devices.split(","), seed=0).train()

@@ -108,9 +108,10 @@ def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
     Example:
       netdef eval --model runs/quickstart/ckpt.pt --crops 10
     """
-    from ..evaluate import evaluate, open_eval_data
+    from ..evaluate import check_classifier, evaluate, open_eval_data
 
     model = _model(ckpt)
+    check_classifier(model, "eval")  # before any data is opened
     with Bar("evaluating") as bar:
         ds = open_eval_data(model, data, on_event=bar.data)
         result = evaluate(model, ds, int(crops), batch_size, bar, _workers(model), split)
@@ -272,10 +273,11 @@ def show_preds_cmd(ckpt, data, only_errors, out) -> None:
     Example:
       netdef show-preds --model runs/quickstart/ckpt.pt --only-errors
     """
-    from ..evaluate import open_eval_data
+    from ..evaluate import check_classifier, open_eval_data
     from ..show import render_preds
 
     model = _model(ckpt)
+    check_classifier(model, "show-preds")  # before any data is opened
     path = _out(out, ckpt, f"{Path(ckpt).stem}-preds.png")
     with Bar("predicting") as bar:
         ds = open_eval_data(model, data, on_event=bar.data)

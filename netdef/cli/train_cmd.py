@@ -37,6 +37,22 @@ def _pct(x: float) -> str:
     return "  -  " if x is None or math.isnan(x) else f"{100 * x:5.1f}%"
 
 
+def _num(x: float) -> str:
+    """Fixed point from 0.001 to 10⁵, scientific outside it (a blown-up cost: 9.000e+33)."""
+    if x is None:
+        return "-"
+    return f"{x:.4f}" if x == 0 or (math.isfinite(x) and 1e-3 <= abs(x) < 1e5) else f"{x:.3e}"
+
+
+def _costs(nll: float | None, err: float | None, costs: dict[str, float]) -> str:
+    """The classifier's nll and error, and every cost by name when there is more than the
+    classifier's (cuda-convnet2 printed each cost layer's value)."""
+    parts = [f"nll {_num(nll)}  err {_pct(err)}"] if nll is not None else []
+    if nll is None or len(costs) > 1:
+        parts += [f"{name} {_num(value)}" for name, value in costs.items()]
+    return "  ".join(parts)
+
+
 class Display:
     """Renders events: a live bar per epoch, one line per test, health lines, messages."""
 
@@ -110,7 +126,7 @@ class Display:
                                            completed=e.start_batch, stats="")
 
     def on_Progress(self, e) -> None:
-        stats = (f"nll {e.nll:.4f}  err {_pct(e.top1_err)}  lr {e.rate:.2e}  "
+        stats = (f"{_costs(e.nll, e.top1_err, e.costs)}  lr {e.rate:.2e}  "
                  f"{e.images_per_s:,.0f} img/s  ETA {_duration(e.eta_s)}")
         if self.progress.disable:
             if e.batch == e.batches or e.step % max(1, e.batches // 4) == 0 or e.batch < 2:
@@ -121,10 +137,17 @@ class Display:
 
     def on_Tested(self, e) -> None:
         best = "  [bold green]best[/]" if e.best else ""
-        self.progress.console.print(
-            f"[bold]test[/] epoch {e.epoch} (step {e.step}): val nll {e.val_nll:.4f}  top-1 "
-            f"{_pct(e.val_top1)}  top-5 {_pct(e.val_top5)}   train nll {e.train_nll:.4f}  "
-            f"top-1 {_pct(e.train_top1)}{best}", highlight=False, soft_wrap=True)
+        if e.val_nll is not None:
+            val = f"val nll {_num(e.val_nll)}  top-1 {_pct(e.val_top1)}  top-5 {_pct(e.val_top5)}"
+            train = f"train nll {_num(e.train_nll)}  top-1 {_pct(e.train_top1)}"
+            if len(e.val_costs) > 1:
+                val += "  " + _costs(None, None, e.val_costs)
+                train += "  " + _costs(None, None, e.train_costs)
+        else:
+            val = "val " + _costs(None, None, e.val_costs)
+            train = "train " + _costs(None, None, e.train_costs)
+        self.progress.console.print(f"[bold]test[/] epoch {e.epoch} (step {e.step}): {val}   "
+                                    f"{train}{best}", highlight=False, soft_wrap=True)
         width = max((len(h.name) for h in e.health), default=0)
         for h in e.health:
             ratio = h.mean_abs_dw / h.mean_abs_w if h.mean_abs_w else float("nan")

@@ -49,15 +49,30 @@ class LogRegOp(CostOp):
         return self.coeff * nll
 
     def errors(self, labels: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """nll (no coeff), top-1 and top-k error rates of one batch (ties: torch.topk's order,
-        where cuda-convnet gives fractional credit)."""
+        """nll (no coeff), top-1 and top-k error rates of one batch, ties credited as
+        :func:`topk_credit` says."""
         labels = labels.reshape(-1).long()
         logp = self.log_probs(x)
-        top = logp.topk(self.topk, dim=1).indices  # (N, k)
-        hit = top == labels[:, None]
         return {"nll": F.nll_loss(logp, labels),
-                "top1_err": 1.0 - hit[:, 0].double().mean(),
-                "topk_err": 1.0 - hit.any(1).double().mean()}
+                "top1_err": 1.0 - topk_credit(logp, labels, 1).mean(),
+                "topk_err": 1.0 - topk_credit(logp, labels, self.topk).mean()}
+
+
+def topk_credit(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """float64 (N,) in [0, 1]: how much image n counts as a top-``k`` hit, from (N, K)
+    ``scores`` (any order-preserving form: scores, log-probabilities, probabilities).
+
+    The one tie rule of netdef (the training log, the validation test, ``netdef eval``):
+    cuda-convnet2's logreg kernel (``kLogregCost``), the chance of a hit when ties are broken
+    at random. With h classes scoring strictly higher than the true one and e scoring equal
+    (itself included), the credit is 1 when h + e ≤ k, (k − h) / e when h < k < h + e, and 0
+    when h ≥ k. So all-equal scores over K classes give top-1 credit 1/K, never 0 or 1."""
+    labels = labels.reshape(-1).long().to(scores.device)
+    own = scores.gather(1, labels[:, None])                                  # (N, 1)
+    higher = (scores > own).sum(1)                                           # (N,)
+    equal = (scores == own).sum(1)                                           # (N,) incl. itself
+    slots = (k - higher).clamp(min=0).double()
+    return torch.minimum(slots / equal.double(), torch.ones_like(slots))
 
 
 @register("cost.logreg")

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .graph import RunPlan, Step, _Run, make_run_plan, resolve
+from .noise import member_keys
 
 
 class Net(nn.Module):
@@ -38,6 +39,16 @@ class Net(nn.Module):
     def named_layer_parameters(self) -> dict[str, nn.Parameter]:
         """``{"conv1a.weight": p, …}``: every parameter once, under its owner's layer name."""
         return dict(self._parameters)
+
+    def set_noise(self, key: int, first_image: int = 0) -> None:
+        """Key the dropout masks of the forward passes that follow (:mod:`.noise`): ``key``
+        any integer (the training step derives it from the seed and the step),
+        ``first_image`` the index of this process's first image in the global batch (a
+        torchrun rank's offset; 0 in one process)."""
+        for step in self.steps:
+            op = self.ops[step.op_index].op
+            if hasattr(op, "set_noise"):
+                op.set_noise(member_keys(key, step.members, first_image))
 
     def _tensors(self) -> dict[str, torch.Tensor]:
         return {**self._parameters, **self._buffers}

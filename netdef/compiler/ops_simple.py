@@ -11,6 +11,7 @@ from torch import nn
 
 from ..check.shapes import numel
 from .neurons import NeuronOp
+from .noise import keep_mask
 from .registry import Built, register
 
 
@@ -141,19 +142,37 @@ def build_pass(layer, info, net=None) -> Built:
 class DropoutOp(nn.Module):
     """``inverted``: × mask/keep in training, identity at test (cuda-convnet2 DropoutLayer).
     Classic (dropout2, hs): × mask in training, × keep at test, and always × keep when
-    ``enable`` is off (Dropout2Layer)."""
+    ``enable`` is off (Dropout2Layer).
+
+    The mask is :func:`~netdef.compiler.noise.keep_mask` of the key the last
+    :meth:`~netdef.compiler.net.Net.set_noise` gave (``noise``: int64 (k, 3), one row per
+    folded layer). A net that was never keyed draws from torch's global generator, as
+    ``nn.Dropout`` does; netdef's training step always keys it."""
 
     def __init__(self, keep: float, enable: bool, inverted: bool):
         super().__init__()
         self.keep, self.enable, self.inverted = keep, enable, inverted
+        self.register_buffer("noise", torch.zeros(0, 3, dtype=torch.int64), persistent=False)
 
     def extra_repr(self) -> str:
         return f"keep={self.keep}, enable={self.enable}, inverted={self.inverted}"
 
+    def set_noise(self, rows: list[list[int]]) -> None:
+        """Key the masks (rows from :func:`~netdef.compiler.noise.member_keys`), in place:
+        small fills, no copy from or to the host, so a step on a GPU never waits."""
+        if tuple(self.noise.shape) != (len(rows), 3):
+            self.noise = torch.zeros(len(rows), 3, dtype=torch.int64, device=self.noise.device)
+        for j, row in enumerate(rows):
+            for c, value in enumerate(row):
+                self.noise[j, c].fill_(value)
+
     def forward(self, xs, ws):
         x = xs[0]
         if self.training and self.enable:
-            mask = (torch.rand_like(x) < self.keep).to(x.dtype)
+            if self.noise.shape[0]:
+                mask = keep_mask(x, self.noise, self.keep).to(x.dtype)
+            else:
+                mask = (torch.rand_like(x) < self.keep).to(x.dtype)
             return x * mask / self.keep if self.inverted else x * mask
         return x if self.inverted else x * self.keep
 

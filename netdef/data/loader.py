@@ -119,16 +119,22 @@ def finish(images: torch.Tensor, params, mean_c: torch.Tensor, inner: int, crops
 
 
 class Loader:
-    """An iterable of (images, labels) on ``device``; ``len()`` is the batches it will yield."""
+    """An iterable of (images, labels) on ``device``; ``len()`` is the batches it will yield.
 
-    def __init__(self, dataset: _Batches, sampler: Sampler, workers: int, device):
+    ``generator`` seeds the DataLoader's workers; without one the DataLoader would draw that
+    seed from torch's global generator each time an iterator is made (the workers draw
+    nothing random here: augmentation is a hash of (seed, epoch, index))."""
+
+    def __init__(self, dataset: _Batches, sampler: Sampler, workers: int, device,
+                 generator: torch.Generator | None = None):
         self.device = torch.device(device)
         self.dataset, self.sampler = dataset, sampler
         self.batches_per_epoch = getattr(sampler, "batches", len(sampler))
         self.loader = DataLoader(dataset, batch_size=None, sampler=sampler,
                                  num_workers=max(0, workers),
                                  pin_memory=self.device.type == "cuda",
-                                 prefetch_factor=2 if workers > 0 else None)
+                                 prefetch_factor=2 if workers > 0 else None,
+                                 generator=generator or torch.Generator().manual_seed(0))
 
     def __len__(self) -> int:
         return len(self.sampler)
@@ -150,17 +156,19 @@ class Loader:
 def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: float = 0.1,
                  seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
                  world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True,
-                 on_device: bool | None = None) -> Loader:
+                 on_device: bool | None = None, generator: torch.Generator | None = None
+                 ) -> Loader:
     """One epoch of augmented training batches: float32 (N, C, inner, inner), int64 (N,);
     PCA lighting (``color_noise``) applies to 3-channel data only.
     ``on_device``: augment in the consuming process on ``device`` (uint8 batches cross over);
-    default: when ``device`` is a GPU. Both paths compute the same numbers."""
+    default: when ``device`` is a GPU. Both paths compute the same numbers. ``generator``:
+    the workers' seed (:class:`Loader`)."""
     _check_inner(ds, inner_size)
     on_device = _device_path(device, on_device)
     dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise)
     sampler = ShuffledBatches(ds.num_train, batch_size, seed, epoch, rank, world, drop_last,
                               start_batch)
-    return Loader(dataset, sampler, workers, device)
+    return Loader(dataset, sampler, workers, device, generator)
 
 
 def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,

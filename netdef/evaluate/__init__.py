@@ -4,12 +4,14 @@
     result = evaluate(model, open_eval_data(model), crops=10)
 """
 
-from .model import LoadedModel, check_classes, load_checkpoint, open_eval_data
+from .model import (LoadedModel, check_classes, check_classifier, load_checkpoint,
+                    open_eval_data)
 from .predict import Prediction, check_layer, feature_layers, features, predict, prepare
 from .run import EvalProgress, EvalResult, evaluate, view_probabilities
 from .scores import Totals, average_views, probabilities, topk_credit, topk_names
 
-__all__ = ["LoadedModel", "load_checkpoint", "open_eval_data", "check_classes", "evaluate",
+__all__ = ["LoadedModel", "load_checkpoint", "open_eval_data", "check_classes",
+           "check_classifier", "evaluate",
            "EvalResult", "EvalProgress", "predict", "Prediction", "features", "feature_layers",
            "check_layer", "prepare", "view_probabilities", "Totals", "average_views",
            "probabilities", "topk_credit", "topk_names"]

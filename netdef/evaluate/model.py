@@ -56,11 +56,34 @@ class LoadedModel:
         """Where batches go: the device of logical device 0."""
         return torch.device(self.devices[0])
 
+    @property
+    def has_classifier(self) -> bool:
+        """Whether the net has a classifier: a cost.logreg (or cost.crossent) layer reading a
+        softmax, whose outputs are then classes."""
+        from ..compiler.compile import SCORED_COSTS
+
+        return any(self.checked.layers[n].type in SCORED_COSTS for n in self.net.cost_names)
+
     def mean_image(self) -> np.ndarray:
         """float32 (C, S, S) training mean (zeros when the checkpoint has none)."""
         if self.mean is None:
             return np.zeros((self.channels, self.image_size, self.image_size), np.float32)
         return np.asarray(self.mean, dtype=np.float32)
+
+
+def check_classifier(model: LoadedModel, command: str) -> None:
+    """NetdefError unless the net has a classifier (a cost.logreg or cost.crossent layer):
+    ``command`` (eval, predict, show-preds) scores its outputs as classes, which means
+    nothing otherwise (the 768 outputs of a reconstruction net are not 768 classes)."""
+    if model.has_classifier:
+        return
+    names = model.net.cost_names
+    costs = ", ".join(f"'{n}' ({model.checked.layers[n].type})" for n in names)
+    raise NetdefError(f"{model.path}: the net has no classifier (no cost.logreg or "
+                      f"cost.crossent layer; its cost{'s are' if len(names) > 1 else ' is'} "
+                      f"{costs}), so '{command}' has no classes to score. Its training and "
+                      f"validation costs are in the run's metrics.jsonl; 'netdef features' "
+                      f"writes any layer's outputs")
 
 
 def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:

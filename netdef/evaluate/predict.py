@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import NetdefError
-from .model import LoadedModel
+from .model import LoadedModel, check_classifier
 from .run import EvalProgress, _ignore, average_views, view_probabilities
 from .scores import topk_names
 
@@ -68,7 +68,9 @@ def class_name(model: LoadedModel, index: int) -> str:
 
 def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
             batch_size: int = 64) -> list[Prediction]:
-    """The top-``k`` classes and probabilities of each image (paths or PIL images)."""
+    """The top-``k`` classes and probabilities of each image (paths or PIL images); a net
+    without a classifier raises NetdefError."""
+    check_classifier(model, "predict")
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
     decoded = np.stack([decode(model, im) for im in images])               # (N, C, S, S)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from ..errors import NetdefError
-from .model import LoadedModel
+from .model import LoadedModel, check_classifier
 from .scores import Totals, average_views, probabilities
 
 CENTRE_VIEW = 4  # data.augment.ten_views: four corners, then the centre, then the mirrors
@@ -82,9 +82,11 @@ def evaluate(model: LoadedModel, dataset, crops: int = 1, batch_size: int = 128,
     """nll, top-1 and top-5 error over every image of ``split`` (``val``, the split the net
     was chosen on; ``test``, kept for final numbers, when the data has one); with
     ``crops=10`` the softmax probabilities of the ten views are averaged and the centre view
-    is scored alongside."""
+    is scored alongside. A net without a classifier raises NetdefError
+    (:func:`check_classifier`)."""
     from ..data import val_loader
 
+    check_classifier(model, "eval")
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
     t0 = time.perf_counter()

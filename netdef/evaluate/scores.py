@@ -1,4 +1,5 @@
-"""Scores to numbers: softmax probabilities, the 10-view average, top-k credit with ties, nll.
+"""Scores to numbers: softmax probabilities, the 10-view average, top-k credit with ties
+(:func:`~netdef.compiler.costs.topk_credit`, the rule the training log uses too), nll.
 
 Pure torch functions on (N, K) or (N, V, K) tensors, so they are tested on hand-made logits.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from ..compiler.costs import topk_credit  # the one tie rule, shared with the training log
 
 TINY = 1e-30  # floor under a probability before its log (a zero would give an infinite nll)
 
@@ -22,18 +25,6 @@ def average_views(probs: torch.Tensor) -> torch.Tensor:
     """(N, V, K) per-view probabilities -> (N, K): their mean, the paper's 10-crop rule (§4.1:
     "averaging the predictions made by the network's softmax layer on the ten patches")."""
     return probs.mean(dim=1)
-
-
-def topk_credit(probs: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
-    """(N,) float64 in [0, 1]: the chance that the true class is among the top k when ties
-    are broken at random (cuda-convnet2's logreg kernel): 1 when fewer than k classes score
-    strictly higher and the tied ones all fit, a fraction when only some of them do."""
-    labels = labels.reshape(-1).long().to(probs.device)
-    own = probs.gather(1, labels[:, None])                                  # (N, 1)
-    higher = (probs > own).sum(1)                                           # (N,)
-    equal = (probs == own).sum(1)                                           # (N,) incl. itself
-    slots = (k - higher).clamp(min=0).double()
-    return torch.minimum(slots / equal.double(), torch.ones_like(slots))
 
 
 def topk_names(probs: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

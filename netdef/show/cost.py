@@ -4,7 +4,8 @@ Records are those :mod:`netdef.train.loop` appends: ``kind: train`` every ``log-
 (``epoch`` 1-based, ``step``, ``nll``, ``top1_err``, ``rate``) and ``kind: test`` after each
 test (``epoch`` completed, ``step``, ``val_nll``, ``val_top1_err``, ``val_top5_err``,
 ``train_nll``, ``train_top1_err``). The x axis is epochs: a test at the end of epoch e sits at
-e; a training record at step s sits at s / (steps per epoch).
+e; a training record at step s sits at s / (steps per epoch). A net without a classifier has
+no nll or error fields: its cost layers are drawn by name (``costs`` and ``val_costs``).
 """
 
 from __future__ import annotations
@@ -76,19 +77,38 @@ def render_cost(run: str | Path, out: str | Path):
                                                  gridspec_kw={"height_ratios": [3, 3, 1.4]})
     tx = [r["step"] / per for r in train]
     ex = [r["epoch"] for r in tests]
-    ax_nll.plot(tx, [r["nll"] for r in train], color="tab:blue", alpha=0.6, label="train nll")
-    ax_nll.plot(ex, [r["val_nll"] for r in tests], "o-", color="tab:red", label="validation nll")
-    ax_err.plot(tx, [100 * r["top1_err"] for r in train], color="tab:blue", alpha=0.6,
-                label="train top-1")
-    ax_err.plot(ex, [100 * r["val_top1_err"] for r in tests], "o-", color="tab:red",
-                label="validation top-1")
-    ax_err.plot(ex, [100 * r["val_top5_err"] for r in tests], "s--", color="tab:orange",
-                label="validation top-5")
+    classifier = all("nll" in r for r in train)
+    if classifier:
+        ax_nll.plot(tx, [r["nll"] for r in train], color="tab:blue", alpha=0.6,
+                    label="train nll")
+        ax_nll.plot(ex, [r["val_nll"] for r in tests], "o-", color="tab:red",
+                    label="validation nll")
+        ax_err.plot(tx, [100 * r["top1_err"] for r in train], color="tab:blue", alpha=0.6,
+                    label="train top-1")
+        ax_err.plot(ex, [100 * r["val_top1_err"] for r in tests], "o-", color="tab:red",
+                    label="validation top-1")
+        ax_err.plot(ex, [100 * r["val_top5_err"] for r in tests], "s--", color="tab:orange",
+                    label="validation top-5")
+    else:
+        _plot_costs(ax_nll, ax_err, train, tests, tx, ex)
     ax_lr.plot(tx, [r.get("rate", float("nan")) for r in train], color="tab:green")
     _mark_rates(rate_changes(train, per), (ax_nll, ax_err, ax_lr))
     _label(ax_nll, ax_err, ax_lr, run_folder(run).name)
+    if not classifier:
+        ax_nll.set_ylabel("cost")
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def _plot_costs(ax_cost, ax_err, train: list[dict], tests: list[dict], tx, ex) -> None:
+    """A net without a classifier: each cost layer by name; no error rates to draw."""
+    names = list(dict.fromkeys(k for r in train for k in r.get("costs", {})))
+    for name in names:
+        ax_cost.plot(tx, [r.get("costs", {}).get(name, float("nan")) for r in train],
+                     alpha=0.6, label=f"train {name}")
+        ax_cost.plot(ex, [r.get("val_costs", {}).get(name, float("nan")) for r in tests], "o-",
+                     label=f"validation {name}")
+    ax_err.plot([], [], label="no classifier: no error rates")
 
 
 def _mark_rates(changes: list[tuple[float, float]], axes) -> None:

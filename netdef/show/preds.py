@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..evaluate import EvalProgress, prepare, topk_names, view_probabilities
+from ..evaluate import EvalProgress, check_classifier, prepare, topk_names, view_probabilities
 from ..evaluate.predict import class_name
 from .output import pyplot, save_figure
 
@@ -36,7 +36,8 @@ def pick(model, dataset, count: int = COUNT, only_errors: bool = False, batch_si
          on_event: Callable[[object], None] = _ignore) -> list[Shown]:
     """``count`` validation images spread over the set (every class shows up when the set is
     in class order); with ``only_errors`` the first ``count`` misclassified (top-1) ones,
-    scanning in the same spread order."""
+    scanning in the same spread order. A net without a classifier raises NetdefError."""
+    check_classifier(model, "show-preds")
     images, labels = dataset.images("val"), dataset.labels("val")
     n = len(labels)
     order = _spread(n)

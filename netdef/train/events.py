@@ -53,18 +53,24 @@ class EpochStarted:
 
 @dataclass(frozen=True)
 class Progress:
-    """Averages over the batches since the last Progress (every ``log-freq`` batches)."""
+    """Averages over the batches since the last Progress (every ``log-freq`` batches).
+
+    ``costs`` holds every cost layer by name: coeff × its batch mean, as cuda-convnet2
+    printed them. ``nll`` and ``top1_err`` are the classifier's (the first cost.logreg: nll
+    without its coeff, top-1 error as a fraction) and None when the net has none."""
 
     epoch: int
     batch: int  # batches done in this epoch
     batches: int
     step: int  # batches done in the run
     total_steps: int
-    nll: float
-    top1_err: float
+    nll: float | None
+    top1_err: float | None
     rate: float  # eps of the first trainable weight
     images_per_s: float
     eta_s: float
+    costs: dict[str, float] = field(default_factory=dict)
+    loss: float = float("nan")  # Σ of the costs: the value backpropagated
 
 
 @dataclass(frozen=True)
@@ -78,18 +84,23 @@ class Health:
 
 @dataclass(frozen=True)
 class Tested:
-    """A test on the whole validation set, with the training averages of the same epochs."""
+    """A test on the whole validation set, with the training averages of the same epochs.
+
+    ``val_costs`` / ``train_costs``: every cost layer by name (coeff × mean per image). The
+    nll and error fields are the classifier's and None when the net has no cost.logreg."""
 
     epoch: int
     step: int
-    val_nll: float
-    val_top1: float
-    val_top5: float
-    train_nll: float
-    train_top1: float
+    val_nll: float | None
+    val_top1: float | None
+    val_top5: float | None
+    train_nll: float | None
+    train_top1: float | None
     best: bool
     seconds: float
     health: tuple[Health, ...] = field(default_factory=tuple)
+    val_costs: dict[str, float] = field(default_factory=dict)
+    train_costs: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,39 @@
 """The training loop (DESIGN.md §4): epochs over the training set, a test every ``test-freq``
 epochs, checkpoints after each test and at the end, a clean stop on Ctrl-C / SIGTERM.
 
-Losses stay on the device and are read back every ``log-freq`` batches (one host sync per
-report, not per batch); a NaN or inf among them stops the run naming the step. Under torchrun
-a stop request also travels with that report's all_reduce, so the ranks stop at the same batch.
+The update itself is :meth:`netdef.train.step.TrainStep.update`; the random streams are
+:class:`netdef.train.streams.Streams`. A step's numbers stay on the device and are read back
+every ``log-freq`` batches (one host sync per report, not per batch); a NaN or inf among them
+stops the run naming the step, and a cost far above where it should be and growing is said
+at once (:mod:`.watch`). Under torchrun a stop request also travels with that report's
+all_reduce, so the ranks stop at the same batch.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from contextlib import nullcontext
 
 import torch
 
-from ..compiler.step import make_train_step
-from ..errors import NetdefError
 from ..checkpoint import save_checkpoint
+from ..errors import NetdefError
 from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, OnEvent, Progress,
                      Started, Tested, ignore)
-from .metrics import evaluate, scored_cost, train_forward
+from .metrics import Averages, StepResult, evaluate, scored_cost
 from .session import Session, TrainOptions, prepare
 from .signals import StopFlag, catch_interrupts
 from .state import checkpoint_payload
-
-STUCK_TOLERANCE = 0.03  # a training nll within 3 % of ln(classes) all epoch: not learning
+from .step import make_train_step
+from .streams import rank_offset
+from .watch import CAUSES, DivergenceWatch, fmt, stuck_warning
 
 
 class TrainingDiverged(NetdefError):
-    """A NaN or inf cost: the run stopped; the last good checkpoint is untouched."""
+    """A NaN or inf cost: the run stopped; checkpoints already written are untouched."""
 
 
 def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | None = None,
@@ -66,12 +70,15 @@ class Trainer:
         self.params = [p for g in session.opt.param_groups for p in g["params"]]
         self.param_of = {r.name: g["params"][0]
                          for r, g in zip(session.opt.rules, session.opt.param_groups)}
+        classifier = scored_cost(session.net) is not None
+        self.watch = DivergenceWatch(len(session.dataset.classes) if classifier else None)
         self.step_fn = make_train_step(
             session.net, session.opt, session.exp.precision, session.exp.compile,
-            on_event=lambda e: self.emit(Message(e.text, e.severity)), forward=train_forward,
+            on_event=lambda e: self.emit(Message(e.text, e.severity)),
             after_backward=lambda: average_grads(self.dist, self.params),
-            channels_last=session.exp.channels_last)
-        if self.step_fn.scaler is not None and self.state.scaler:  # fp16 resumed: same scale
+            channels_last=session.exp.channels_last, streams=session.streams,
+            first_image=rank_offset(session.exp.batch_size, self.dist.rank, self.dist.world))
+        if self.step_fn.scaler.is_enabled() and self.state.scaler:  # fp16 resumed: same scale
             self.step_fn.scaler.load_state_dict(self.state.scaler)
 
     def run(self) -> Finished:
@@ -107,9 +114,10 @@ class Trainer:
         loader = train_loader(s.dataset, exp.batch_size, exp.inner_size, exp.color_noise,
                               exp.seed, state.epoch, start_batch=state.batch,
                               rank=self.dist.rank, world=self.dist.world,
-                              workers=exp.workers, device=s.data_device)
+                              workers=exp.workers, device=s.data_device,
+                              generator=s.streams.loader(state.epoch))
         self.emit(EpochStarted(state.epoch + 1, state.batch, s.batches_per_epoch))
-        pending, window, nlls = [], (time.perf_counter(), 0), []
+        pending, window, reports = [], (time.perf_counter(), 0), []
         batches = iter(loader)
         while not self.stopping():
             try:
@@ -123,26 +131,28 @@ class Trainer:
             pending.append(self.train_step(images, labels))
             window = (window[0], window[1] + images.shape[0] * self.dist.world)  # global
             if len(pending) >= exp.log_freq or state.batch == s.batches_per_epoch:
-                nlls.append(self.report(pending, window))
+                reports.append(self.report(pending, window))
                 pending, window = [], (time.perf_counter(), 0)
         if pending:
-            nlls.append(self.report(pending, window))
+            reports.append(self.report(pending, window))
         if self.stopping():
             return False
-        self.warn_if_stuck(nlls)
+        stuck = stuck_warning(reports, len(s.dataset.classes), state.epoch + 1)
+        if stuck:
+            self.emit(Message(stuck, "warning"))
         return True
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One update; returns the detached [loss, nll, top-1 error] (on the device)."""
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
+        """One update; returns the step's numbers (detached, on the device)."""
         s, state = self.s, self.state
         step = state.step + 1
-        s.opt.set_rates(step, s.total_steps, state.val_errors)
-        # zero_grad, forward under the experiment's precision, backward (the mean over this
-        # rank's slice of the batch), gradients averaged across ranks (the global-batch mean),
-        # the update: netdef.compiler.step
-        loss, shown = self.step_fn(images, labels)
+        s.opt.set_rates(step, s.total_steps, state.val_errors)  # schedules; A12 noise (seed, step)
+        # dropout keyed by (seed, step); zero_grad, forward under the experiment's precision,
+        # backward (the mean over this rank's slice), gradients averaged across ranks (the
+        # global-batch mean), the update: TrainStep.update in netdef/train/step.py
+        result = self.step_fn(images, labels, step)
         state.step, state.batch = step, state.batch + 1
-        return torch.cat([loss.detach().float().reshape(1), shown.to(loss.device)])
+        return result
 
     def stopping(self) -> bool:
         """One process stops after the batch in flight. Under torchrun a rank stops only when
@@ -152,64 +162,90 @@ class Trainer:
 
     def reduce_with_stop(self, values: torch.Tensor) -> torch.Tensor:
         """The ranks' mean of the pending values, with each rank's stop request riding along
-        in the same all_reduce: (batches, 3) -> (batches, 3); sets ``halt`` if any asked."""
+        in the same all_reduce: (batches, columns) -> (batches, columns); sets ``halt`` if
+        any asked."""
         flag = torch.full((1, values.shape[1]), float(self.stop.requested),
                           dtype=values.dtype, device=values.device)
         summed = sum_across(self.dist, torch.cat([values, flag]))
         self.halt = self.halt or bool(summed[-1, 0] > 0)
         return summed[:-1] / self.dist.world
 
-    def report(self, pending: list[torch.Tensor], window: tuple[float, int]) -> float:
-        """Read the pending batch values (one sync), stop on NaN/inf, log and emit Progress."""
+    def report(self, pending: list[StepResult], window: tuple[float, int]) -> Averages:
+        """Read the pending steps' numbers (one sync), stop on NaN/inf, watch for divergence,
+        log and emit Progress; returns the window's averages."""
         s, state = self.s, self.state
-        values = torch.stack(pending)  # (batches, 3): loss, nll, top-1 error
+        names = list(pending[0].columns())
+        values = torch.stack([torch.stack(list(r.columns().values())) for r in pending])
         if self.dist.active:  # the ranks' slices are equal (or nearly): the mean of their means
             values = self.reduce_with_stop(values)
-        values = values.cpu().double()
+        values = values.cpu().double()  # (batches, columns), the columns named by `names`
         first_step = state.step - len(pending) + 1
-        bad = (~torch.isfinite(values[:, 0])).nonzero()
+        loss = values[:, names.index("loss")]
+        bad = (~torch.isfinite(loss)).nonzero()
         if len(bad):
-            self.diverged(first_step + int(bad[0]), float(values[int(bad[0]), 0]))
-        n = values.shape[0] * s.exp.batch_size
-        nll, top1 = values[:, 1].mean().item(), values[:, 2].mean().item()
-        sums = state.train_sums
-        state.train_sums = [sums[0] + n, sums[1] + n * nll, sums[2] + n * top1]
+            self.diverged(first_step + int(bad[0]), float(loss[int(bad[0])]))
+        avg = Averages.from_columns(dict(zip(names, values.mean(0).tolist())),
+                                    images=len(pending) * s.exp.batch_size)
+        state.train_sums = avg.add_to(state.train_sums)
+        self.watch_divergence(avg, first_step)
         now = time.perf_counter()
         speed = window[1] / max(now - window[0], 1e-9)
-        done = state.step - self.step0
-        eta = (now - self.t0) / max(done, 1) * (s.total_steps - state.step)
+        eta = (now - self.t0) / max(state.step - self.step0, 1) * (s.total_steps - state.step)
         rate = s.opt.rates()[self.trainable[0].name] if self.trainable else 0.0
         if self.main:
-            s.run.append_metrics({"kind": "train", "epoch": state.epoch + 1,
-                                  "batch": state.batch, "step": state.step, "nll": nll,
-                                  "top1_err": top1, "rate": rate, "images_per_s": speed,
-                                  "time": time.time()})
+            record = {"kind": "train", "epoch": state.epoch + 1, "batch": state.batch,
+                      "step": state.step, "loss": avg.loss, "costs": avg.costs, "rate": rate,
+                      "images_per_s": speed, "time": time.time()}
+            if avg.nll is not None:
+                record.update(nll=avg.nll, top1_err=avg.top1_err)
+            s.run.append_metrics(record)
         self.emit(Progress(state.epoch + 1, state.batch, s.batches_per_epoch, state.step,
-                           s.total_steps, nll, top1, rate, speed, eta))
-        return nll
+                           s.total_steps, avg.nll, avg.top1_err, rate, speed, eta,
+                           costs=avg.costs, loss=avg.loss))
+        return avg
+
+    def watch_divergence(self, avg: Averages, first_step: int) -> None:
+        """Warn as soon as the cost is far above where it should be and growing; from then
+        until it recovers no checkpoint is recommended (``state.diverging_since``)."""
+        state = self.state
+        diverging, text = self.watch.check(avg, first_step, state.diverging_since is not None)
+        if diverging and state.diverging_since is None:
+            state.diverging_since = first_step
+            text += f". {_sentence(self.safe_checkpoint_text())}"
+        elif not diverging:
+            state.diverging_since = None
+        if text:
+            self.emit(Message(text, "warning" if diverging else "note"))
+
+    def safe_checkpoint_text(self) -> str:
+        """Which checkpoint to go back to: the last one written before the divergence
+        warning began (kept under its own name once a later one replaced ckpt.pt)."""
+        safe, since = self.state.safe_checkpoint, self.state.diverging_since
+        began = f" (step {since})" if since is not None else ""
+        if safe is None:
+            return (f"no checkpoint is safe: none was written before the cost began to "
+                    f"grow{began}")
+        return (f"the last checkpoint written before the cost began to grow{began} is "
+                f"{safe['path']} (step {safe['step']})")
 
     def diverged(self, step: int, value: float) -> None:
-        s = self.s
+        s, state = self.s, self.state
         per = s.batches_per_epoch
         epoch, batch = (step - 1) // per + 1, (step - 1) % per + 1
         bad = sorted({r.layer for r in s.opt.rules
                       if not torch.isfinite(self.param_of[r.name]).all()})
         where = (f"the weights of layer(s) {', '.join(repr(b) for b in bad)} are no longer finite"
                  if bad else "every weight is still finite (the cost itself overflowed)")
-        kept = (f"the last good checkpoint stays: {s.run.ckpt}" if s.run.ckpt.exists()
-                else "no checkpoint had been written yet")
+        if state.diverging_since is None:
+            state.diverging_since = step
+        safe, how = state.safe_checkpoint, ""
+        if safe is not None and safe["path"] == str(s.run.ckpt):
+            how = f"; with lower rates, continue it with --resume {s.run.path}"
+        elif safe is not None:
+            how = f"; with lower rates, start a new run from it: --init-from {safe['path']}"
         raise TrainingDiverged(f"step {step} (epoch {epoch}, batch {batch}): the cost is "
-                               f"{value}; {where}. Training stopped; {kept}. Lower the learning "
-                               f"rates (epsW/epsB) or check initW, then --resume.")
-
-    def warn_if_stuck(self, nlls: list[float]) -> None:
-        classes = len(self.s.dataset.classes)
-        chance = math.log(classes)
-        if nlls and all(abs(x - chance) < STUCK_TOLERANCE * chance for x in nlls):
-            self.emit(Message(f"epoch {self.state.epoch + 1}: the training nll stayed at "
-                              f"ln({classes}) = {chance:.3f} (chance) for the whole epoch: the "
-                              f"net is not learning. Check the rates (epsW), initW and the "
-                              f"labels", "warning"))
+                               f"{fmt(value)}; {where}. Training stopped. "
+                               f"{_sentence(self.safe_checkpoint_text())}{how}. {CAUSES}.")
 
     def test(self) -> bool:
         """Test on the whole validation set, log, checkpoint; False when stopped."""
@@ -228,28 +264,27 @@ class Trainer:
             self.halt = self.halt or any_rank(self.dist, self.stop.requested)
         if self.stopping():
             return False
-        if result is None:  # no logreg cost: nothing to score
-            state.pending_test = False
-            self.save("test")
-            return True
-        nll, top1, top5 = result
-        images, tn, tt = state.train_sums
-        best = top1 < state.best_top1
-        state.val_errors.append(top1)
-        state.best_top1 = min(state.best_top1, top1)
+        train = Averages.from_sums(state.train_sums)
+        top1 = result.top1_err
+        best = top1 is not None and top1 < state.best_top1
+        # plateau schedules follow the validation error (without a classifier: the cost)
+        state.val_errors.append(top1 if top1 is not None else sum(result.costs.values()))
+        state.best_top1 = min(state.best_top1, top1) if top1 is not None else state.best_top1
         health = self.health()
-        record = {"kind": "test", "epoch": state.epoch, "step": state.step, "val_nll": nll,
-                  "val_top1_err": top1, "val_top5_err": top5,
-                  "train_nll": tn / max(images, 1), "train_top1_err": tt / max(images, 1),
+        record = {"kind": "test", "epoch": state.epoch, "step": state.step,
+                  "val_costs": result.costs, "train_costs": train.costs,
                   "health": {h.name: [h.mean_abs_w, h.mean_abs_dw] for h in health},
                   "time": time.time()}
+        if top1 is not None:
+            record.update(val_nll=result.nll, val_top1_err=top1, val_top5_err=result.top5_err,
+                          train_nll=train.nll, train_top1_err=train.top1_err)
         state.history.append(record)
-        state.train_sums = [0, 0.0, 0.0]
-        state.pending_test = False
+        state.train_sums, state.pending_test = {}, False
         if self.main:
             s.run.append_metrics(record)
-        self.emit(Tested(state.epoch, state.step, nll, top1, top5, record["train_nll"],
-                         record["train_top1_err"], best, time.perf_counter() - t, health))
+        self.emit(Tested(state.epoch, state.step, result.nll, top1, result.top5_err,
+                         train.nll, train.top1_err, best, time.perf_counter() - t, health,
+                         val_costs=result.costs, train_costs=train.costs))
         self.save("test", best=best)
         return True
 
@@ -267,18 +302,36 @@ class Trainer:
         return tuple(out)
 
     def save(self, reason: str, best: bool = False) -> None:
-        s = self.s
-        self.saved_step = self.state.step
+        s, state = self.s, self.state
+        self.saved_step = state.step
         if not self.main:  # every rank holds the same weights; rank 0 writes them
             return
+        if state.diverging_since is None:
+            state.safe_checkpoint = {"path": str(s.run.ckpt), "step": state.step}
+        elif state.safe_checkpoint and state.safe_checkpoint["path"] == str(s.run.ckpt):
+            self.keep_safe_checkpoint()
         scaler = self.step_fn.scaler
-        self.state.scaler = scaler.state_dict() if scaler is not None else None
-        payload = checkpoint_payload(s.net, s.opt, self.state, s.texts, s.paths,
+        state.scaler = scaler.state_dict() if scaler.is_enabled() else None
+        payload = checkpoint_payload(s.net, s.opt, state, s.texts, s.paths,
                                      s.experiment_record(), s.dataset)
         save_checkpoint(s.run.ckpt, payload)
-        self.emit(Checkpointed(str(s.run.ckpt), self.state.step, reason))
+        self.emit(Checkpointed(str(s.run.ckpt), state.step, reason))
         if best:
             save_checkpoint(s.run.best, payload)
+
+    def keep_safe_checkpoint(self) -> None:
+        """ckpt.pt is about to be replaced by one written after the divergence warning: keep
+        the last trusted one under its step's name, so that it can still be gone back to."""
+        s, safe = self.s, self.state.safe_checkpoint
+        kept = s.run.path / f"ckpt-step{safe['step']}.pt"
+        try:
+            shutil.copyfile(s.run.ckpt, kept)
+        except OSError as exc:
+            raise NetdefError(f"{kept}: cannot keep the last checkpoint written before the "
+                              f"divergence warning ({exc.strerror})") from None
+        self.state.safe_checkpoint = {"path": str(kept), "step": safe["step"]}
+        self.emit(Message(f"kept {kept} (step {safe['step']}), the last checkpoint written "
+                          f"before the divergence warning", "note"))
 
     def interrupted(self) -> Finished:
         self.save("interrupt")
@@ -287,11 +340,15 @@ class Trainer:
     def finished(self, interrupted: bool) -> Finished:
         history = self.state.history
         best = None if math.isinf(self.state.best_top1) else self.state.best_top1
-        last = history[-1]["val_top1_err"] if history else None
+        last = history[-1].get("val_top1_err") if history else None
         event = Finished(str(self.s.run.path), self.state.step, interrupted, best, last,
                          time.perf_counter() - self.t0)
         self.emit(event)
         return event
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _outputs(net) -> int:

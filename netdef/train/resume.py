@@ -1,6 +1,6 @@
 """Continuing a run (``--resume DIR``) and starting from another run's weights (``--init-from``).
 
-DESIGN.md §4: resume continues at the next batch with the same data order and RNG states,
+DESIGN.md §4: resume continues at the next batch with the same data order and random draws,
 re-reads the params file (edited rates take effect), and refuses a changed definition unless
 forced, printing the diff.
 """
@@ -15,7 +15,7 @@ import torch
 from ..errors import NetdefError
 from ..checkpoint import load_checkpoint
 from .run import CKPT, RunDir
-from .state import TrainState, set_rng_states
+from .state import TrainState
 
 MAX_DIFF_LINES = 60
 
@@ -75,19 +75,18 @@ def copy_weights(net, weights: dict[str, torch.Tensor]) -> tuple[list[str], list
 
 
 def restore(net, opt, ckpt: dict, force: bool) -> tuple[TrainState, list[str]]:
-    """Put weights, momenta, progress and RNG states back; returns the state and what was
-    skipped (only possible with --force after a definition change)."""
+    """Put weights, momenta and progress back; returns the state and what was skipped (only
+    possible with --force after a definition change). Generator states that older
+    checkpoints hold are ignored: every stream is keyed by position (:mod:`.streams`)."""
     try:
         weights, momentum = ckpt["weights"], ckpt["momentum"]
         state = TrainState.from_dict(ckpt["state"])
-        rng = ckpt["rng"]
     except (KeyError, TypeError) as exc:
         raise NetdefError(f"checkpoint lacks {exc} (written by another netdef version?)") from None
     _, skipped = copy_weights(net, weights)
     if skipped and not force:
         raise NetdefError("the checkpoint's weights do not fit the net: " + "; ".join(skipped))
     opt.load_momentum_buffers(momentum)
-    set_rng_states(rng)
     return state, skipped
 
 

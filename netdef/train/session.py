@@ -20,6 +20,7 @@ from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore
 from .run import RunDir
 from .state import TrainState
+from .streams import Streams
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Session:
     resumed: bool
     paths: dict[str, str | None]
     dist: Dist = SINGLE
+    streams: Streams = Streams(seed=0)  # every random stream of the run (streams.py)
 
     @property
     def texts(self) -> dict[str, str]:
@@ -181,13 +183,13 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
     from ..compiler import compile_net
     from ..optim import build_optimizer
 
-    if ckpt is None:
-        torch.manual_seed(exp.seed)
+    streams = Streams(exp.seed)
     if any(d.startswith("cuda") for d in devices):
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    net = compile_net(checked, devices if len(devices) > 1 else devices[0], seed=exp.seed)
+    net = compile_net(checked, devices if len(devices) > 1 else devices[0],
+                      seed=streams.init_seed)
     net.train()
-    opt = build_optimizer(net, seed=exp.seed)
+    opt = build_optimizer(net, seed=streams.init_seed)
     state = TrainState()
     if ckpt is not None:
         state, skipped = restore(net, opt, ckpt, options.force)
@@ -200,7 +202,7 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
     paths = {"experiment": options.experiment, "definition": spec.path,
              "params": spec.params_path}
     return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
-                   batches, ckpt is not None, paths, dist)
+                   batches, ckpt is not None, paths, dist, streams)
 
 
 def _with_channels_note(exc: NetdefError, spec, dataset, options: TrainOptions) -> NetdefError:

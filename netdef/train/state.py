@@ -1,4 +1,7 @@
-"""What a checkpoint holds and how it is put back: progress, weights, momenta, RNG states."""
+"""What a checkpoint holds and how it is put back: progress, weights, momenta.
+
+No generator state is saved: every random stream is keyed by the seed and a position
+(:mod:`netdef.train.streams`), so a resume draws the same numbers without one."""
 
 from __future__ import annotations
 
@@ -24,8 +27,11 @@ class TrainState:
     history: list[dict] = field(default_factory=list)  # every test record
     best_top1: float = math.inf
     pending_test: bool = False  # an epoch ended whose test was interrupted
-    train_sums: list[float] = field(default_factory=lambda: [0, 0.0, 0.0])  # images, Σnll, Σerr
+    # image-weighted sums since the last test: "images", "loss", "cost:<layer>", "nll", …
+    train_sums: dict[str, float] = field(default_factory=dict)
     scaler: dict | None = None  # fp16's GradScaler (scale, growth tracker), plain numbers
+    diverging_since: int | None = None  # the step at which the divergence warning began
+    safe_checkpoint: dict | None = None  # {"path", "step"}: the last one written before it
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -36,23 +42,11 @@ class TrainState:
     def from_dict(cls, d: dict[str, Any]) -> "TrainState":
         d = dict(d)
         d["best_top1"] = math.inf if d.get("best_top1") is None else d["best_top1"]
+        if not isinstance(d.get("train_sums", {}), dict):  # before costs by name: [n, Σnll, Σerr]
+            n, nll, err = (list(d["train_sums"]) + [0, 0.0, 0.0])[:3]
+            d["train_sums"] = {"images": n, "loss": nll, "nll": nll, "top1_err": err} if n else {}
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
         return cls(**known)
-
-
-def rng_states() -> dict[str, Any]:
-    """The global generators training draws from (dropout uses torch's)."""
-    out: dict[str, Any] = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    cuda = states.get("cuda")
-    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(cuda)
 
 
 def _cpu(t: torch.Tensor) -> torch.Tensor:
@@ -82,6 +76,5 @@ def checkpoint_payload(net, opt, state: TrainState, texts: dict[str, str],
         "momentum": {k: _cpu(v) for k, v in opt.momentum_buffers().items()},
         "rates": opt.rates(),
         "state": state.to_dict(),
-        "rng": rng_states(),
         "versions": versions(),
     }

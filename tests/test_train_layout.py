@@ -1,4 +1,4 @@
-"""compiler.step's channels-last option: when ``auto`` turns it on, and that the NHWC step
+"""train.step's channels-last option: when ``auto`` turns it on, and that the NHWC step
 computes what the NCHW step computes (conv towers, cmrnorm, local, pool, fc)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import torch
 
 from netdef.check import load
 from netdef.compiler import compile_net
-from netdef.compiler.step import make_train_step, to_channels_last, use_channels_last
+from netdef.train.step import make_train_step, to_channels_last, use_channels_last
 from netdef.errors import NetdefError
 
 NET = """\
@@ -111,7 +111,7 @@ def _steps(checked, layout: str, steps: int = 3):
     g = torch.Generator().manual_seed(1)
     images = torch.randn(6, 3, 24, 24, generator=g)  # one batch, so the loss must fall
     labels = torch.randint(0, 5, (6,), generator=g)
-    losses = [step(images, labels)[0].item() for _ in range(steps)]
+    losses = [step(images, labels).loss.item() for _ in range(steps)]
     return net, losses
 
 
