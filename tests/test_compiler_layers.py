@@ -387,6 +387,28 @@ def test_logreg_errors_topk():
     assert e["topk_err"].item() == pytest.approx(1 / 3)
 
 
+def test_one_tie_rule_for_every_top_k():
+    """cuda-convnet2's: with h classes strictly higher and e equal (the label included), the
+    credit is min(1, max(0, k − h) / e); the cost layer, the training loop and netdef eval all
+    use netdef.compiler.costs.topk_credit, so they cannot disagree on ties."""
+    from netdef.compiler.costs import topk_credit
+    from netdef.evaluate import scores
+
+    assert scores.topk_credit is topk_credit
+    flat = torch.zeros(3, 4)  # every class scores the same: chance, never all or nothing
+    labels = torch.tensor([0, 2, 3])
+    assert topk_credit(flat, labels, 1).tolist() == [0.25] * 3
+    assert topk_credit(flat, labels, 3).tolist() == [0.75] * 3
+    tied = torch.tensor([[2.0, 2, 2, 1, 0]])  # label 1 shares first place with two others
+    assert [topk_credit(tied, torch.tensor([1]), k).item() for k in (1, 2, 3, 4)] == \
+        [pytest.approx(1 / 3), pytest.approx(2 / 3), 1.0, 1.0]
+    assert topk_credit(tied, torch.tensor([3]), 3).item() == 0.0  # three strictly higher
+    built, _ = make("cost.logreg", [(1, 1, 1), (4, 1, 1)], topk=2)
+    built.op.from_scores = True
+    e = built.op.errors(labels, flat)
+    assert e["top1_err"].item() == pytest.approx(0.75) and e["topk_err"].item() == pytest.approx(0.5)
+
+
 # --- float64 gradchecks ----------------------------------------------------------------------
 
 GRAD_CASES = [
