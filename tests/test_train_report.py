@@ -202,11 +202,23 @@ def test_the_watch_without_a_classifier_and_after_a_recovery():
     watch = DivergenceWatch(None)
     assert watch.check(avg(100.0), 1, False) == (False, None)
     assert watch.check(avg(50.0), 2, False) == (False, None)
-    diverging, text = watch.check(avg(600.0), 3, False)  # > 10 × the lowest (50) and growing
+    assert watch.check(avg(70.0), 3, False) == (False, None)  # up, but not over 2 × 50
+    assert watch.check(avg(60.0), 3, False) == (False, None)
+    diverging, text = watch.check(avg(600.0), 4, False)  # > 10 × the lowest (50) and growing
     assert diverging and "the training cost 600.0000 is over 10× its lowest so far" in text
-    assert watch.check(avg(900.0), 4, True) == (True, None)  # said once
-    diverging, text = watch.check(avg(60.0), 5, True)
+    assert watch.check(avg(900.0), 5, True) == (True, None)  # said once
+    diverging, text = watch.check(avg(60.0), 6, True)
     assert not diverging and "back to 60.0000" in text
+
+
+def test_a_high_start_falling_unevenly_is_not_divergence():
+    watch = DivergenceWatch(10)  # far above chance means over 3 · ln 10 = 6.9
+    for step, nll in enumerate([50.0, 40.0, 30.0, 31.0, 20.0, 21.0], 1):
+        assert watch.check(Averages(images=8, loss=nll, nll=nll, top1_err=0.9), step,
+                           False) == (False, None)
+    diverging, text = watch.check(Averages(images=8, loss=45.0, nll=45.0, top1_err=0.9), 7,
+                                  False)  # over twice the lowest (20) and rising: it says so
+    assert diverging and text.startswith("step 7: the training nll 45.0000 is far above ln(10)")
 
 
 def test_numbers_in_messages():

@@ -1,4 +1,5 @@
-"""Training (DESIGN.md §4): the loop, run folders, checkpoints, resume.
+"""Training (DESIGN.md §4): the loop, the step, the random streams, run folders,
+checkpoints, resume.
 
     from netdef.train import TrainOptions, train
     result = train(TrainOptions("examples/quickstart.cfg"), on_event=print)
@@ -10,9 +11,13 @@ from ..checkpoint import load_checkpoint, save_checkpoint
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, Progress,
                      Started, Tested)
 from .loop import TrainingDiverged, train
+from .metrics import StepResult
 from .session import TrainOptions
 from .signals import StopFlag
+from .step import make_train_step
+from .streams import Streams
 
 __all__ = ["train", "TrainOptions", "TrainingDiverged", "StopFlag", "load_checkpoint",
            "save_checkpoint", "Checkpointed", "EpochStarted", "Finished", "Health",
-           "Message", "Progress", "Started", "Tested"]
+           "Message", "Progress", "Started", "Tested", "make_train_step", "StepResult",
+           "Streams"]

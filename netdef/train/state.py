@@ -23,7 +23,8 @@ class TrainState:
     epoch: int = 0
     batch: int = 0
     step: int = 0
-    val_errors: list[float] = field(default_factory=list)  # top-1 per test: drives plateau
+    # top-1 error per test (a net without a classifier: its validation cost): drives plateau
+    val_errors: list[float] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)  # every test record
     best_top1: float = math.inf
     pending_test: bool = False  # an epoch ended whose test was interrupted

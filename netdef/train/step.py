@@ -149,7 +149,7 @@ class TrainStep:
 
     def update(self, images: torch.Tensor, labels: torch.Tensor, step: int) -> StepResult:
         """One update on a batch; returns the step's numbers, detached, on the device."""
-        net, opt, scaler = self.net, self.optimizer, self.scaler
+        opt, scaler = self.optimizer, self.scaler
         if self.channels_last and images.dim() == 4:  # (N, C, H, W) stored as N, H, W, C
             images = images.contiguous(memory_format=torch.channels_last)
         self.set_noise(self.o.streams.dropout_key(step), self.o.first_image)  # dropout masks

@@ -10,6 +10,7 @@ from .metrics import Averages
 
 FAR = 3.0             # a classifier's nll over FAR · ln(classes) is far above chance
 GROWTH = 10.0         # without a classifier: a cost over GROWTH × its lowest so far
+RISE = 2.0            # growing: above the last report and over RISE × the lowest so far
 STUCK_TOLERANCE = 0.03  # a training nll within 3 % of ln(classes) all epoch …
 STUCK_ERROR = 0.9     # … and an error rate of at least 90 % of chance's (1 − 1/classes)
 CAUSES = ("Likely causes: learning rates too high (epsW/epsB); initW too large for the layer's "
@@ -32,8 +33,10 @@ class DivergenceWatch:
     """Says when the training cost is far above where it should be and growing.
 
     With a classifier the yardstick is chance, ln(classes) (a net guessing uniformly); without
-    one it is the lowest cost seen so far. ``check`` returns a warning text the first time
-    (and again after a recovery), None otherwise."""
+    one it is the lowest cost seen so far. Growing means above the previous report and over
+    twice the lowest so far, so that a cost that starts high and falls unevenly (a large
+    initW) is not taken for one that blows up. ``check`` returns a warning text the first
+    time (and again after a recovery), None otherwise."""
 
     classes: int | None  # None: no classifier, judge the summed cost
     previous: float | None = None
@@ -50,7 +53,8 @@ class DivergenceWatch:
     def check(self, avg: Averages, step: int, diverging: bool) -> tuple[bool, str | None]:
         """(diverging now, text to say): a warning when it begins, a note when it ends."""
         value = self.value(avg)
-        far, growing = self.far(value), self.previous is not None and value > self.previous
+        far = self.far(value)
+        growing = self.previous is not None and value > max(self.previous, RISE * self.lowest)
         self.previous, self.lowest = value, min(self.lowest, value)
         if not diverging and far and growing:
             return True, self.warning(value, step)
