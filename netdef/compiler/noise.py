@@ -13,8 +13,8 @@ So the masks are the same
 - on the CPU and on CUDA (integer arithmetic, exact everywhere; it also traces under
   ``torch.compile``, whereas a ``torch.Generator`` argument does not).
 
-The hash is Wellons' ``lowbias32`` (two rounds, the second keyed again), computed in int64
-tensors with every product kept below 2⁶³ (:func:`_mul32_`), so no arithmetic ever overflows.
+The hash is Wellons' ``lowbias32``, computed in int64 tensors with every product kept below
+2⁶³ (:func:`_mul32_`), so no arithmetic ever overflows.
 """
 
 from __future__ import annotations
@@ -84,15 +84,17 @@ def keep_mask(x: torch.Tensor, keys: torch.Tensor, keep: float) -> torch.Tensor:
 
     ``keys`` int64 (k, 3) holds one row per layer (:func:`member_keys`); with k > 1 the rows
     of ``x`` are k towers folded into the batch, row n·k + j being image n of tower j, so each
-    tower draws exactly the mask it would draw unfolded."""
+    tower draws exactly the mask it would draw unfolded. Each row (an image of one layer)
+    gets a 32-bit key from two hash rounds of (layer key, image index); each element is one
+    round of (row key XOR its index within the row), so most of the work is per row."""
     k = keys.shape[0]
     rows, per = x.shape[0], x[0].numel()
     dev = keys.device
     r = torch.arange(rows, device=dev)
-    image = keys[r % k, 2] + torch.div(r, k, rounding_mode="floor")                 # (R,)
-    index = image[:, None] * per + torch.arange(per, device=dev)[None, :]           # (R, per)
-    w0, w1 = keys[r % k, 0][:, None], keys[r % k, 1][:, None]                       # (R, 1)
-    h = hash32_((index & M32).bitwise_xor_(w0))
-    h = hash32_(h.bitwise_xor_(w1).bitwise_xor_(index >> 32))
+    member = keys[r % k]                                                        # (R, 3)
+    image = member[:, 2] + torch.div(r, k, rounding_mode="floor")               # (R,)
+    row = hash32_((image & M32).bitwise_xor_(member[:, 0]))
+    row = hash32_(row.bitwise_xor_(member[:, 1]).bitwise_xor_(image >> 32))     # (R,)
+    h = hash32_(torch.arange(per, device=dev)[None, :] ^ row[:, None])          # (R, per)
     threshold = min(int(keep * 2**32), 2**32)
     return (h < threshold).reshape(x.shape)
