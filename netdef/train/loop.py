@@ -226,7 +226,7 @@ class Trainer:
             return (f"no checkpoint is safe: none was written before the cost began to "
                     f"grow{began}")
         return (f"the last checkpoint written before the cost began to grow{began} is "
-                f"{safe['path']} (step {safe['step']})")
+                f"{self.s.run.path / safe['file']} (step {safe['step']})")
 
     def diverged(self, step: int, value: float) -> None:
         s, state = self.s, self.state
@@ -239,10 +239,11 @@ class Trainer:
         if state.diverging_since is None:
             state.diverging_since = step
         safe, how = state.safe_checkpoint, ""
-        if safe is not None and safe["path"] == str(s.run.ckpt):
+        if safe is not None and safe["file"] == s.run.ckpt.name:
             how = f"; with lower rates, continue it with --resume {s.run.path}"
         elif safe is not None:
-            how = f"; with lower rates, start a new run from it: --init-from {safe['path']}"
+            how = (f"; with lower rates, start a new run from it: --init-from "
+                   f"{s.run.path / safe['file']}")
         raise TrainingDiverged(f"step {step} (epoch {epoch}, batch {batch}): the cost is "
                                f"{fmt(value)}; {where}. Training stopped. "
                                f"{_sentence(self.safe_checkpoint_text())}{how}. {CAUSES}.")
@@ -307,8 +308,8 @@ class Trainer:
         if not self.main:  # every rank holds the same weights; rank 0 writes them
             return
         if state.diverging_since is None:
-            state.safe_checkpoint = {"path": str(s.run.ckpt), "step": state.step}
-        elif state.safe_checkpoint and state.safe_checkpoint["path"] == str(s.run.ckpt):
+            state.safe_checkpoint = {"file": s.run.ckpt.name, "step": state.step}
+        elif state.safe_checkpoint and state.safe_checkpoint["file"] == s.run.ckpt.name:
             self.keep_safe_checkpoint()
         scaler = self.step_fn.scaler
         state.scaler = scaler.state_dict() if scaler.is_enabled() else None
@@ -329,7 +330,7 @@ class Trainer:
         except OSError as exc:
             raise NetdefError(f"{kept}: cannot keep the last checkpoint written before the "
                               f"divergence warning ({exc.strerror})") from None
-        self.state.safe_checkpoint = {"path": str(kept), "step": safe["step"]}
+        self.state.safe_checkpoint = {"file": kept.name, "step": safe["step"]}
         self.emit(Message(f"kept {kept} (step {safe['step']}), the last checkpoint written "
                           f"before the divergence warning", "note"))
 

@@ -32,7 +32,8 @@ class TrainState:
     train_sums: dict[str, float] = field(default_factory=dict)
     scaler: dict | None = None  # fp16's GradScaler (scale, growth tracker), plain numbers
     diverging_since: int | None = None  # the step at which the divergence warning began
-    safe_checkpoint: dict | None = None  # {"path", "step"}: the last one written before it
+    # {"file" (in the run folder), "step"}: the last checkpoint written before that warning
+    safe_checkpoint: dict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
