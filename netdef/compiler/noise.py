@@ -3,15 +3,15 @@ mask depends on nothing but the numbers that name it, never on a generator's sta
 
 The caller keys a forward pass with :meth:`~netdef.compiler.net.Net.set_noise` (the training
 step passes a key made from the seed and the step). Each dropout layer then mixes that key with
-its own name and hashes the index of every element of its input (N, C, H, W) in row-major
-order, counting images from ``first_image`` (a torchrun rank's offset in the global batch).
+its own name and hashes the index of each image, counted from ``first_image`` (a torchrun
+rank's offset in the global batch), and of each element within the image (C, H, W).
 So the masks are the same
 
 - after a resume (no generator state to restore),
 - on one process or on several ranks sharing a global batch,
 - with towers folded into one op or run one by one (each member keeps its own name), and
-- on the CPU and on CUDA (integer arithmetic, exact everywhere; it also traces under
-  ``torch.compile``, whereas a ``torch.Generator`` argument does not).
+- on the CPU and on CUDA, eager or under ``torch.compile`` (integer arithmetic is exact
+  everywhere).
 
 The hash is Wellons' ``lowbias32``, computed in int64 tensors with every product kept below
 2⁶³ (:func:`_mul32_`), so no arithmetic ever overflows.
