@@ -34,7 +34,7 @@ def test_only_the_cli_imports_click():
 # Pipeline order (DEVELOPERS.md); modules of one rank are siblings and do not import each other.
 STAGE_RANK = {"errors": 0, "syntax": 1, "schedules": 2, "schema": 3, "check": 4, "compiler": 5,
               "data": 6, "optim": 7, "checkpoint": 7, "train": 8, "evaluate": 8, "show": 9,
-              "speed": 9, "cli": 10}
+              "speed": 9, "ablate": 10, "cli": 11}
 
 
 def _imported_stages(path, package_parts):

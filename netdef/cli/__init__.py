@@ -6,6 +6,7 @@ import click
 
 from .. import __version__
 from . import bench_cmd as bench, memory
+from .ablate_cmd import ablate_cmd
 from .compile_cmds import check_grads_cmd
 from .data_cmds import prep_cmd
 from .eval_cmds import (eval_cmd, features_cmd, plot_lr_cmd, predict_cmd, show_cost_cmd,
@@ -40,6 +41,7 @@ cli.add_command(plot_lr_cmd)
 cli.add_command(predict_cmd)
 cli.add_command(features_cmd)
 cli.add_command(bench.bench_cmd)
+cli.add_command(ablate_cmd)
 
 
 def main() -> None:

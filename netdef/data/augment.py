@@ -55,14 +55,19 @@ def uniforms(seed: int, epoch: int, index: np.ndarray, streams: int = _STREAMS) 
 
 
 def train_params(seed: int, epoch: int, index: np.ndarray, image_size: int, inner_size: int,
-                 color_noise: float, eigval: np.ndarray, eigvec: np.ndarray) -> TrainParams:
+                 color_noise: float, eigval: np.ndarray, eigvec: np.ndarray, *,
+                 random_crops: bool = True, mirrors: bool = True) -> TrainParams:
     """Crop offsets, mirrors and lighting shifts for the images ``index`` in ``epoch``;
-    ``eigval`` (C,) and ``eigvec`` (C, C) are the data's pixel PCA: lighting for C = 3 only."""
+    ``eigval`` (C,) and ``eigvec`` (C, C) are the data's pixel PCA: lighting for C = 3 only.
+    ``random_crops=False`` takes the centre crop, ``mirrors=False`` never mirrors (the paper's
+    ablation of §4.1); the lighting draws stay the same either way."""
     u = uniforms(seed, epoch, index)                                           # (N, 9)
     span = image_size - inner_size + 1
     oy = np.minimum((u[:, 0] * span).astype(np.int64), span - 1)
     ox = np.minimum((u[:, 1] * span).astype(np.int64), span - 1)
-    flip = u[:, 2] < 0.5
+    if not random_crops:
+        oy = ox = np.full(len(u), center_offset(image_size, inner_size), dtype=np.int64)
+    flip = (u[:, 2] < 0.5) & mirrors
     radius = np.sqrt(-2.0 * np.log1p(-u[:, 3:6]))                              # Box-Muller
     alpha = (radius * np.cos(2 * np.pi * u[:, 6:9]) * color_noise).astype(np.float32)  # (N, 3)
     channels = len(eigval)

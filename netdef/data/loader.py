@@ -85,11 +85,13 @@ class _Batches(Dataset):
     them on the GPU; otherwise they are finished here: (float32 images, labels)."""
 
     def __init__(self, data: PackedData, split: str, inner: int, train: bool, on_device: bool,
-                 seed: int = 0, epoch: int = 0, color_noise: float = 0.0, crops: int = 1):
+                 seed: int = 0, epoch: int = 0, color_noise: float = 0.0, crops: int = 1,
+                 random_crops: bool = True, mirrors: bool = True):
         self.reader = _Reader(data, split)
         self.labels = data.labels(split)
         self.size, self.inner, self.train, self.on_device = data.image_size, inner, train, on_device
         self.seed, self.epoch, self.color_noise, self.crops = seed, epoch, color_noise, crops
+        self.random_crops, self.mirrors = random_crops, mirrors
         self.eigval, self.eigvec = data.eigval, data.eigvec
         self.mean_c = augment.mean_crop(data.mean, inner)                  # (C, i, i)
 
@@ -100,7 +102,8 @@ class _Batches(Dataset):
         images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, C, S, S)
         labels = torch.from_numpy(self.labels[index])                       # int64 (N,)
         params = (augment.train_params(self.seed, self.epoch, index, self.size, self.inner,
-                                       self.color_noise, self.eigval, self.eigvec)
+                                       self.color_noise, self.eigval, self.eigvec,
+                                       random_crops=self.random_crops, mirrors=self.mirrors)
                   if self.train else None)
         if self.on_device:
             return images, labels, params
@@ -156,16 +159,18 @@ class Loader:
 def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: float = 0.1,
                  seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
                  world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True,
-                 on_device: bool | None = None, generator: torch.Generator | None = None
-                 ) -> Loader:
+                 on_device: bool | None = None, generator: torch.Generator | None = None,
+                 random_crops: bool = True, mirrors: bool = True) -> Loader:
     """One epoch of augmented training batches: float32 (N, C, inner, inner), int64 (N,);
     PCA lighting (``color_noise``) applies to 3-channel data only.
     ``on_device``: augment in the consuming process on ``device`` (uint8 batches cross over);
     default: when ``device`` is a GPU. Both paths compute the same numbers. ``generator``:
-    the workers' seed (:class:`Loader`)."""
+    the workers' seed (:class:`Loader`). ``random_crops``/``mirrors`` off: centre crops,
+    never mirrored."""
     _check_inner(ds, inner_size)
     on_device = _device_path(device, on_device)
-    dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise)
+    dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise,
+                       random_crops=random_crops, mirrors=mirrors)
     sampler = ShuffledBatches(ds.num_train, batch_size, seed, epoch, rank, world, drop_last,
                               start_batch)
     return Loader(dataset, sampler, workers, device, generator)

@@ -57,6 +57,9 @@ class Experiment(BaseModel):
     epochs: PosInt = 90
     test_freq: PosInt = Field(1, description="validate every N epochs")
     color_noise: Annotated[Float, Field(ge=0)] = Field(0.1, description="PCA lighting alpha std")
+    random_crops: Bool = Field(True, description="training crops at random positions (off: "
+                                                 "the centre crop, as at test)")
+    mirrors: Bool = Field(True, description="mirror half the training images at random")
     devices: str = Field("auto", description="auto, one device, or one per logical device")
     save: str | None = Field(None, description="run directory; default runs/<file stem>")
     seed: Int = 0

@@ -115,7 +115,8 @@ class Trainer:
                               exp.seed, state.epoch, start_batch=state.batch,
                               rank=self.dist.rank, world=self.dist.world,
                               workers=exp.workers, device=s.data_device,
-                              generator=s.streams.loader(state.epoch))
+                              generator=s.streams.loader(state.epoch),
+                              random_crops=exp.random_crops, mirrors=exp.mirrors)
         self.emit(EpochStarted(state.epoch + 1, state.batch, s.batches_per_epoch))
         pending, window, reports = [], (time.perf_counter(), 0), []
         batches = iter(loader)
