@@ -137,9 +137,10 @@ TWO_TOWER = ("[data]\ntype=data\ndataIdx=0\n\n[labels]\ntype=data\ndataIdx=1\n\n
                "[probs]\ntype=softmax\ninputs=fc4\n\n[logprob]\ntype=cost.logreg\n"
                "inputs=labels,probs\n")
 
+TWO_INPUTS = WEIGHTS.replace("epsW=0.01", "epsW=0.01,0.02").replace("wc=0.0005", "wc=0.0005,0.001")
 TWO_TOWER_PARAMS = "\n".join(
     [f"[conv1{t}]\n{WEIGHTS}\n[rnorm1{t}]\nscale=0.0001\npow=0.75\n\n"
-     f"[conv2{t}]\n{WEIGHTS.replace('epsW=0.01', 'epsW=0.01,0.02').replace('wc=0.0005', 'wc=0.0005,0.001')}\n"
+     f"[conv2{t}]\n{TWO_INPUTS}\n"
      f"[fc3{t}]\n{WEIGHTS}\n[drop3{t}]\nkeep=0.5\n" for t in "ab"]
     + [f"[fc4]\n{WEIGHTS}", "[logprob]\ncoeff=1\n"])
 

@@ -68,14 +68,15 @@ def test_dry_run_writes_and_checks_the_variants_only(tmp_path):
     exp, out = write_experiment(tmp_path / "src"), tmp_path / "out"
     result = netdef("ablate", exp, "dropout", "overlap-pool", "--dry-run", "--out", out)
     assert result.exit_code == 0, result.output
-    assert "dropout → no-dropout" in result.stdout and "9 runs (3 nets × 3 seeds)" in result.stdout
+    assert "dropout → no-dropout" in result.stdout
+    assert "9 runs (3 nets × 3 seeds)" in result.stdout
     assert (out / "variants" / "no-dropout" / "net.cfg").is_file()
     assert not (out / "runs").exists()
 
 
 @pytest.mark.parametrize("claims, message", [
     (["lrn", "relu", "bogus"], "error: unknown claim 'bogus' (expected one of relu, lrn,"),
-    (["towers"], "claim 'towers': the net has 1 device(s) and no second tower"),
+    (["towers"], "claim 'towers': the net has one tower (every layer on device 0)"),
 ])
 def test_bad_claims_exit_1(tmp_path, claims, message):
     exp, out = write_experiment(tmp_path / "src"), tmp_path / "out"

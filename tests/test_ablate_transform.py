@@ -144,14 +144,15 @@ def test_towers_on_alexnet(tmp_path):
     ("lrn", "claim 'lrn': the net has no response normalisation to remove"),
     ("dropout", "claim 'dropout': the net has no dropout to remove"),
     ("relu", "claim 'relu': the net has no relu neuron to replace"),
-    ("towers", "claim 'towers': the net has 1 device(s) and no second tower"),
+    ("towers", "claim 'towers': the net has one tower (every layer on device 0)"),
     ("overlap-pool", "claim 'overlap-pool': the net has no overlapping pool"),
 ])
 def test_claims_that_cannot_apply(tmp_path, claim, message):
     net = (ONE_TOWER.replace("neuron=relu", "neuron=tanh").replace("sizeX=3", "sizeX=2")
            .replace("[rnorm1]\ntype=cmrnorm\ninputs=conv1\nchannels=8\nsize=3\n\n", "")
            .replace("inputs=rnorm1", "inputs=conv1")
-           .replace("[drop1]\ntype=dropout\ninputs=fc1\n\n", "").replace("inputs=drop1", "inputs=fc1"))
+           .replace("[drop1]\ntype=dropout\ninputs=fc1\n\n", "")
+           .replace("inputs=drop1", "inputs=fc1"))
     params = ONE_TOWER_PARAMS.replace("[rnorm1]\nscale=0.0001\npow=0.75\n\n", "").replace(
         "[drop1]\nkeep=0.5\n\n", "")
     with pytest.raises(NetdefError) as err:
@@ -175,7 +176,8 @@ def test_every_problem_at_once(tmp_path):
 def test_ten_view_needs_crops_smaller_than_the_image(tmp_path):
     with pytest.raises(NetdefError) as err:
         plan_for(tmp_path, "ten-view", **{"inner-size": 20})
-    assert "exp.cfg:5:1: error: claim 'ten-view': inner-size 20 equals image-size 20" in str(err.value)
+    expected = "exp.cfg:5:1: error: claim 'ten-view': inner-size 20 equals image-size 20"
+    assert expected in str(err.value)
 
 
 def test_a_net_without_a_classifier_is_refused(tmp_path):

@@ -68,7 +68,8 @@ def _claim_section(claim, reports: list[VariantReport], plan: Plan, setting: Set
                   f"(base {plan.base.macs:,})."]
         lines += [f"- {c}" for c in v.variant.changes]
         lines += [f"- experiment: {k} = {val}" for k, val in v.variant.overrides.items()]
-        lines += ["", f"{_measure(r, setting).capitalize()}: Δ {delta_text(r.primary, kind_of(r))}; "
+        measure = _measure(r, setting).capitalize()
+        lines += ["", f"{measure}: Δ {delta_text(r.primary, kind_of(r))}; "
                       f"{VERDICT_TEXT[r.primary.verdict]} ({r.primary.reason}).", ""]
         if r.variant.variant.trains and claim.metric == STEPS:
             lines += [_line("validation top-1 error", r.val_top1, "pct")]
@@ -86,9 +87,15 @@ def _line(what: str, c: Comparison, kind: str) -> str:
 
 
 def _seed_table(r: VariantReport, setting: Setting) -> list[str]:
-    kind = kind_of(r)
+    kind, per_epoch = kind_of(r), setting.steps / setting.epochs
+
+    def cell(x: float | None) -> str:
+        if kind == "steps" and x is not None:  # the paper's Figure 1 counts epochs
+            return f"{x:,.0f} ({x / per_epoch:.2f} epochs)"
+        return _value(x, kind)
+
     head = ["| seed | base | variant |", "|---|---|---|"]
-    return head + [f"| {seed} | {_value(b, kind)} | {_value(v, kind)} |"
+    return head + [f"| {seed} | {cell(b)} | {cell(v)} |"
                    for seed, b, v in zip(setting.seeds, r.primary.base.values,
                                          r.primary.variant.values)]
 
@@ -134,4 +141,6 @@ def _duration(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    if s >= 3600:
+        return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return f"{s // 60}:{s % 60:02d}"

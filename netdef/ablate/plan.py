@@ -201,10 +201,7 @@ def file_names(src: Sources) -> tuple[str, str]:
     params = Path(src.params.path).name if src.params is not None else "params.cfg"
     if params == definition:
         params = f"params-{params}"
-    taken = {definition, params}
-    if EXPERIMENT_FILE in taken:
-        definition, params = (n if n != EXPERIMENT_FILE else f"net-{n}" for n in (definition, params))
-    return definition, params
+    return tuple(f"net-{n}" if n == EXPERIMENT_FILE else n for n in (definition, params))
 
 
 def experiment_text(exp: Experiment, data: str, variant: Variant, definition: str,

@@ -27,9 +27,11 @@ def one_tower(src: Sources) -> Variant:
     spec, checked = src.spec, src.checked
     devices = {n: i.device for n, i in checked.layers.items()}
     if checked.num_devices != 2 or not any(d == 1 for d in devices.values()):
+        found = (f"places layers on {checked.num_devices} devices" if checked.num_devices > 2
+                 else "has one tower (every layer on device 0)")
         raise not_applicable(src, CLAIM, (
-            f"the net has {checked.num_devices} device(s) and no second tower: the claim needs "
-            f"a two-tower file (layers placed with gpu=0 and gpu=1, as layers/alexnet-2gpu.cfg)"))
+            f"the net {found}: the claim needs a two-tower file (layers placed with gpu=0 and "
+            f"gpu=1, as layers/alexnet-2gpu.cfg)"))
     dropped = {n for n, d in devices.items() if d == 1}
     edits = Edits(src)
     _drop_inputs(src, edits, dropped)
@@ -109,8 +111,9 @@ def _widen(src: Sources, edits: Edits, dropped: set[str], twin: dict[str, str]
                     f"divide into its {groups} groups"))])
             edits.set_key(name, "filters", str(width // groups))
         widths[name] = width
-        edits.changes.append(f"{name}: {own} → {width} {'outputs' if layer.type == 'fc' else 'filters'}"
-                             f" (its own and {twin[name]}'s, the paper's footnote)")
+        unit = "outputs" if layer.type == "fc" else "filters"
+        edits.changes.append(f"{name}: {own} → {width} {unit} (its own and {twin[name]}'s, "
+                             f"the paper's footnote)")
     return widths
 
 

@@ -158,9 +158,9 @@ def remove_layers(src: Sources, claim: str, kinds: frozenset[str], what: str) ->
     for name in removed:
         edits.remove_layer(name)
         readers = [n for n, l in spec.layers.items() if name in l.inputs and n not in removed]
+        verb = "reads" if len(readers) == 1 else "read"
         edits.changes.append(f"{name} ({spec.layers[name].type}) removed; "
-                             f"{', '.join(readers) or 'nothing'} now read{'s' * (len(readers) == 1)} "
-                             f"{source(name)}")
+                             f"{', '.join(readers) or 'nothing'} now {verb} {source(name)}")
     return edits
 
 
@@ -201,8 +201,8 @@ def non_overlapping_pools(src: Sources) -> Variant:
     if not edits.changes:
         raise not_applicable(src, "overlap-pool", "the net has no overlapping pool "
                                                   "(a pool layer with sizeX > stride)")
-    return edits.variant("overlap-pool", "no-overlap",
-                         "overlapping pools (sizeX > stride) made non-overlapping, same output size")
+    return edits.variant("overlap-pool", "no-overlap", "overlapping pools (sizeX > stride) made "
+                                                       "non-overlapping, same output size")
 
 
 def _pool_side(shape: tuple[int, int, int], channels: int) -> int:
