@@ -69,12 +69,15 @@ def _claim_section(claim, reports: list[VariantReport], plan: Plan, setting: Set
         lines += [f"- {c}" for c in v.variant.changes]
         lines += [f"- experiment: {k} = {val}" for k, val in v.variant.overrides.items()]
         measure = _measure(r, setting).capitalize()
-        lines += ["", f"{measure}: Δ {delta_text(r.primary, kind_of(r))}; "
-                      f"{VERDICT_TEXT[r.primary.verdict]} ({r.primary.reason}).", ""]
+        delta = (f"Δ {delta_text(r.primary, kind_of(r))}; " if r.primary.delta is not None
+                 else "")
+        lines += ["", f"{measure}: {delta}{VERDICT_TEXT[r.primary.verdict]} "
+                      f"({r.primary.reason}).", ""]
         if r.variant.variant.trains and claim.metric == STEPS:
             lines += [_line("validation top-1 error", r.val_top1, "pct")]
         if r.gap is not None:
-            lines += [_line("overfitting gap (validation − training top-1)", r.gap, "pct")]
+            lines += [_line("overfitting gap (validation − training top-1; the training error as "
+                            "logged while training, dropout and augmentation on)", r.gap, "pct")]
         lines += ["", *_seed_table(r, setting), ""]
     if picture:
         lines += [f"![{claim.name}]({picture})", ""]

@@ -105,10 +105,11 @@ def compare(base: list[float | None], variant: list[float | None], *, paired: bo
     if abs(delta) <= margin:
         return Comparison(base=b, variant=v, delta=delta, se=se, margin=margin,
                           verdict="not separable",
-                          reason=f"|Δ| ≤ {t975(df):.2f} standard errors (t-test, 5%)")
+                          reason=f"|Δ| ≤ {t975(df):.2f} × its standard error: within the "
+                                 f"seed-to-seed spread")
     sign = "paper's sign" if delta * expected > 0 else "opposite sign"
     return Comparison(base=b, variant=v, delta=delta, se=se, margin=margin, verdict=sign,
-                      reason=f"|Δ| > {t975(df):.2f} standard errors (t-test, 5%)")
+                      reason=f"|Δ| > {t975(df):.2f} × its standard error")
 
 
 def _welch(b: Summary, v: Summary) -> tuple[float, float]:
@@ -129,7 +130,7 @@ def _censored(b: Summary, v: Summary, expected: int, limit: int | None) -> Compa
     """Some runs never reached the threshold: only an all-or-nothing split says anything."""
     within = f" within {limit} steps" if limit else ""
     if b.censored == b.n and v.censored == v.n:
-        reason = f"neither reached the threshold{within}"
+        reason = f"neither reached the threshold{within}: train longer or raise --threshold"
     elif b.n < 2 or v.n < 2:
         reason = "one seed: no seed-to-seed spread to compare the difference with"
     elif b.censored == 0 and v.censored == v.n:
