@@ -214,3 +214,17 @@ def test_the_language_side_of_ablate_imports_no_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_a_bad_definition_and_an_unknown_claim_together(tmp_path):
+    with pytest.raises(NetdefError) as err:
+        plan_for(tmp_path, "lrn", "bogus", net=ONE_TOWER.replace("filters=8", "filters=8x"))
+    text = str(err.value)
+    assert "unknown claim 'bogus'" in text and "'filters' must be an integer" in text
+
+
+def test_a_net_without_params_is_refused_at_the_users_file(tmp_path):
+    exp = write_experiment(tmp_path / "src")
+    (tmp_path / "src" / "net-params.cfg").unlink()
+    with pytest.raises(NetdefError, match="exp.cfg: \\[train\\]: the net has no learning"):
+        make_plan(AblateOptions(experiment=str(exp), claims=("lrn",), out=str(tmp_path / "o")))

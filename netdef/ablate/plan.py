@@ -19,6 +19,7 @@ from ..check import CheckedNet, check_net, load
 from ..check.load import experiment_files
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
+from ..schema.build import NEEDS_PARAMS
 from .claims import Claim, claims_named
 from .transform import Sources, Variant, base_variant
 
@@ -95,7 +96,10 @@ class Plan:
 def make_plan(options: AblateOptions) -> Plan:
     """Build, write and check every variant; raise every problem at once (NetdefError)."""
     claims, problems = claims_named(options.claims)
-    exp, src, notes = _read(options)
+    try:
+        exp, src, notes = _read(options)
+    except NetdefError as exc:
+        raise NetdefError(problems + exc.diagnostics) from None
     made = []
     for claim in claims:
         try:
@@ -143,6 +147,9 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
     if not any(layer.type == "cost.logreg" for layer in spec.layers.values()):
         raise NetdefError(f"{spec.path}: netdef ablate compares error rates, and the net has "
                           f"no classifier (no cost.logreg layer)")
+    if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
+        raise NetdefError(f"{options.experiment}: [train]: the net has no learning parameters: "
+                          f"no 'params' key, and no params file beside {spec.path}")
     src = Sources(experiment_path=options.experiment, exp=exp, definition=definition,
                   params=params, checked=checked, inline=exp.layers is None)
     return exp, src, notes
