@@ -74,10 +74,19 @@ class TextEditor:
             for n in range(start, end + 1):
                 self.lines[n - 1] = None
             self.inserted.pop(end, None)
-            before = self.lines[start - 2] if start > 1 else ""
-            after = end < len(self.lines) and self.lines[end]
-            if (before is None or not before.strip()) and after is not None and not after.strip():
-                self.lines[end] = None  # one blank line between the neighbours, not two
+            self._one_blank(start - 2, end)
+
+    def _one_blank(self, before: int, after: int) -> None:
+        """Where a removed block leaves blank lines on both sides (or one at the end of the
+        file), drop one: neighbours keep one blank line between them, not two."""
+        def blank(i: int) -> bool:
+            return 0 <= i < len(self.lines) and self.lines[i] is not None \
+                and not self.lines[i].strip()
+
+        if blank(after) and (before < 0 or self.lines[before] is None or blank(before)):
+            self.lines[after] = None
+        elif after >= len(self.lines) and blank(before):
+            self.lines[before] = None
 
     def text(self) -> str:
         out: list[str] = []
