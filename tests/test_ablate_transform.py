@@ -228,3 +228,30 @@ def test_a_net_without_params_is_refused_at_the_users_file(tmp_path):
     (tmp_path / "src" / "net-params.cfg").unlink()
     with pytest.raises(NetdefError, match="exp.cfg: \\[train\\]: the net has no learning"):
         make_plan(AblateOptions(experiment=str(exp), claims=("lrn",), out=str(tmp_path / "o")))
+
+
+INPUT_SIDES = {"18pct": 32, "19pct": 32, "80sec": 32, "11pct": 24, "13pct": 24, ".gc": 8}
+
+
+def test_real_cuda_convnet_files_transform_or_say_why(compat, tmp_path):
+    """Every claim on every real file: a variant that checks, or a NetdefError — nothing else."""
+    outcomes = {}
+    for definition in sorted(compat.glob("v*/layers*.cfg")):
+        if definition.name == "layers-example.cfg":  # stale against the final parser
+            continue
+        side = next((s for k, s in INPUT_SIDES.items() if k in definition.name), 224)
+        params = definition.with_name(definition.name.replace("layers", "layer-params", 1))
+        exp = tmp_path / f"{definition.parent.name}-{definition.stem}.cfg"
+        exp.write_text(f"[train]\nlayers = {definition}\nparams = {params}\n"
+                       f"image-size = {side + 8}\ninner-size = {side}\n")
+        for claim in ("relu", "lrn", "overlap-pool", "dropout", "augment", "ten-view", "towers"):
+            try:
+                plan = make_plan(AblateOptions(experiment=str(exp), claims=(claim,),
+                                               out=str(tmp_path / exp.stem)))
+                outcomes[exp.stem, claim] = [v.params for v in plan.claims[0][1]]
+            except NetdefError as exc:
+                assert f"claim '{claim}'" in str(exc)
+                outcomes[exp.stem, claim] = None
+    assert outcomes["v2-layers-imagenet-2gpu-model", "towers"] == [59_798_312]
+    assert outcomes["v2-layers-imagenet-2gpu-data", "towers"] is None  # replicas, not towers
+    assert outcomes["v1-layers-18pct", "lrn"] is not None

@@ -27,8 +27,10 @@ def one_tower(src: Sources) -> Variant:
     spec, checked = src.spec, src.checked
     devices = {n: i.device for n, i in checked.layers.items()}
     if checked.num_devices != 2 or not any(d == 1 for d in devices.values()):
+        replicated = any(i.replicas > 1 for i in checked.layers.values())
         found = (f"places layers on {checked.num_devices} devices" if checked.num_devices > 2
-                 else "has one tower (every layer on device 0)")
+                 else "replicates its layers (gpu=0,1: data parallelism), which is not towers"
+                 if replicated else "has one tower (every layer on device 0)")
         raise not_applicable(src, CLAIM, (
             f"the net {found}: the claim needs a two-tower file (layers placed with gpu=0 and "
             f"gpu=1, as layers/alexnet-2gpu.cfg)"))
