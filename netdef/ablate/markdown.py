@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .claims import STEPS
+from .claims import GAP, STEPS, VAL_TOP1
 from .plan import Plan
 from .report import Setting, VariantReport
 from .stats import SEPARATION, Comparison, Summary
@@ -51,7 +51,8 @@ def _setting(s: Setting) -> list[str]:
         "",
         f"**Reading the verdicts.** Δ = variant − base, each the mean over the seeds (± the "
         f"seed-to-seed standard deviation). The paper says each ingredient helps, so it "
-        f"predicts Δ > 0: more error, or more steps, without it. A Δ counts as separable when "
+        f"predicts Δ > 0: more error, or more steps, without it (beside the dropout claim, the "
+        f"steps to the threshold: Δ < 0, dropout slowing training). A Δ counts as separable when "
         f"it passes {SEPARATION}; anything else is *not separable at this budget* — neither "
         f"confirmed nor refuted. With one seed nothing is separable.",
         "",
@@ -73,15 +74,19 @@ def _claim_section(claim, reports: list[VariantReport], plan: Plan, setting: Set
                  else "")
         lines += ["", f"{measure}: {delta}{VERDICT_TEXT[r.primary.verdict]} "
                       f"({r.primary.reason}).", ""]
-        if r.variant.variant.trains and claim.metric == STEPS:
-            lines += [_line("validation top-1 error", r.val_top1, "pct")]
-        if r.gap is not None:
-            lines += [_line("overfitting gap (validation − training top-1; the training error as "
-                            "logged while training, dropout and augmentation on)", r.gap, "pct")]
+        lines += [_line(_label(metric, setting), c, "steps" if metric == STEPS else "pct")
+                  for metric, c in r.others.items()]
         lines += ["", *_seed_table(r, setting), ""]
     if picture:
         lines += [f"![{claim.name}]({picture})", ""]
     return lines
+
+
+def _label(metric: str, setting: Setting) -> str:
+    return {VAL_TOP1: "validation top-1 error",
+            STEPS: f"steps to {100 * setting.threshold:g}% training error",
+            GAP: "overfitting gap (validation − training top-1; the training error as logged "
+                 "while training, dropout and augmentation on)"}[metric]
 
 
 def _line(what: str, c: Comparison, kind: str) -> str:
@@ -110,9 +115,7 @@ def kind_of(r: VariantReport) -> str:
 def _measure(r: VariantReport, setting: Setting) -> str:
     if not r.variant.variant.trains:
         return "validation top-1 error, ten views (base) vs centre crop (variant)"
-    if r.claim.metric == STEPS:
-        return f"steps to {100 * setting.threshold:g}% training error"
-    return "validation top-1 error"
+    return _label(r.claim.metric, setting)
 
 
 def _value(x: float | None, kind: str) -> str:

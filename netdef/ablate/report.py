@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import NetdefError
-from .claims import STEPS, Claim
+from .claims import GAP, STEPS, VAL_TOP1, Claim
 from .plan import Plan, PlannedVariant
 from .results import RunResult
 from .stats import SEPARATION, Comparison, compare
@@ -50,8 +50,8 @@ class VariantReport:
     claim: Claim
     variant: PlannedVariant
     primary: Comparison  # on the claim's own number
-    val_top1: Comparison
-    gap: Comparison | None  # overfitting: validation minus training top-1
+    val_top1: Comparison  # the bar chart's number, for every variant
+    others: dict[str, Comparison]  # the claim's ``also`` numbers
     runs: list[RunResult]
 
     def to_dict(self) -> dict:
@@ -60,7 +60,7 @@ class VariantReport:
                 "overrides": self.variant.variant.overrides, "params": self.variant.params,
                 "macs": self.variant.macs, "metric": self.claim.metric,
                 "primary": self.primary.to_dict(), "val_top1": self.val_top1.to_dict(),
-                "gap": self.gap.to_dict() if self.gap else None,
+                "also": {k: c.to_dict() for k, c in self.others.items()},
                 "runs": [r.to_dict() for r in self.runs]}
 
 
@@ -71,21 +71,27 @@ def compare_claims(plan: Plan, results: list[RunResult], steps: int) -> list[Var
     for claim, variants in plan.claims:
         for pv in variants:
             if not pv.variant.trains:  # ten-view: the base's own checkpoints, two ways
-                ten = [r.views["ten"] for r in base]
-                one = [r.views["one"] for r in base]
-                views = compare(ten, one, paired=True)
+                views = compare([r.views["ten"] for r in base], [r.views["one"] for r in base],
+                                paired=True)
                 out.append(VariantReport(claim=claim, variant=pv, primary=views,
-                                         val_top1=views, gap=None, runs=base))
+                                         val_top1=views, others={}, runs=base))
                 continue
             runs = _by_seed(results, pv.name, plan.seeds)
-            val = compare([r.val_top1 for r in base], [r.val_top1 for r in runs])
-            primary = (compare([r.steps_to_threshold for r in base],
-                               [r.steps_to_threshold for r in runs], limit=steps)
-                       if claim.metric == STEPS else val)
-            gap = compare([r.gap for r in base], [r.gap for r in runs])
-            out.append(VariantReport(claim=claim, variant=pv, primary=primary, val_top1=val,
-                                     gap=gap, runs=runs))
+
+            def on(metric: str, expected: int = 1) -> Comparison:
+                number = _NUMBERS[metric]
+                return compare([number(r) for r in base], [number(r) for r in runs],
+                               expected=expected, limit=steps if metric == STEPS else None)
+
+            out.append(VariantReport(claim=claim, variant=pv, primary=on(claim.metric),
+                                     val_top1=on(VAL_TOP1),
+                                     others={m: on(m, sign) for m, sign in claim.also},
+                                     runs=runs))
     return out
+
+
+_NUMBERS = {VAL_TOP1: lambda r: r.val_top1, STEPS: lambda r: r.steps_to_threshold,
+            GAP: lambda r: r.gap}
 
 
 def _by_seed(results: list[RunResult], variant: str, seeds: list[int]) -> list[RunResult]:

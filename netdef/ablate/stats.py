@@ -63,7 +63,7 @@ class Summary:
 
 @dataclass(frozen=True, kw_only=True)
 class Comparison:
-    """Base against variant on one number; ``expected`` is the sign the paper predicts."""
+    """Base against variant on one number, and the verdict."""
 
     base: Summary
     variant: Summary
