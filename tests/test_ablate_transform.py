@@ -255,3 +255,11 @@ def test_real_cuda_convnet_files_transform_or_say_why(compat, tmp_path):
     assert outcomes["v2-layers-imagenet-2gpu-model", "towers"] == [59_798_312]
     assert outcomes["v2-layers-imagenet-2gpu-data", "towers"] is None  # replicas, not towers
     assert outcomes["v1-layers-18pct", "lrn"] is not None
+
+
+def test_grey_images_have_no_lighting_variant(tmp_path):
+    net = ONE_TOWER.replace("channels=3", "channels=1")
+    plan = plan_for(tmp_path, "augment", net=net)
+    assert [v.name for v in plan.claims[0][1]] == ["no-crops-mirrors"]
+    assert plan.base.checked.input_channels == 1
+    assert any("PCA lighting applies to RGB only" in n for n in plan.notes)

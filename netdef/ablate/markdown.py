@@ -16,6 +16,7 @@ def render_markdown(setting: Setting, plan: Plan, reports: list[VariantReport],
     """The whole page; ``pictures`` maps a claim name (or "differences") to a PNG file name."""
     lines = [f"# netdef ablate: `{setting.experiment}`", ""]
     lines += _setting(setting)
+    lines += [f"*Note:* {note}" for note in plan.notes] + ([""] if plan.notes else [])
     lines += ["| claim | variant | measure | base | variant | Δ | verdict |",
               "|---|---|---|---|---|---|---|"]
     for r in reports:

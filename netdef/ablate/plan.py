@@ -114,7 +114,7 @@ def make_plan(options: AblateOptions) -> Plan:
     base = base_variant(src)
     written = {v.name: _write(out, v, exp, data, src)
                for v in [base] + [v for _, vs in made for v in vs]}
-    checked = _check_all(written)
+    checked = _check_all(written, src.checked.input_channels)
     planned = {name: PlannedVariant(variant=v, experiment=path, checked=checked[name],
                                     diff=_diff(base, v, src, path))
                for name, (v, path) in written.items()}
@@ -143,7 +143,7 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
                          f"is shrunk")
     definition, params = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params)
-    checked = check_net(spec, exp.inner_size)
+    checked = check_net(spec, exp.inner_size, input_channels(spec, exp))
     if not any(layer.type == "cost.logreg" for layer in spec.layers.values()):
         raise NetdefError(f"{spec.path}: netdef ablate compares error rates, and the net has "
                           f"no classifier (no cost.logreg layer)")
@@ -151,8 +151,27 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
         raise NetdefError(f"{options.experiment}: [train]: the net has no learning parameters: "
                           f"no 'params' key, and no params file beside {spec.path}")
     src = Sources(experiment_path=options.experiment, exp=exp, definition=definition,
-                  params=params, checked=checked, inline=exp.layers is None)
+                  params=params, checked=checked, inline=exp.layers is None, notes=notes)
     return exp, src, notes
+
+
+def input_channels(spec, exp: Experiment) -> int:
+    """The image channels: the experiment's ``channels`` when it states a count, else the
+    count the layers reading the image data layer declare (cuda-convnet took it from the data
+    provider), else 3."""
+    stated = getattr(exp, "channels", "auto")
+    if isinstance(stated, int):
+        return stated
+    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
+    for layer in spec.layers.values():
+        counts = getattr(layer, "channels", None)
+        if counts is None or not layer.inputs:
+            continue
+        counts = counts if isinstance(counts, tuple) else (counts,) * len(layer.inputs)
+        for source, count in zip(layer.inputs, counts):
+            if source in images:
+                return int(count)
+    return 3
 
 
 def quick_data(data: str) -> str:
@@ -229,12 +248,13 @@ def _ini(value: object) -> str:
     return str(value)
 
 
-def _check_all(written: dict[str, tuple[Variant, Path]]) -> dict[str, CheckedNet]:
+def _check_all(written: dict[str, tuple[Variant, Path]], channels: int
+               ) -> dict[str, CheckedNet]:
     """Each variant through the normal load (read, schema, check); all problems at once."""
     checked, problems = {}, []
     for name, (variant, path) in written.items():
         try:
-            checked[name] = load(path)
+            checked[name] = load(path, input_channels=channels)
         except NetdefError as exc:
             problems.append(Diagnostic(None, f"variant '{name}' of claim '{variant.claim}' "
                                              f"does not check ({path}):"))

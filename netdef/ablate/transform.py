@@ -35,6 +35,7 @@ class Sources:
     params: Document | None
     checked: CheckedNet
     inline: bool  # one-file form: the layer sections sit in the experiment file
+    notes: list[str] = field(default_factory=list)  # what a claim left out, and why
 
     @property
     def spec(self):
@@ -218,7 +219,12 @@ def augment_variants(src: Sources) -> list[Variant]:
     edits = Edits(src)
     out = [edits.variant("augment", "no-crops-mirrors", "training on the centre crop, unmirrored",
                          overrides={"random-crops": "off", "mirrors": "off"})]
-    if src.exp.color_noise > 0:
+    if src.checked.input_channels != 3:
+        src.notes.append(f"augment: the images have {src.checked.input_channels} channel(s), "
+                         f"and PCA lighting applies to RGB only: no 'no-lighting' variant")
+    elif src.exp.color_noise == 0:
+        src.notes.append("augment: color-noise is 0 already: no 'no-lighting' variant")
+    else:
         out.append(edits.variant("augment", "no-lighting", "no PCA lighting noise",
                                  overrides={"color-noise": "0"}))
     return out
