@@ -10,31 +10,46 @@ from rich.table import Table
 
 from ..errors import NetdefError
 from .render import STYLE, print_diagnostics, stderr_console, stdout_console
-from .train_cmd import Display, _duration, _pct
+from .train_cmd import Display
 
 CLAIM_HELP = "relu, lrn, overlap-pool, dropout, augment, ten-view, towers"
 
 
-class AblateDisplay(Display):
-    """The training display, plus a header per run and the ten-view scores."""
+class AblateDisplay:
+    """A header line per run, the ten-view scores and the report's paths; every other event
+    (each run's training) goes to the training display."""
+
+    def __init__(self, out, training):
+        self.out, self.training = out, training
+
+    def __call__(self, event) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+        else:
+            self.training(event)
 
     def on_RunStarted(self, e) -> None:
         verb = {"train": "training", "resume": "resuming", "reuse": "finished, reused"}[e.action]
-        self.line(f"[bold]run {e.index}/{e.total}[/]: {escape(e.variant)} seed {e.seed} — "
-                  f"{verb} ({escape(e.folder)})")
+        self.out.print(f"[bold]run {e.index}/{e.total}[/]: {escape(e.variant)} seed {e.seed} — "
+                       f"{verb} ({escape(e.folder)})", highlight=False)
 
     def on_RunDone(self, e) -> None:
-        self.line(f"  {escape(e.variant)} seed {e.seed}: validation top-1 error "
-                  f"{_pct(e.val_top1).strip()}", "dim")
+        self.out.print(f"  {escape(e.variant)} seed {e.seed}: validation top-1 error "
+                       f"{_pct(e.val_top1)}", style="dim", highlight=False)
 
     def on_ViewsScored(self, e) -> None:
-        self.line(f"  ten-view, seed {e.seed}: top-1 error {_pct(e.one_view).strip()} on the "
-                  f"centre crop, {_pct(e.ten_views).strip()} on ten views "
-                  f"({_duration(e.seconds)})")
+        self.out.print(f"  ten-view, seed {e.seed}: top-1 error {_pct(e.one_view)} on the "
+                       f"centre crop, {_pct(e.ten_views)} on ten views ({e.seconds:.0f} s)",
+                       highlight=False)
 
     def on_ReportWritten(self, e) -> None:
-        self.line(f"[bold green]report[/]: {escape(e.markdown)}, {escape(e.json)}, "
-                  f"{len(e.pictures)} picture(s)")
+        self.out.print(f"[bold green]report[/]: {escape(e.markdown)}, {escape(e.json)}, "
+                       f"{len(e.pictures)} picture(s)", highlight=False)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def show_plan(plan, show: bool) -> None:
@@ -106,7 +121,8 @@ def show_verdicts(result) -> None:
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
               help="Epochs per run (default: the experiment's).")
 @click.option("--quick", is_flag=True,
-              help="One epoch, one seed, builtin:shapes shrunk to 24+8 images per class.")
+              help="One epoch, one seed, and builtin:shapes shrunk to at most 24 training and 8 "
+                   "validation images per class (for trying the command).")
 @click.option("--show", is_flag=True,
               help="Print each variant's diff against the base before training.")
 @click.option("--dry-run", is_flag=True, help="Build, write and check the variants; train nothing.")
@@ -143,8 +159,10 @@ def ablate_cmd(experiment: str, claims: tuple[str, ...], seeds, epochs, quick: b
             return
         from ..ablate import run_ablation
 
-        with AblateDisplay(stdout_console(), err) as display:
-            result = run_ablation(plan, on_event=display, command=command_line(options))
+        screen = stdout_console()
+        with Display(screen, err) as training:
+            result = run_ablation(plan, on_event=AblateDisplay(screen, training),
+                                  command=command_line(options))
     except NetdefError as exc:
         print_diagnostics(err, exc.diagnostics)
         sys.exit(1)
