@@ -37,7 +37,8 @@ def _setting(s: Setting) -> list[str]:
     machine = ", ".join(f"{k} {v}" for k, v in s.machine.items())
     return [
         f"**Data.** `{s.data}`: {s.classes} classes, {s.num_train:,} training and "
-        f"{s.num_val:,} validation images, packed at {s.image_size} px, trained on "
+        f"{s.num_val:,} validation images of {s.channels} channel{'s' * (s.channels != 1)}, "
+        f"packed at {s.image_size} px, trained on "
         f"{s.inner_size}×{s.inner_size} crops; the validation numbers are centre crops of the "
         f"validation images (the ten-view claim aside).",
         "",

@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
 from ..check import CheckedNet, check_net, load
-from ..check.load import experiment_files
+from ..check.load import declared_channels, experiment_files
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
@@ -143,7 +143,8 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
                          f"is shrunk")
     definition, params = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params)
-    checked = check_net(spec, exp.inner_size, input_channels(spec, exp))
+    channels = exp.channels if exp.channels != "auto" else declared_channels(spec)
+    checked = check_net(spec, exp.inner_size, channels)
     if not any(layer.type == "cost.logreg" for layer in spec.layers.values()):
         raise NetdefError(f"{spec.path}: netdef ablate compares error rates, and the net has "
                           f"no classifier (no cost.logreg layer)")
@@ -153,25 +154,6 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
     src = Sources(experiment_path=options.experiment, exp=exp, definition=definition,
                   params=params, checked=checked, inline=exp.layers is None, notes=notes)
     return exp, src, notes
-
-
-def input_channels(spec, exp: Experiment) -> int:
-    """The image channels: the experiment's ``channels`` when it states a count, else the
-    count the layers reading the image data layer declare (cuda-convnet took it from the data
-    provider), else 3."""
-    stated = getattr(exp, "channels", "auto")
-    if isinstance(stated, int):
-        return stated
-    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
-    for layer in spec.layers.values():
-        counts = getattr(layer, "channels", None)
-        if counts is None or not layer.inputs:
-            continue
-        counts = counts if isinstance(counts, tuple) else (counts,) * len(layer.inputs)
-        for source, count in zip(layer.inputs, counts):
-            if source in images:
-                return int(count)
-    return 3
 
 
 def quick_data(data: str) -> str:

@@ -27,6 +27,7 @@ class Setting:
     experiment: str
     data: str
     classes: int
+    channels: int
     num_train: int
     num_val: int
     image_size: int

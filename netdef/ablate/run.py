@@ -76,13 +76,14 @@ def _pictures(plan: Plan, results: list[RunResult], reports: list[VariantReport]
 
 
 def _setting(plan: Plan, results: list[RunResult], wall: float, command: str) -> Setting:
-    from ..data import open_dataset
+    from ..data import DataOptions, open_dataset
 
-    exp = plan.exp
-    data = open_dataset(plan.data, exp.image_size, seed=exp.seed)  # packed by the runs already
+    exp = plan.exp  # the pack the runs trained on (made by the first of them)
+    data = open_dataset(plan.data, options=DataOptions.from_experiment(exp))
     base = [r for r in results if r.variant == plan.base.name]
     return Setting(experiment=plan.options.experiment, data=plan.data,
-                   classes=len(data.class_names), num_train=data.num_train,
+                   classes=len(data.class_names), channels=data.channels,
+                   num_train=data.num_train,
                    num_val=data.num_val, image_size=exp.image_size, inner_size=exp.inner_size,
                    batch_size=exp.batch_size, epochs=exp.epochs, steps=base[0].steps,
                    seeds=list(plan.seeds), devices=exp.devices,
