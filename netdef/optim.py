@@ -1,8 +1,9 @@
-"""The paper's update rule as a ``torch.optim.Optimizer`` (LANGUAGE.md §3, §5).
+"""The paper's update rule as a ``torch.optim.Optimizer`` (docs/language-guide.md "The params
+file", "Schedules").
 
 Per parameter (one group per layer-input weight and one per bias)::
 
-    v <- mom·v − eps·(g + wc·w)        (cuda-convnet Weights::update; notes §13)
+    v <- mom·v − eps·(g + wc·w)        (cuda-convnet Weights::update)
     w <- w + v
 
 with g the minibatch-mean gradient (the cost's ``coeff`` is already in the loss) and eps the
@@ -17,6 +18,7 @@ update, V2's ``wball`` rescales each filter / output unit of fc and conv to norm
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -24,8 +26,8 @@ import numpy as np
 import torch
 
 from .errors import Collector
-from .schedules import Jdexp, Schedule, lr_at, schedule_base
-from .schema.layers import WEIGHT_TYPES
+from .schedules import A12Schedule, Schedule, lr_at, schedule_base
+from .schema import WEIGHT_TYPES
 
 _NAME = re.compile(r"(?P<layer>.+)\.(?P<kind>weight|bias)(?:\.(?P<index>\d+))?")
 
@@ -40,7 +42,7 @@ class Rule:
     kind: str  # "weight" or "bias"
     index: int  # which input of the layer (0 for biases)
     eps: Schedule
-    mult: Schedule | None  # A12 schedW / schedB, a multiplier of eps
+    mult: A12Schedule | None  # A12 schedW / schedB, a multiplier of eps
     mom: float
     wc: float
     wball: float
@@ -48,6 +50,11 @@ class Rule:
     @property
     def frozen(self) -> bool:
         return schedule_base(self.eps) == 0.0
+
+    @property
+    def noisy(self) -> bool:
+        """Its A12 multiplier draws noise (noiseStdev > 0)."""
+        return getattr(self.mult, "noise_stdev", 0.0) > 0
 
     def rate(self, progress: float, val_errors: Sequence[float], noise: float = 0.0) -> float:
         """eps at this progress (× the A12 multiplier, which alone takes ``noise``)."""
@@ -81,7 +88,7 @@ def _param_rules(name: str, layer) -> Rule:
 
 
 def make_rules(checked, parameter_names: Iterable[str]) -> list[Rule]:
-    """One :class:`Rule` per parameter of a compiled net, read from the checked spec; raise
+    """One :class:`Rule` per parameter of a compiled net, read from the checked spec; raises
     one NetdefError naming every weight layer that lacks learning parameters."""
     out = Collector()
     rules = []
@@ -100,6 +107,14 @@ def make_rules(checked, parameter_names: Iterable[str]) -> list[Rule]:
         rules.append(_param_rules(name, layer))
     out.raise_if_errors()
     return rules
+
+
+def schedule_noise(seed: int, step: int, rule: str) -> float:
+    """z ~ N(0, 1) for one update of one parameter: drawn from a generator keyed by (seed,
+    step, the parameter's name), so it depends on nothing else (not the other parameters, not
+    the number of draws before it)."""
+    key = [seed & 0xFFFFFFFF, seed >> 32 & 0xFFFFFFFF, step, zlib.crc32(rule.encode())]
+    return float(np.random.default_rng(np.random.SeedSequence(key)).standard_normal())
 
 
 def _norm_dims(rule: Rule, ndim: int) -> tuple[int, ...]:
@@ -132,14 +147,13 @@ class NetdefSGD(torch.optim.Optimizer):
     def set_rates(self, step: int, total_steps: int, val_errors: Sequence[float] = ()) -> None:
         """Set every group's eps for training batch ``step`` (1-based) of ``total_steps``.
 
-        A12 ``jdexp`` noise is a fresh N(0, 1) per group per step, drawn from (seed, step) so
-        a resumed run sees the same numbers without carrying generator state."""
+        An A12 multiplier with noiseStdev s > 0 scales the rate by (1 + |z|·s), with
+        z = :func:`schedule_noise` (seed, step, rule): no global generator state, so a resumed
+        run draws the same numbers."""
         p = progress_at(step, total_steps)
-        noisy = any(isinstance(r.mult, Jdexp) for r in self.rules)
-        noise = (np.random.default_rng([self.seed, step]).standard_normal(len(self.rules))
-                 if noisy else np.zeros(len(self.rules)))
-        for group, rule, z in zip(self.param_groups, self.rules, noise):
-            group["lr"] = rule.rate(p, val_errors, float(z))
+        for group, rule in zip(self.param_groups, self.rules):
+            z = schedule_noise(self.seed, step, rule.name) if rule.noisy else 0.0
+            group["lr"] = rule.rate(p, val_errors, z)
 
     @torch.no_grad()
     def step(self, closure=None):

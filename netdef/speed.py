@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-WEIGHTED = ("conv", "local", "fc", "sfc")
+from .schema import WEIGHT_TYPES as WEIGHTED  # declared on the layer models
 
 
 @dataclass(frozen=True)

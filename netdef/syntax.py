@@ -1,9 +1,11 @@
 """The reader: cuda-convnet's INI dialect to a :class:`Document` that keeps every position.
 
-LANGUAGE.md §1. Python's configparser loses line and column, so this is our own small, total
-reader (in the spirit of tomli): any text gives a Document or a NetdefError, never another
-exception. Keys are case-insensitive; an inline ``;`` after whitespace starts a comment, an inline
-``#`` does not (cuda-convnet semantics); an indented line continues the previous value.
+docs/language-guide.md "File syntax". Python's configparser loses line and column, so this is our
+own small, total reader (in the spirit of tomli): any text gives a Document or a NetdefError,
+never another exception. It reads as Python 2's ConfigParser (cuda-convnet's reader) did: keys
+are case-insensitive; an inline ``;`` after whitespace starts a comment, an inline ``#`` does
+not; an indented line continues the previous value; a line whose first word is ``rem`` is a
+comment; a key repeated in a section keeps its last value (here with a warning).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import Collector, NetdefError, Span
+from .errors import Collector, Diagnostic, NetdefError, Span
 
 MAX_BYTES = 4 * 1024 * 1024  # real definition files are a few KB; refuse runaway inputs early
 
@@ -48,11 +50,13 @@ class Section:
 
 @dataclass
 class Document:
-    """A parsed file: its sections in file order (duplicates kept) and its source lines."""
+    """A parsed file: its sections in file order (duplicates kept), its source lines, and the
+    warnings reading it gave (a repeated key), which the schema stage reports with its own."""
 
     path: str
     sections: list[Section]
     lines: list[str]
+    diagnostics: list[Diagnostic] = field(default_factory=list)
 
     def line_text(self, line: int) -> str | None:
         return self.lines[line - 1] if 0 < line <= len(self.lines) else None
@@ -112,7 +116,7 @@ def parse(text: str, path: str = "<string>") -> Document:
     skipping = False  # after a malformed header: its keys are not "before any section"
     for number, raw in enumerate(lines, start=1):
         stripped = raw.strip()
-        if not stripped or stripped[0] in "#;":
+        if not stripped or stripped[0] in "#;" or _is_rem(raw):
             continue
         indent = len(raw) - len(raw.lstrip())
         if indent and last is not None and current is not None:
@@ -132,17 +136,24 @@ def parse(text: str, path: str = "<string>") -> Document:
             out.error(entry.span, f"'{entry.key}' comes before any [section]: "
                                   "every key must belong to a layer section")
             continue
-        first = current.entries.get(entry.name)
-        if first is not None:
-            out.error(entry.span, f"layer '{current.name}': '{entry.key}' is given twice "
-                                  f"(first at line {first.span.line})")
-            continue
+        first = current.entries.pop(entry.name, None)
+        if first is not None:  # ConfigParser kept the last value; --strict makes this an error
+            out.warning(entry.span, f"layer '{current.name}': '{entry.key}' is given twice "
+                                    f"(lines {first.span.line} and {entry.span.line}); "
+                                    "the last value wins")
         current.entries[entry.name] = entry
         last = entry
     if not sections and not out.has_errors:
         out.error(Span(path, 1, 1), "no [sections] found: the file is empty or holds only comments")
     out.raise_if_errors()
-    return Document(path, sections, lines)
+    return Document(path, sections, lines, out.sorted())
+
+
+def _is_rem(raw: str) -> bool:
+    """Python 2's ConfigParser skipped an unindented line whose first word is ``rem``
+    (any case): ``rem a comment``, and also ``rem = 1``."""
+    words = raw.split(None, 1)
+    return raw[:1] in ("r", "R") and bool(words) and words[0].lower() == "rem"
 
 
 def _section(raw: str, number: int, path: str, out: Collector) -> Section | None:

@@ -116,12 +116,15 @@ def test_forward_reference_and_self_reference():
     assert "input 'c2a' is defined later" in text and "lists itself as an input" in text
 
 
-def test_unused_layer_is_a_warning_and_strict_makes_it_an_error():
-    text = TOWERS + "\n[spare]\ntype=neuron\ninputs=fc\nneuron=relu\n[probs2]\ntype=softmax\ninputs=fc\n"
-    net = checked(text)
-    assert any(d.severity == "warning" and "'spare' is not used" in d.message for d in net.diagnostics)
-    with pytest.raises(NetdefError):
-        checked(text, strict=True)
+def test_an_unused_layer_is_an_error_naming_it_data_layers_included():
+    text = TOWERS + "\n[spare]\ntype=neuron\ninputs=fc\nneuron=relu\n[extra]\ntype=data\ndataIdx=1\n"
+    with pytest.raises(NetdefError) as exc:
+        checked(text)
+    lines = [d.format() for d in exc.value.errors]
+    assert len(lines) == 2
+    assert "error: layer 'spare' is unused: no layer reads it and it is not a cost" in lines[0]
+    assert "error: layer 'extra' is unused" in lines[1]
+    assert all(d.span.line > 1 for d in exc.value.errors)
 
 
 def test_init_funcs_are_refused_unless_allowed():

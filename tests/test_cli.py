@@ -75,12 +75,12 @@ def test_bad_input_size_is_a_usage_error():
 def test_verbose_lists_notes_and_strict_fails_on_warnings(tmp_path):
     net = tmp_path / "net.cfg"
     net.write_text("[data]\ntype=data\n[c]\ntype=conv\ninputs=data\nchannels=3\nfilters=4\n"
-                   "filterSize=3\npartialSum=4\n[spare]\ntype=neuron\ninputs=data\nneuron=relu\n"
-                   "[out]\ntype=fc\ninputs=c\noutputs=2\n")
+                   "filterSize=3\npartialSum=4\nfilters=4\n"
+                   "[out]\ntype=fc\ninputs=c\noutputs=2\n[cost]\ntype=cost.sum2\ninputs=out\n")
     r = run("check", str(net), "--verbose", "--input-size", "8")
     assert r.exit_code == 0 and "partialSum" in r.output and "checked the definition alone" in r.output
     r = run("check", str(net), "--strict", "--input-size", "8")
-    assert r.exit_code == 1 and "'spare' is not used" in r.output
+    assert r.exit_code == 1 and "'filters' is given twice (lines 7 and 10)" in r.output
 
 
 @pytest.mark.parametrize("command", ["check", "summary", "schema"])

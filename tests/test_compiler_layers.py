@@ -8,7 +8,6 @@ import torch
 import torch.nn.functional as F
 
 from netdef.check.net import LayerInfo
-from netdef.check.shapes import INFER
 from netdef.compiler import builder_for, known_builders, register
 from netdef.compiler.neurons import NeuronOp
 from netdef.errors import NetdefError
@@ -24,10 +23,11 @@ def make(layer_type, in_shapes, **keys):
     wide = {f: v * len(names) for f, v in layer.model_dump().items()  # build_spec broadcasts
             if field_extra(model, f).get("per_input") and isinstance(v, tuple) and len(v) == 1}
     layer = model(name="l", inputs=names, **{**keys, **wide})
-    inferred = INFER[layer_type](layer, list(in_shapes), lambda k, m: pytest.fail(m))
-    info = LayerInfo("l", layer_type, 0, 1, inferred.shape, names, tuple(in_shapes),
-                     in_sides=inferred.in_sides)
-    return builder_for(layer_type)(layer, info, None), info
+    inferred = layer.infer(list(in_shapes), lambda k, m: pytest.fail(m))
+    info = LayerInfo(name="l", type=layer_type, device=0, replicas=1, shape=inferred.shape,
+                     inputs=names, in_shapes=tuple(in_shapes), views=inferred.views,
+                     weights=inferred.weights)
+    return builder_for(layer_type)(layer, info), info
 
 
 def tensors_for(built, dtype=torch.float32, seed=0):
@@ -59,7 +59,7 @@ def test_registry_matches_schema():
 
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="already registered"):
-        register("conv")(lambda layer, info, net=None: None)
+        register("conv")(lambda layer, info: None)
 
 
 def test_unknown_type_lists_known():

@@ -1,13 +1,12 @@
-"""The paper's update rule (LANGUAGE.md §3) and its schedules (§5), step by step."""
+"""The paper's update rule and its schedules (docs/language-guide.md), step by step."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
 import netdef
-from netdef.optim import build_optimizer, progress_at
+from netdef.optim import build_optimizer, progress_at, schedule_noise
 from netdef.schedules import lr_at, parse_schedule
 
 from trainnets import TINY_PARAMS_RULES, write_net
@@ -26,19 +25,17 @@ def _batch(step: int):
 
 
 def _expected_rate(rule, step, total, val_errors=()):
-    """eps from the schedule formulas directly, with the (seed, step) jdexp noise."""
+    """eps from the schedule formulas directly, with the A12 noise (1 + |z|·noiseStdev)."""
     p = (step - 1) / total
     eps = lr_at(rule.eps, p, val_errors)
     if rule.mult is not None:
-        rules = [r for r in _expected_rate.rules]
-        noise = np.random.default_rng([0, step]).standard_normal(len(rules))[rules.index(rule)]
-        eps *= lr_at(rule.mult, p, val_errors, float(noise))
+        z = schedule_noise(0, step, rule.name)
+        eps *= lr_at(rule.mult, p) * (1 + abs(z) * rule.mult.noise_stdev)
     return eps
 
 
 def test_update_matches_the_formula_step_by_step(tmp_path):
     net, opt = _setup(tmp_path)
-    _expected_rate.rules = opt.rules
     params = net.named_layer_parameters()
     w = {n: p.detach().clone() for n, p in params.items()}
     v = {n: torch.zeros_like(p) for n, p in params.items()}

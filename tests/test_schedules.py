@@ -1,4 +1,5 @@
-"""Tests for netdef.schedules: values, the written syntax, errors, round trips."""
+"""Tests for netdef.schedules' epsW/epsB grammar: values, the written syntax, errors, round
+trips (the A12 schedW/schedB grammar: tests/test_schedules_a12.py)."""
 
 import math
 
@@ -9,7 +10,7 @@ from pydantic import ValidationError
 
 from netdef.errors import NetdefError, Span
 from netdef.schedules import (
-    Const, Cosine, Dexp, Exp, Jdexp, Linear, Plateau, Warmup, format_schedule, lr_at,
+    Const, Cosine, Dexp, Exp, Linear, Plateau, Warmup, format_schedule, lr_at,
     parse_schedule, plateau_drops, schedule_base,
 )
 
@@ -59,28 +60,6 @@ def test_progress_is_clamped():
     assert lr_at(lin, 7) == pytest.approx(0.01)
     with pytest.raises(ValueError):
         lr_at(lin, float("nan"))
-
-
-def test_jdexp():
-    s = parse_schedule("jdexp[tgtFactor=250;numSteps=4]")
-    r = [1, 250 ** (-1 / 3), 250 ** (-2 / 3), 1 / 250]
-    assert lr_at(s, 0.1) == pytest.approx(r[0])
-    assert lr_at(s, 0.15) == pytest.approx(r[0])          # first step never jumps
-    assert lr_at(s, 0.3) == pytest.approx(r[1])           # before the midpoint 0.375
-    assert lr_at(s, 0.4) == pytest.approx(math.sqrt(r[1] * r[0]))   # past it: geometric mean
-    assert lr_at(s, 0.6) == pytest.approx(r[2])           # before the midpoint 0.625
-    assert lr_at(s, 0.7) == pytest.approx(math.sqrt(r[2] * r[1]))
-    assert lr_at(s, 0.8) == pytest.approx(r[3])           # before the midpoint 0.875
-    assert lr_at(s, 0.89) == pytest.approx(math.sqrt(r[3] * r[2]))  # past it, p < 0.9
-    assert lr_at(s, 0.95) == pytest.approx(r[3])          # p >= 0.9: no jump
-    assert schedule_base(s) == 1.0
-
-
-def test_jdexp_noise():
-    s = Jdexp(tgt_factor=10, num_steps=2, noise_stdev=0.5)
-    assert lr_at(s, 0.1, noise=-2.0) == pytest.approx(2.0)
-    assert lr_at(s, 0.1, noise=0.0) == pytest.approx(1.0)
-    assert lr_at(Jdexp(tgt_factor=10, num_steps=2), 0.1, noise=3.0) == 1.0
 
 
 def test_cosine():
@@ -145,7 +124,7 @@ def test_any_order_any_case():
     for text in ["dexp[base=0.01;tgtFactor=250;numSteps=4]",
                  "DEXP[NUMSTEPS=4;tgtfactor=250;Base=0.01]",
                  " Dexp [ numsteps = 4 ; base=1e-2 ; TgtFactor=250.0 ] ",
-                 "dexp[numSteps=4.0;tgtFactor=+250;base=.01]"]:
+                 "dexp[numSteps=+4;tgtFactor=+250;base=.01]"]:
         assert parse_schedule(text) == want
 
 
@@ -170,7 +149,6 @@ def test_models_are_frozen_and_strict():
 ROUND_TRIP = [
     Const(base=0.01), Const(base=0), Linear(base=0.1, tgt_factor=10),
     Exp(base=1e-05, tgt_factor=3.5), Dexp(base=0.01, tgt_factor=250, num_steps=4),
-    Jdexp(tgt_factor=250, num_steps=4, noise_stdev=0.1),
     Plateau(base=0.01, factor=0.5, patience=3, min=1e-6), Cosine(base=0.1, final=0.001),
     Warmup(length=0.05, start=0.1, then=Warmup(length=1, then=Cosine(base=0.1))),
 ]
@@ -203,11 +181,14 @@ SPAN = Span("layers.cfg", 12, 7)
     ("dexp[base=0.01;tgtFactor=250]",
      "schedule 'dexp' is missing 'numSteps' (expected dexp[base=..;tgtFactor=..;numSteps=..])"),
     ("dexpp[base=1]", "unknown schedule 'dexpp'; did you mean 'dexp'?"),
-    ("zzz[base=1]", "unknown schedule 'zzz' (known: const, cosine, dexp, exp, jdexp, linear, "
+    ("zzz[base=1]", "unknown schedule 'zzz' (known: const, cosine, dexp, exp, linear, "
                     "plateau, warmup)"),
     ("exp[base=1;tgtFactor=abc]", "'tgtFactor' must be a number > 0 (got 'abc')"),
     ("exp[base=1;tgtFactor=0]", "'tgtFactor' must be a number > 0 (got '0')"),
     ("-0.5", "'base' must be a number >= 0 (got '-0.5')"),
+    ("dexp[base=1;tgtFactor=2;numSteps=4.0]",  # integers are plain, as cuda-convnet2 required
+     "'numSteps' must be an integer >= 1 and <= 2147483647 (got '4.0')"),
+    ("plateau[base=1;patience=2.0]", "'patience' must be an integer >= 1 (got '2.0')"),
     ("dexp[base=1;tgtFactor=2;numSteps=2.5]",
      "'numSteps' must be an integer >= 1 and <= 2147483647 (got '2.5')"),
     ("dexp[base=1;tgtFactor=2;numSteps=0]",
@@ -238,8 +219,9 @@ SPAN = Span("layers.cfg", 12, 7)
     ("cosine", "schedule 'cosine' is missing 'base' (expected cosine[base=..])"),
     ("warmup[length=0.1;then=cosin[base=1]]", "unknown schedule 'cosin'; did you mean 'cosine'?"),
     ("warmup[length=0.1;then=]", "empty schedule (expected a number or name[param=value;...])"),
-    ("jdexp[base=1;tgtFactor=2;numSteps=2]",
-     "schedule 'jdexp' has no parameter 'base' (expected jdexp[tgtFactor=..;numSteps=..])"),
+    ("jdexp[tgtFactor=2;numSteps=2]",
+     "'jdexp' is a schedule of the 2012 code: write it in 'schedW'/'schedB', which multiply "
+     "epsW/epsB (jdexp[tgtFactor=..,noiseStdev=..,numSteps=..])"),
     ("nan", "a rate must be a finite number (got 'nan')"),
     ("-inf", "a rate must be a finite number (got '-inf')"),
 ])

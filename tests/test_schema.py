@@ -121,7 +121,9 @@ def test_no_params_checks_the_definition_alone():
     ("type=softmax", "type=sofmax", "unknown type 'sofmax'; did you mean 'softmax'?"),
     ("type=softmax", "type=treefc", "type 'treefc' is not supported by netdef"),
     ("neuron=tanh[1.7,0.66]", "neuron=tanh[1.7]", "neuron 'tanh' takes 2 parameter(s)"),
-    ("neuron=tanh[1.7,0.66]", "neuron=relux", "unknown neuron (expected one of ident, relu"),
+    ("neuron=tanh[1.7,0.66]", "neuron=relux",
+     "unknown neuron 'relux'; did you mean 'relu'? (expected one of ident, relu"),
+    ("neuron=tanh[1.7,0.66]", "neuron=rleu", "unknown neuron 'rleu'; did you mean 'relu'?"),
     ("filterSize=3,5", "filterSize=3,5,7", "'filterSize' has 3 values but the layer has 2 inputs"),
     ("[conv2]", "[conv1]", "layer 'conv1' is defined twice (lines 8 and 18)"),
 ])

@@ -1,4 +1,5 @@
-"""The reader (LANGUAGE.md §1): positions, comments, continuations, lists, bad bytes."""
+"""The reader (docs/language-guide.md "File syntax"): positions, comments, continuations,
+lists, bad bytes, repeated keys and ``rem`` lines as Python 2's ConfigParser read them."""
 
 import pytest
 
@@ -39,7 +40,6 @@ def test_split_list_respects_brackets():
     ("[a\ntype=conv\n", (1, 1), "unclosed section header"),
     ("[]\n", (1, 1), "empty section name"),
     ("[a]\njunk line\n", (2, 1), "expected 'key=value'"),
-    ("[a]\ntype=conv\nTYPE=fc\n", (3, 1), "given twice"),
     ("", (1, 1), "empty"),
     ("# only a comment\n", (1, 1), "empty"),
     ("[a b]\n", (1, 2), "may not contain"),
@@ -70,3 +70,29 @@ def test_binary_and_invalid_utf8_are_located():
 
 def test_bom_is_accepted():
     assert decode(b"\xef\xbb\xbf[a]\n", "f.cfg") == "[a]\n"
+
+
+def test_a_repeated_key_keeps_the_last_value_with_a_warning_naming_both_lines():
+    doc = parse("[a]\ntype=conv\nfilters=16\nTYPE=fc\nfilters=32\n", "f.cfg")
+    assert doc.sections[0].get("type").value == "fc"
+    assert doc.sections[0].get("filters").value == "32"
+    assert [(d.severity, d.span.line, d.message) for d in doc.diagnostics] == [
+        ("warning", 4, "layer 'a': 'TYPE' is given twice (lines 2 and 4); the last value wins"),
+        ("warning", 5, "layer 'a': 'filters' is given twice (lines 3 and 5); the last value wins")]
+
+
+@pytest.mark.parametrize("line", ["rem a comment", "REM x = 1", "Rem", "rem = 5", "rem\tx"])
+def test_a_line_whose_first_word_is_rem_is_a_comment(line):
+    doc = parse(f"[a]\ntype=conv\n{line}\n", "f.cfg")
+    assert list(doc.sections[0].entries) == ["type"]
+
+
+@pytest.mark.parametrize("line", ["remark=1", "rem=5", "removed: 2"])
+def test_keys_that_merely_start_with_rem_are_keys(line):
+    doc = parse(f"[a]\ntype=conv\n{line}\n", "f.cfg")
+    assert len(doc.sections[0].entries) == 2
+
+
+def test_an_indented_rem_continues_the_value_as_configparser_did():
+    doc = parse("[a]\ninputs=x,\n  rem\n", "f.cfg")  # ConfigParser checked column 0 only
+    assert doc.sections[0].get("inputs").value == "x, rem"

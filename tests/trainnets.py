@@ -78,7 +78,7 @@ epsB=0.1
 momW=0.9,0.8
 momB=0.9
 wc=0.001,0
-schedW=jdexp[tgtFactor=10;numSteps=3;noiseStdev=0.1]
+schedW=jdexp[tgtFactor=10,noiseStdev=0.1,numSteps=3]
 
 [logprob]
 coeff=2

@@ -1,9 +1,9 @@
 """The check stage: whole-net checks on a NetSpec, and loading a net from paths."""
 
 from .load import ParamsChoice, find_params, load, params_candidates
-from .net import CheckedNet, LayerInfo, Transfer, check_net, weight_shape
-from .shapes import Shape, conv_out_side, numel, pool_out_side
+from .net import CheckedNet, LayerInfo, Transfer, check_net
+from .shapes import InputWeights, Shape, conv_out_side, numel, pool_out_side
 
 __all__ = ["ParamsChoice", "find_params", "load", "params_candidates", "CheckedNet",
-           "LayerInfo", "Transfer", "check_net", "weight_shape", "Shape", "conv_out_side",
+           "LayerInfo", "Transfer", "check_net", "InputWeights", "Shape", "conv_out_side",
            "numel", "pool_out_side"]

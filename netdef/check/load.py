@@ -1,4 +1,5 @@
-"""From paths to a checked net: finding the params file (LANGUAGE.md §3) and experiments (§6)."""
+"""From paths to a checked net: finding the params file and reading experiments
+(docs/language-guide.md "The params file")."""
 
 from __future__ import annotations
 
@@ -62,7 +63,8 @@ def declared_channels(spec) -> int:
 def load(path: str | Path, params: str | Path | None = None, input_size: int | None = None,
          *, strict: bool = False, allow_init_funcs: bool = False, classes: int | None = None,
          input_channels: int | None = None) -> CheckedNet:
-    """Read, validate and check a definition (or an experiment file); raises NetdefError.
+    """Read, validate and check a definition (or an experiment file); raises NetdefError with
+    every problem of the definition and the params file together.
     ``input_channels``: the image channels; default the experiment's ``channels`` key, else
     what the net declares (:func:`declared_channels`)."""
     path = str(path)
@@ -78,7 +80,7 @@ def load(path: str | Path, params: str | Path | None = None, input_size: int | N
         definition = read(path)
         choice = find_params(path, params)
         params_doc = read(choice.path) if choice.path else None
-    spec = build_spec(definition, params_doc, strict=strict)
+    spec = build_spec(definition, params_doc, strict=strict, defer_errors=True)
     if input_channels is None:
         input_channels = declared_channels(spec)
     net = check_net(spec, input_size, input_channels, classes, allow_init_funcs, strict)

@@ -10,6 +10,7 @@ from torch import nn
 from ..check import CheckedNet
 from ..check.shapes import numel
 from ..errors import NetdefError
+from ..schema import SCORED_COSTS
 from . import costs, ops, ops_image, ops_norm, ops_pool, ops_simple  # noqa: F401 (they register builders)
 from .fold import Group, group_inputs, merged_layer, plan_groups, weight_plans
 from .graph import LayerOp, Step
@@ -18,13 +19,11 @@ from .ops import StackedFcOp
 from .ops_simple import neuron_op
 from .registry import Built, builder_for
 
-SCORED_COSTS = ("cost.logreg", "cost.crossent")
-
 
 def device_names(text: str, logical: int) -> list[str]:
     """The ``devices`` key or ``--devices``: ``auto`` (one GPU per logical device when there
     are enough, folded onto fewer, else MPS or the CPU), one device for all, or a comma list
-    (LANGUAGE.md §4)."""
+    (docs/language-guide.md "Devices")."""
     if text.strip().lower() != "auto":
         return [d.strip() for d in text.split(",") if d.strip()]
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
@@ -132,7 +131,7 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
     if not isinstance(checked, CheckedNet):
         raise NetdefError(f"compile_net takes a checked net (netdef.load(...)); got {type(checked).__name__}")
     real = resolve_devices(checked, devices)
-    built = {n: builder_for(info.type)(checked.layer(n), info, checked)
+    built = {n: builder_for(info.type)(checked.layer(n), info)
              for n, info in checked.layers.items()}
     data = {n: b.op for n, b in built.items() if checked.layers[n].type == "data"}
     weighted = {n: b for n, b in built.items() if n not in data}
@@ -170,7 +169,7 @@ def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: lis
         weights = weight_plans(g, checked, name_of)
     elif g.kind in ("stacked", "grouped"):
         merged, merged_info = merged_layer(g, checked)
-        b = builder_for(layer.type)(merged, merged_info, checked)
+        b = builder_for(layer.type)(merged, merged_info)
         weights = weight_plans(g, checked, name_of)
     else:
         b = built[first]

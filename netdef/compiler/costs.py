@@ -1,4 +1,4 @@
-"""Builders of the cost layers (cuda-convnet ``CostLayer``; notes §12). Each returns
+"""Builders of the cost layers (cuda-convnet ``CostLayer``, ``layer.cu``). Each returns
 ``coeff × (cost summed over the batch) / N``: a scalar whose sum over costs is the training loss.
 
 cost.logreg and cost.crossent read a softmax; when that softmax has no neuron the compiler
@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..check import LayerInfo
+from ..schema import layers as L
 from .registry import Built, register
 
 SAFELOG_FLOOR = -50.0
@@ -76,7 +78,7 @@ def topk_credit(scores: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Ten
 
 
 @register("cost.logreg")
-def build_logreg(layer, info, net=None) -> Built:
+def build_logreg(layer: L.LogReg, info: LayerInfo) -> Built:
     return Built(LogRegOp(layer.coeff, layer.topk))
 
 
@@ -89,7 +91,7 @@ class Sum2Op(CostOp):
 
 
 @register("cost.sum2")
-def build_sum2(layer, info, net=None) -> Built:
+def build_sum2(layer: L.Sum2, info: LayerInfo) -> Built:
     return Built(Sum2Op(layer.coeff))
 
 
@@ -102,7 +104,7 @@ class CrossEntOp(CostOp):
 
 
 @register("cost.crossent")
-def build_crossent(layer, info, net=None) -> Built:
+def build_crossent(layer: L.CrossEnt, info: LayerInfo) -> Built:
     return Built(CrossEntOp(layer.coeff))
 
 
@@ -121,5 +123,5 @@ class BceOp(CostOp):
 
 
 @register("cost.bce")
-def build_bce(layer, info, net=None) -> Built:
+def build_bce(layer: L.Bce, info: LayerInfo) -> Built:
     return Built(BceOp(layer.coeff, layer.pos_weight))

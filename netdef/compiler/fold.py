@@ -1,6 +1,7 @@
-"""Folding matching tower layers on one device into one op (LANGUAGE.md §4, DESIGN.md §5).
+"""Folding matching tower layers on one device into one op (docs/language-guide.md "Devices").
 
-Three patterns, tried on layers of one type, one real device, one wavefront depth and the same
+Three patterns (each type declares which it allows: its model's ``folds``), tried on layers of
+one type, one real device, one wavefront depth and the same
 hyperparameters (learning rates and init scales aside):
 
 - ``stacked``: conv/fc layers reading the same set of inputs (conv1a/conv1b on the data,
@@ -24,10 +25,6 @@ import json
 from dataclasses import dataclass
 
 from ..schema.layers import InitFuncs, WeightParams, field_extra
-
-BATCH_TYPES = frozenset({"pool", "neuron", "cmrnorm", "rnorm", "cnorm", "dropout", "dropout2",
-                         "hs", "softmax", "crop", "href", "blur", "nailbed", "resize",
-                         "rgb2yuv", "rgb2lab"})
 _NOT_FORWARD = (set(WeightParams.model_fields) | set(InitFuncs.model_fields)
                 | {"name", "inputs", "gpu", "init_w", "init_b", "weight_source", "partial_sum",
                    "sum_width"})
@@ -53,15 +50,13 @@ def _config(layer, order: list[int] | None = None) -> str:
 
 
 def _stackable(layer, info) -> bool:
-    if len(set(layer.inputs)) != len(layer.inputs):
+    if "stacked" not in layer.folds or len(set(layer.inputs)) != len(layer.inputs):
         return False  # an input read twice has two weights: keep the sum of ops
-    if layer.type == "fc":
-        return True
-    if layer.type != "conv":
-        return False
-    per_input = {(layer.filter_size[i], layer.padding[i], layer.stride[i])
-                 for i in range(len(layer.inputs))}
-    return (len(per_input) == 1 and len(set(info.in_sides)) == 1
+    if not layer.spatial:
+        return True  # fc
+    per_input = {(layer.filter_size[i], w.padding, layer.stride[i])
+                 for i, w in enumerate(info.weights)}
+    return (len(per_input) == 1 and len({v[1] for v in info.views}) == 1
             and all(g == 1 for g in layer.groups) and not any(layer.rand_sparse))
 
 
@@ -91,8 +86,8 @@ def plan_groups(net, place: dict[str, tuple]) -> list[Group]:
         else:
             left += members
     left += [n for n in names if n not in stack]
-    for kind, types in (("grouped", {"conv"}), ("batch", BATCH_TYPES)):
-        pick = [n for n in left if net.layer(n).type in types and len(net.layer(n).inputs) == 1
+    for kind in ("grouped", "batch"):
+        pick = [n for n in left if kind in net.layer(n).folds and len(net.layer(n).inputs) == 1
                 and not (kind == "grouped" and any(net.layer(n).rand_sparse))]
         for members in _bucket(pick, kind, net, place).values():
             if len(members) > 1:
@@ -103,23 +98,27 @@ def plan_groups(net, place: dict[str, tuple]) -> list[Group]:
 
 
 def merged_layer(group: Group, net):
-    """The layer model and LayerInfo of the one conv that computes a stacked or grouped group."""
+    """The layer model and LayerInfo of the one conv that computes a stacked or grouped group:
+    the members' rules from the check stage, widened (k members: k times the filters)."""
     first, k = net.layer(group.members[0]), len(group.members)
     info = net.layers[group.members[0]]
     nf, rest = info.shape[0], info.shape[1:]
+    w, s = info.weights[0], info.views[0][1]
     if group.kind == "grouped":
-        c, s = first.channels[0], info.in_sides[0]
+        c = first.channels[0]
         layer = first.model_copy(update=dict(channels=(k * c,), groups=(k * first.groups[0],)))
-        return layer, dataclasses.replace(info, shape=(k * nf, *rest),
-                                          in_shapes=((k * c, s, s),), in_sides=(s,))
-    s = info.in_sides[0]
+        weights = (dataclasses.replace(w, shape=(k * nf, *w.shape[1:]), source=None),)
+        return layer, dataclasses.replace(info, shape=(k * nf, *rest), in_shapes=((k * c, s, s),),
+                                          views=((k * c, s, s),), weights=weights)
     c = sum(first.channels)
     one = dict(filter_size=first.filter_size[:1], padding=first.padding[:1],
                stride=first.stride[:1], groups=(1,), rand_sparse=(False,), weight_source=("",),
                init_w=(0.0,), filter_channels=None, inputs=(first.inputs[0],))
     layer = first.model_copy(update=dict(channels=(c,), filters=(k * nf,), **one))
+    weights = (dataclasses.replace(w, shape=(k * nf, c, *w.shape[2:]), filter_channels=c,
+                                   source=None),)
     return layer, dataclasses.replace(info, shape=(k * nf, *rest), in_shapes=((c, s, s),),
-                                      in_sides=(s,))
+                                      views=((c, s, s),), weights=weights)
 
 
 def weight_plans(group: Group, net, name_of) -> list:

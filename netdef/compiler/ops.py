@@ -8,17 +8,14 @@ and split compilations share one naming scheme (``conv3a.weight.1``).
 
 from __future__ import annotations
 
-import re
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check.shapes import numel
+from ..check import InputWeights, LayerInfo
+from ..schema import layers as L
 from .convfwd import conv2d
 from .registry import Built, TensorSpec, register
-
-_SOURCE = re.compile(r"([^\[\]]+)(?:\[(\d+)\])?")
 
 
 def indexed(base: str, i: int) -> str:
@@ -26,35 +23,19 @@ def indexed(base: str, i: int) -> str:
     return base if i == 0 else f"{base}.{i}"
 
 
-def shared_source(source: str, base: str) -> str | None:
-    """``other`` / ``other[k]`` (weightSource) to the owner's tensor name, or None if own."""
-    if not source:
-        return None
-    m = _SOURCE.fullmatch(source)
-    layer, k = (m.group(1), int(m.group(2) or 0)) if m else (source, 0)
-    return f"{layer}.{indexed(base, k)}"
+def shared_source(w: InputWeights, base: str) -> str | None:
+    """The owner's tensor name of a shared weight (``weightSource``, resolved by the check
+    stage), or None for the layer's own."""
+    return f"{w.source[0]}.{indexed(base, w.source[1])}" if w.source else None
 
 
-def conv_padding(side: int, out: int, f: int, pad: int, stride: int) -> tuple[int, int]:
-    """(left/top, right/bottom) zero padding of cuda-convnet's ceil rule; right may be
-    larger than ``pad`` (the last window overhangs) or negative (pixels never read)."""
-    return pad, (out - 1) * stride + f - side - pad
-
-
-def filter_channels(layer, i: int) -> int:
-    """Channels one filter of input ``i`` sees (randSparse: ``filterChannels``)."""
-    if layer.rand_sparse[i] and layer.filter_channels:
-        return layer.filter_channels[i]
-    return layer.channels[i] // layer.groups[i]
-
-
-def perm_spec(layer, i: int) -> TensorSpec:
+def perm_spec(layer: L.ConvLike, w: InputWeights, i: int) -> TensorSpec:
     """randSparse: the channel subsets (``const`` holds the channel count; the compiler draws
     ceil(groups·fch / channels) permutations, concatenated, group g reading entries
     [g·fch, (g+1)·fch): cuda-convnet ``gen_rand_conns``)."""
-    ch, fch, g = layer.channels[i], filter_channels(layer, i), layer.groups[i]
-    return TensorSpec(indexed("perm", i), (g * fch,), "perm", const=ch,
-                      source=shared_source(layer.weight_source[i], "perm"))
+    g = layer.groups[i]
+    return TensorSpec(indexed("perm", i), (g * w.filter_channels,), "perm",
+                      const=layer.channels[i], source=shared_source(w, "perm"))
 
 
 class ConvOp(nn.Module):
@@ -116,35 +97,33 @@ def _local(x: torch.Tensor, w: torch.Tensor, stride: int, groups: int, out: int)
     return y.reshape(x.shape[0], nf, out, out)
 
 
-def _conv_like(layer, info, local: bool) -> Built:
-    """conv and local share everything but the weight layout and the bias rule."""
+def _conv_like(layer: L.ConvLike, info: LayerInfo, local: bool) -> Built:
+    """conv and local share everything but the weight layout and the bias rule; weight
+    shapes, filter channels and padding are the check stage's (``info.weights``)."""
     nf, out = info.shape[0], info.shape[1]
-    tensors, views, pads, sparse = [], [], [], []
-    for i, side in enumerate(info.in_sides):
-        f, fch = layer.filter_size[i], filter_channels(layer, i)
-        shape = (out * out, nf, fch, f, f) if local else (nf, fch, f, f)
-        tensors.append(TensorSpec(indexed("weight", i), shape, "weight", std=layer.init_w[i],
-                                  source=shared_source(layer.weight_source[i], "weight")))
-        views.append((layer.channels[i], side, side))
-        pads.append(conv_padding(side, out, f, layer.padding[i], layer.stride[i]))
+    tensors, sparse = [], []
+    for i, w in enumerate(info.weights):
+        tensors.append(TensorSpec(indexed("weight", i), w.shape, "weight", std=layer.init_w[i],
+                                  source=shared_source(w, "weight")))
         sparse.append(bool(layer.rand_sparse[i]))
     shared = layer.shared_biases and not local  # local: one bias per filter per position
     bias = (nf,) if shared else (nf, out, out)
     tensors.append(TensorSpec("bias", bias, "bias", const=layer.init_b))
-    tensors += [perm_spec(layer, i) for i in range(len(sparse)) if sparse[i]]
-    op = ConvOp(views, pads, layer.stride, layer.groups, sparse,
-                (1, nf, 1, 1) if shared else (1, nf, out, out), local, [out] * len(views))
+    tensors += [perm_spec(layer, w, i) for i, w in enumerate(info.weights) if sparse[i]]
+    op = ConvOp(info.views, [w.padding for w in info.weights], layer.stride, layer.groups,
+                sparse, (1, nf, 1, 1) if shared else (1, nf, out, out), local,
+                [out] * len(info.views))
     return Built(op, tensors, inplace_neuron=True)
 
 
 @register("conv")
-def build_conv(layer, info, net=None) -> Built:
+def build_conv(layer: L.Conv, info: LayerInfo) -> Built:
     """conv: shared filters; several inputs are summed, one bias (cuda-convnet ConvLayer)."""
     return _conv_like(layer, info, local=False)
 
 
 @register("local")
-def build_local(layer, info, net=None) -> Built:
+def build_local(layer: L.Local, info: LayerInfo) -> Built:
     """local: unshared filters, one bias per filter per position (LocalUnsharedLayer)."""
     return _conv_like(layer, info, local=True)
 
@@ -161,11 +140,11 @@ class FcOp(nn.Module):
 
 
 @register("fc")
-def build_fc(layer, info, net=None) -> Built:
+def build_fc(layer: L.Fc, info: LayerInfo) -> Built:
     """fc: weights (outputs, Dᵢ) per input in torch layout, one bias."""
-    tensors = [TensorSpec(indexed("weight", i), (layer.outputs, numel(s)), "weight",
-                          std=layer.init_w[i], source=shared_source(layer.weight_source[i], "weight"))
-               for i, s in enumerate(info.in_shapes)]
+    tensors = [TensorSpec(indexed("weight", i), w.shape, "weight", std=layer.init_w[i],
+                          source=shared_source(w, "weight"))
+               for i, w in enumerate(info.weights)]
     tensors.append(TensorSpec("bias", (layer.outputs,), "bias", const=layer.init_b))
     return Built(FcOp(), tensors, inplace_neuron=True)
 
@@ -185,10 +164,9 @@ class SfcOp(nn.Module):
 
 
 @register("sfc")
-def build_sfc(layer, info, net=None) -> Built:
+def build_sfc(layer: L.Sfc, info: LayerInfo) -> Built:
     """sfc: ``parts`` blocks of ``outputs`` units each."""
-    k = numel(info.in_shapes[0]) // layer.parts
-    tensors = [TensorSpec("weight", (layer.parts, layer.outputs, k), "weight", std=layer.init_w[0]),
+    tensors = [TensorSpec("weight", info.weights[0].shape, "weight", std=layer.init_w[0]),
                TensorSpec("bias", (layer.parts * layer.outputs,), "bias", const=layer.init_b)]
     return Built(SfcOp(layer.parts), tensors, inplace_neuron=True)
 

@@ -1,5 +1,6 @@
 """Builders of cuda-convnet2's image layers: crop, href, blur, nailbed, resize, rgb2yuv,
-rgb2lab (``layer.cu`` and ``conv_util.cu``; notes §11). All map (N, C, S, S) per image."""
+rgb2lab (cuda-convnet2 ``layer.cu`` and ``conv_util.cu``). All map (N, C, S, S) per image;
+the view (C, S, S) each input is read as comes from the check stage (``info.views``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops_simple import image_view
+from ..check import LayerInfo
+from ..schema import layers as L
 from .registry import Built, register
 
 
@@ -25,10 +27,9 @@ class CropOp(nn.Module):
 
 
 @register("crop")
-def build_crop(layer, info, net=None) -> Built:
+def build_crop(layer: L.Crop, info: LayerInfo) -> Built:
     start_y = layer.start_x if layer.start_y is None else layer.start_y
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(CropOp(view, layer.start_x, start_y, layer.size_x))
+    return Built(CropOp(info.views[0], layer.start_x, start_y, layer.size_x))
 
 
 class HrefOp(nn.Module):
@@ -43,8 +44,8 @@ class HrefOp(nn.Module):
 
 
 @register("href")
-def build_href(layer, info, net=None) -> Built:
-    return Built(HrefOp(image_view(info.in_shapes[0], layer.channels)))
+def build_href(layer: L.Href, info: LayerInfo) -> Built:
+    return Built(HrefOp(info.views[0]))
 
 
 def blur_taps(size: int, stdev: float) -> torch.Tensor:
@@ -71,9 +72,8 @@ class BlurOp(nn.Module):
 
 
 @register("blur")
-def build_blur(layer, info, net=None) -> Built:
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(BlurOp(view, layer.filter_size, layer.stdev))
+def build_blur(layer: L.Blur, info: LayerInfo) -> Built:
+    return Built(BlurOp(info.views[0], layer.filter_size, layer.stdev))
 
 
 class NailbedOp(nn.Module):
@@ -91,9 +91,8 @@ class NailbedOp(nn.Module):
 
 
 @register("nailbed")
-def build_nailbed(layer, info, net=None) -> Built:
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(NailbedOp(view, layer.stride, info.shape[1]))
+def build_nailbed(layer: L.Nailbed, info: LayerInfo) -> Built:
+    return Built(NailbedOp(info.views[0], layer.stride, info.shape[1]))
 
 
 def resize_taps(side: int, out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -130,9 +129,8 @@ class ResizeOp(nn.Module):
 
 
 @register("resize")
-def build_resize(layer, info, net=None) -> Built:
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(ResizeOp(view, layer.scale, info.shape[1]))
+def build_resize(layer: L.Resize, info: LayerInfo) -> Built:
+    return Built(ResizeOp(info.views[0], layer.scale, info.shape[1]))
 
 
 YUV = ((0.2126, 0.7152, 0.0722), (-0.09991, -0.33609, 0.436), (0.615, -0.55861, -0.05639))
@@ -164,12 +162,12 @@ class ColourOp(nn.Module):
 
 
 @register("rgb2yuv")
-def build_rgb2yuv(layer, info, net=None) -> Built:
-    return Built(ColourOp(image_view(info.in_shapes[0], 3), YUV))
+def build_rgb2yuv(layer: L.Rgb2Yuv, info: LayerInfo) -> Built:
+    return Built(ColourOp(info.views[0], YUV))
 
 
 @register("rgb2lab")
-def build_rgb2lab(layer, info, net=None) -> Built:
-    return Built(ColourOp(image_view(info.in_shapes[0], 3), XYZ, lab=True, center=layer.center))
+def build_rgb2lab(layer: L.Rgb2Lab, info: LayerInfo) -> Built:
+    return Built(ColourOp(info.views[0], XYZ, lab=True, center=layer.center))
 
 

@@ -1,5 +1,6 @@
 """Builders of the normalisation layers: cmrnorm, rnorm, cnorm (cuda-convnet ``layer.cu``
-ResponseNormLayer, CrossMapResponseNormLayer, ContrastNormLayer; notes §8).
+ResponseNormLayer, CrossMapResponseNormLayer, ContrastNormLayer; docs/language-guide.md
+"Shape rules").
 
 With α the scale as divided by cuda-convnet's Python side (``scale/size`` for cmrnorm,
 ``scale/size²`` for rnorm/cnorm), every layer computes y = x · (minDiv + α·Σ_window v²)^(−pow),
@@ -15,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..check import LayerInfo
+from ..schema import layers as L
 from .lrn import cross_map_norm
 from .ops_pool import clipped_counts
-from .ops_simple import image_view
 from .registry import Built, register
 
 
@@ -40,10 +42,9 @@ class CrossMapNormOp(nn.Module):
 
 
 @register("cmrnorm")
-def build_cmrnorm(layer, info, net=None) -> Built:
+def build_cmrnorm(layer: L.CmrNorm, info: LayerInfo) -> Built:
     """cmrnorm: the AlexNet local response normalisation across maps."""
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(CrossMapNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div,
+    return Built(CrossMapNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div,
                                 layer.blocked))
 
 
@@ -76,12 +77,10 @@ class SpatialNormOp(nn.Module):
 
 
 @register("rnorm")
-def build_rnorm(layer, info, net=None) -> Built:
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(SpatialNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div, False))
+def build_rnorm(layer: L.RNorm, info: LayerInfo) -> Built:
+    return Built(SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, False))
 
 
 @register("cnorm")
-def build_cnorm(layer, info, net=None) -> Built:
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(SpatialNormOp(view, layer.size, layer.scale, layer.pow, layer.min_div, True))
+def build_cnorm(layer: L.CNorm, info: LayerInfo) -> Built:
+    return Built(SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, True))

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .ops_simple import image_view
+from ..check import LayerInfo
+from ..schema import layers as L
 from .registry import Built, register
 
 
@@ -59,10 +60,9 @@ class PoolOp(nn.Module):
 
 
 @register("pool")
-def build_pool(layer, info, net=None) -> Built:
+def build_pool(layer: L.Pool, info: LayerInfo) -> Built:
     """pool: ``max``, ``avg`` or ``maxabs`` over sizeX×sizeX windows from ``start``."""
-    view = image_view(info.in_shapes[0], layer.channels)
-    return Built(PoolOp(layer.pool, view, layer.size_x, layer.stride, layer.start,
+    return Built(PoolOp(layer.pool, info.views[0], layer.size_x, layer.stride, layer.start,
                         info.shape[1], layer.sum))
 
 
@@ -83,7 +83,6 @@ class CmPoolOp(nn.Module):
 
 
 @register("cmpool")
-def build_cmpool(layer, info, net=None) -> Built:
+def build_cmpool(layer: L.CmPool, info: LayerInfo) -> Built:
     """cmpool: cross-map max pooling (cuda-convnet2 CrossMapPoolLayer)."""
-    c, h, w = info.in_shapes[0]
-    return Built(CmPoolOp((c, h, w), layer.size, layer.stride, layer.start, info.shape[0]))
+    return Built(CmPoolOp(info.views[0], layer.size, layer.stride, layer.start, info.shape[0]))

@@ -1,34 +1,28 @@
 """Builders of the layers without weights or windows: data, softmax, neuron, eltsum, eltmax,
-concat, pass, dropout, dropout2, hs (cuda-convnet ``layer.cu``; LANGUAGE.md §2)."""
+concat, pass, dropout, dropout2, hs (cuda-convnet ``layer.cu``; docs/language-guide.md)."""
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..check.shapes import numel
+from ..check import LayerInfo
+from ..schema import layers as L
 from .neurons import NeuronOp
 from .noise import keep_mask
 from .registry import Built, register
 
 
-def image_view(in_shape: tuple[int, int, int], channels: int) -> tuple[int, int, int]:
-    """(C, S, S) at which an input of ``in_shape`` is read with ``channels`` channels
-    (cuda-convnet flattens channel-major, so an fc output reads as an image)."""
-    side = math.isqrt(numel(in_shape) // channels)
-    return (channels, side, side)
-
-
 class DataOp(nn.Module):
-    """A data layer: the images (dataIdx 0), label indices (1) or one-hot labels (2); V2
-    ``start``/``end`` slice the rows of a label matrix (cuda-convnet2 DataLayer)."""
+    """What a data layer delivers from the batch's labels, (N,) class indices: the images
+    (dataIdx 0), the label indices (1), or the labels one-hot (2): (N, end − start), column j
+    being 1 where the label is start + j (cuda-convnet2 DataLayer ``start``/``end``; width the
+    number of classes when neither is given)."""
 
-    def __init__(self, data_idx: int, width: int, start: int | None, end: int | None):
+    def __init__(self, data_idx: int, start: int, end: int):
         super().__init__()
-        self.data_idx, self.width, self.start, self.end = data_idx, width, start, end
+        self.data_idx, self.start, self.end = data_idx, start, end
 
     def forward(self, images: torch.Tensor | None, labels: torch.Tensor | None) -> torch.Tensor:
         if self.data_idx == 0:
@@ -37,17 +31,19 @@ class DataOp(nn.Module):
             return images
         if labels is None:
             raise ValueError("this net reads labels: pass them (net.costs(images, labels))")
-        if self.data_idx == 2 and labels.dim() == 1:
-            labels = F.one_hot(labels.long(), self.width).float()  # (N,) -> (N, classes)
-        if labels.dim() == 2 and (self.start or self.end):
-            labels = labels[:, self.start or 0:self.end]
-        return labels
+        if labels.dim() != 1:
+            raise ValueError(f"labels must be (N,) class indices (got shape {tuple(labels.shape)})")
+        if self.data_idx == 1:
+            return labels
+        columns = torch.arange(self.start, self.end, device=labels.device)
+        return (labels.long()[:, None] == columns).float()  # (N, end − start)
 
 
 @register("data")
-def build_data(layer, info, net=None) -> Built:
+def build_data(layer: L.Data, info: LayerInfo) -> Built:
     """data: delivered by the net to each consumer's device (never a transfer)."""
-    return Built(DataOp(layer.data_idx, numel(info.shape), layer.start, layer.end))
+    start = layer.start or 0
+    return Built(DataOp(layer.data_idx, start, start + info.shape[0]))
 
 
 class SoftmaxOp(nn.Module):
@@ -59,7 +55,7 @@ class SoftmaxOp(nn.Module):
 
 
 @register("softmax")
-def build_softmax(layer, info, net=None) -> Built:
+def build_softmax(layer: L.Softmax, info: LayerInfo) -> Built:
     return Built(SoftmaxOp())
 
 
@@ -71,7 +67,7 @@ class IdentityOp(nn.Module):
 
 
 @register("neuron")
-def build_neuron(layer, info, net=None) -> Built:
+def build_neuron(layer: L.NeuronLayer, info: LayerInfo) -> Built:
     """neuron: an identity op; the compiler applies ``neuron=`` after every op."""
     return Built(IdentityOp())
 
@@ -91,7 +87,7 @@ class EltSumOp(nn.Module):
 
 
 @register("eltsum")
-def build_eltsum(layer, info, net=None) -> Built:
+def build_eltsum(layer: L.EltSum, info: LayerInfo) -> Built:
     coeffs = layer.coeffs or (1.0,) * len(layer.inputs)
     return Built(EltSumOp(tuple(float(c) for c in coeffs)))
 
@@ -113,7 +109,7 @@ class EltMaxOp(nn.Module):
 
 
 @register("eltmax")
-def build_eltmax(layer, info, net=None) -> Built:
+def build_eltmax(layer: L.EltMax, info: LayerInfo) -> Built:
     return Built(EltMaxOp())
 
 
@@ -129,12 +125,12 @@ class ConcatOp(nn.Module):
 
 
 @register("concat")
-def build_concat(layer, info, net=None) -> Built:
+def build_concat(layer: L.Concat, info: LayerInfo) -> Built:
     return Built(ConcatOp(list(info.in_shapes)))
 
 
 @register("pass")
-def build_pass(layer, info, net=None) -> Built:
+def build_pass(layer: L.Pass, info: LayerInfo) -> Built:
     """pass: cuda-convnet2's memory alias of its inputs, i.e. a concatenation."""
     return Built(ConcatOp(list(info.in_shapes)))
 
@@ -178,22 +174,22 @@ class DropoutOp(nn.Module):
 
 
 @register("dropout")
-def build_dropout(layer, info, net=None) -> Built:
+def build_dropout(layer: L.Dropout, info: LayerInfo) -> Built:
     return Built(DropoutOp(layer.keep, layer.enable, inverted=True))
 
 
 @register("dropout2")
-def build_dropout2(layer, info, net=None) -> Built:
+def build_dropout2(layer: L.Dropout2, info: LayerInfo) -> Built:
     return Built(DropoutOp(layer.keep, layer.enable, inverted=False))
 
 
 @register("hs")
-def build_hs(layer, info, net=None) -> Built:
+def build_hs(layer: L.Hs, info: LayerInfo) -> Built:
     """hs: the 2012 AlexNet code's name for classic dropout (= dropout2)."""
     return Built(DropoutOp(layer.keep, layer.enable, inverted=False))
 
 
-def neuron_op(layer, inplace: bool) -> NeuronOp | None:
+def neuron_op(layer: L.LayerBase, inplace: bool) -> NeuronOp | None:
     """The op for a layer's ``neuron=`` (None for none or ident)."""
     if layer.neuron is None or layer.neuron.kind == "ident":
         return None

@@ -1,8 +1,9 @@
-"""The builder registry: one ``build_*`` function per layer type (STYLE.md habit 5).
+"""The builder registry: one ``build_*`` function per layer type.
 
-A builder takes the layer's model, its :class:`~netdef.check.net.LayerInfo` and the whole
-:class:`~netdef.check.net.CheckedNet`, and returns a :class:`Built`: an op module plus the
-tensors (parameters and buffers) the op reads, in the order it reads them.
+A builder takes the layer's model and its :class:`~netdef.check.net.LayerInfo` (where the check
+stage left every cuda-convnet rule it computed: views, weight shapes, padding, shared weights)
+and returns a :class:`Built`: an op module plus the tensors (parameters and buffers) the op
+reads, in the order it reads them. Builders recompute none of those rules.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Callable
 
 from torch import nn
 
+from ..check import LayerInfo
 from ..errors import NetdefError
+from ..schema import LayerBase
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,12 @@ class Built:
     inplace_neuron: bool = False  # the op returns a fresh tensor nothing else saved
 
 
-Builder = Callable[..., Built]
+Builder = Callable[[LayerBase, LayerInfo], Built]
 _BUILDERS: dict[str, Builder] = {}
 
 
 def register(layer_type: str) -> Callable[[Builder], Builder]:
-    """Decorator: ``@register("conv")`` above ``def build_conv(layer, info, net) -> Built``."""
+    """Decorator: ``@register("conv")`` above ``def build_conv(layer, info) -> Built``."""
 
     def add(fn: Builder) -> Builder:
         if layer_type in _BUILDERS:

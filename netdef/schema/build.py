@@ -1,8 +1,10 @@
 """Definition + params documents to a :class:`NetSpec` of validated layer models.
 
 Per layer: find its type, map each key (case-insensitive, via ALIASES) to a field, split lists,
-broadcast per-input values, overlay the params section (the params file wins, LANGUAGE.md §3),
-then let pydantic validate. Every problem becomes a located diagnostic; all are raised at once.
+broadcast per-input values, overlay the params section (the params file wins; docs/
+language-guide.md "The params file"), then let pydantic validate. Every problem becomes a
+located diagnostic; a layer with one problem is still read to the end, so the definition's and
+the params file's problems come out together.
 """
 
 from __future__ import annotations
@@ -13,29 +15,34 @@ from pydantic import ValidationError
 
 from ..errors import Collector, Diagnostic, Span, did_you_mean
 from ..syntax import Document, Entry, Section, split_list
-from .layers import (COST_TYPES, DROPOUT_TYPES, LAYER_TYPES, NORM_TYPES, REJECTED,
-                     WEIGHT_TYPES, LayerBase, alias_of, field_extra)
+from .base import alias_of, field_extra
+from .layers import LAYER_TYPES, NEEDS_PARAMS, REJECTED, LayerBase
+from .messages import close_spelling, decimal_comma, report_validation
+from .shapes import layer_kind
 
-REQUIRED_PARAMS = {
-    **{t: ("eps_w", "eps_b", "mom_w", "mom_b", "wc") for t in WEIGHT_TYPES},
-    **{t: ("scale", "pow") for t in NORM_TYPES},
-}
-NEEDS_PARAMS = WEIGHT_TYPES | NORM_TYPES | COST_TYPES | DROPOUT_TYPES
+__all__ = ["NetSpec", "build_spec", "layer_kind", "ALL_KEYS", "NEEDS_PARAMS"]
+
 LIST_FIELDS = {"inputs", "gpu"}
 _IGNORED_DEFAULTS = {"update_period": 1}
 
 
 @dataclass
 class NetSpec:
-    """A validated (not yet whole-net-checked) network: layers in file order, with positions."""
+    """A validated (not yet whole-net-checked) network: layers in file order, with positions.
+
+    With ``build_spec(..., defer_errors=True)`` the errors sit in ``diagnostics`` and the
+    layers that failed are in ``broken`` (name -> its inputs as written), for the check stage
+    to report its own problems alongside them."""
 
     path: str
     params_path: str | None
     layers: dict[str, LayerBase]
     spans: dict[str, dict[str, Span]]  # layer -> field (or "__section__", "type") -> Span
     params_mode: str  # "file", "inline" or "none"
-    diagnostics: list[Diagnostic] = field(default_factory=list)  # warnings and notes
+    diagnostics: list[Diagnostic] = field(default_factory=list)
     texts: dict[str, str] = field(default_factory=dict)  # "def"/"params" -> file text
+    broken: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    order: tuple[str, ...] = ()  # every layer name (broken ones too), in file order
 
     def span(self, layer: str, key: str = "__section__") -> Span | None:
         spans = self.spans.get(layer, {})
@@ -44,39 +51,48 @@ class NetSpec:
 
 def _key_table(model: type[LayerBase]) -> dict[str, str]:
     """lower-cased key as written -> field name, for one layer model."""
-    table = {}
-    for name in model.model_fields:
-        if name in ("name", "type"):
-            continue
-        table[alias_of(name).lower()] = name
-    return table
+    return {alias_of(name).lower(): name for name in model.model_fields
+            if name not in ("name", "type")}
 
 
 ALL_KEYS = {k: f for m in LAYER_TYPES.values() for k, f in _key_table(m).items()}
 
 
 def build_spec(definition: Document, params: Document | None = None,
-               strict: bool = False) -> NetSpec:
-    """Validate every layer of ``definition`` joined with ``params``; raise all problems once."""
+               strict: bool = False, *, defer_errors: bool = False) -> NetSpec:
+    """Validate every layer of ``definition`` joined with ``params``; raise all problems once
+    (or, with ``defer_errors``, return them in the spec for :func:`netdef.check.check_net`)."""
     out = Collector(strict=strict)
+    out.extend(definition.diagnostics)
     sections = _unique_sections(definition, out)
-    psections = _merged_params(params, out) if params is not None else {}
+    psections = {}
+    if params is not None:
+        out.extend(params.diagnostics)
+        psections = _merged_params(params, out)
     has_inline = any(_has_param_keys(s) for s in sections.values())
     mode = "file" if params is not None else ("inline" if has_inline else "none")
     layers: dict[str, LayerBase] = {}
     spans: dict[str, dict[str, Span]] = {}
+    broken: dict[str, tuple[str, ...]] = {}
     for name, section in sections.items():
         built = _build_layer(section, psections.get(name), mode, out)
         if built is not None:
             layers[name], spans[name] = built
+        else:
+            entry = section.get("inputs")
+            broken[name] = tuple(split_list(entry.value)) if entry and entry.value else ()
+            spans[name] = {"__section__": section.span,
+                           **({"inputs": entry.value_span} if entry else {})}
     for name, section in psections.items():
         if name not in sections:
             out.warning(section.span, f"params section '{name}' matches no layer of "
                                       f"{definition.path} (ignored){did_you_mean(name, sections)}")
-    out.raise_if_errors()
+    if not defer_errors:
+        out.raise_if_errors()
     return NetSpec(definition.path, params.path if params else None, layers, spans, mode,
                    out.sorted(), {"def": "\n".join(definition.lines),
-                                  "params": "\n".join(params.lines) if params else ""})
+                                  "params": "\n".join(params.lines) if params else ""},
+                   broken, tuple(sections))
 
 
 def _unique_sections(doc: Document, out: Collector) -> dict[str, Section]:
@@ -107,7 +123,7 @@ def _merged_params(doc: Document, out: Collector) -> dict[str, Section]:
 def _has_param_keys(section: Section) -> bool:
     typ = section.get("type")
     model = LAYER_TYPES.get(typ.value.lower()) if typ else None
-    if model is None or model.type_name() not in NEEDS_PARAMS:
+    if model is None or not model.needs_params:
         return False
     table = _key_table(model)
     return any(field_extra(model, table[k]).get("params") for k in section.entries if k in table)
@@ -115,40 +131,42 @@ def _has_param_keys(section: Section) -> bool:
 
 def _build_layer(section: Section, psection: Section | None, mode: str,
                  out: Collector) -> tuple[LayerBase, dict[str, Span]] | None:
+    """The layer's model and key positions, or None after reporting every problem found."""
     model = _layer_model(section, out)
     if model is None:
         return None
     name = section.name
     spans: dict[str, Span] = {"__section__": section.span, "type": section.get("type").span}
     raw: dict[str, tuple[Entry, str]] = {}  # field -> (entry, origin)
-    ok = _collect_keys(model, section, "def", raw, out)
+    dropped: set[str] = set()  # fields whose value was refused before validation
+    ok = _collect_keys(model, section, "def", raw, dropped, out)
     if psection is not None:
-        ok = _collect_keys(model, psection, "params", raw, out) and ok
+        ok = _collect_keys(model, psection, "params", raw, dropped, out) and ok
         spans["__params__"] = psection.span
-    if not ok or not _check_pool_kind(model, name, raw, out):
-        return None
-    data = _field_values(model, name, raw, out)
-    if data is None:
-        return None
+    ok = _check_pool_kind(model, name, raw, dropped, out) and ok
+    data = _field_values(model, name, raw, dropped, out)
+    ok = ok and not dropped
     for fname, (entry, _) in raw.items():
         spans[fname] = entry.value_span
     _report_ignored(model, name, raw, out)
-    if not _check_required_params(model, section, psection, raw, mode, out):
-        return None
+    ok = _check_required_params(model, section, psection, raw, dropped, mode, out) and ok
     try:
         layer = model.model_validate({"name": name, "type": model.type_name(), **data})
     except ValidationError as exc:
-        _report_validation(exc, model, name, raw, section, out)
+        report_validation(exc, name, raw, section, dropped, out)
         return None
-    return layer, spans
+    return (layer, spans) if ok else None
 
 
-def _check_pool_kind(model: type[LayerBase], name: str, raw: dict, out: Collector) -> bool:
-    """``pool=rand`` (stochastic pooling) is refused by name (LANGUAGE.md §2)."""
+def _check_pool_kind(model: type[LayerBase], name: str, raw: dict, dropped: set[str],
+                     out: Collector) -> bool:
+    """``pool=rand`` (stochastic pooling) is refused by name (a deliberate difference)."""
     entry = raw.get("pool", (None, ""))[0] if model.type_name() == "pool" else None
     if entry is not None and entry.value.lower() == "rand":
         out.error(entry.value_span, f"layer '{name}': 'pool=rand' (stochastic pooling) is not "
                                     "supported by netdef")
+        del raw["pool"]
+        dropped.add("pool")
         return False
     return True
 
@@ -172,7 +190,7 @@ def _layer_model(section: Section, out: Collector) -> type[LayerBase] | None:
 
 
 def _collect_keys(model: type[LayerBase], section: Section, origin: str,
-                  raw: dict[str, tuple[Entry, str]], out: Collector) -> bool:
+                  raw: dict[str, tuple[Entry, str]], dropped: set[str], out: Collector) -> bool:
     table = _key_table(model)
     ok = True
     kind = model.type_name()
@@ -189,36 +207,22 @@ def _collect_keys(model: type[LayerBase], section: Section, origin: str,
             if key in ALL_KEYS:
                 owners = [t for t, m in LAYER_TYPES.items() if key in _key_table(m)]
                 shown = ", ".join(owners[:4]) + (", …" if len(owners) > 4 else "")
+                hint = close_spelling(key, _spelled(table))
                 out.error(entry.span, f"layer '{section.name}': '{entry.key}' does not apply to "
-                                      f"{layer_kind(kind)} (it is a key of {shown} layers)"
-                                      f"{_close_spelling(key, table)}")
+                                      f"{layer_kind(kind)} (it is a key of {shown} layers){hint}")
             else:
-                out.error(entry.span, f"layer '{section.name}': unknown key '{entry.key}'"
-                                      f"{did_you_mean(key, _spelled(table))}")
+                hint = did_you_mean(key, _spelled(table))
+                out.error(entry.span, f"layer '{section.name}': unknown key '{entry.key}'{hint}")
+            if hint:  # the key it names is then not also "missing": one problem, one message
+                dropped.add(table[hint.split("'")[1].lower()])
             continue
         if origin == "params" and not field_extra(model, fname).get("params"):
             out.error(entry.span, f"layer '{section.name}': '{entry.key}' belongs in the "
                                   "definition file, not the params file")
-            ok = False
+            dropped.add(fname)
             continue
         raw[fname] = (entry, origin)  # params entries come second, so the params file wins
     return ok
-
-
-def layer_kind(kind: str) -> str:
-    """'a conv layer', 'an fc layer' (the article follows how the name is said)."""
-    an = kind[0] in "aeiou" or kind.split(".")[0] in ("fc", "sfc", "rnorm", "href", "hs",
-                                                      "rgb2yuv", "rgb2lab", "eltsum", "eltmax")
-    return f"{'an' if an else 'a'} {kind} layer"
-
-
-def _close_spelling(key: str, table: dict[str, str]) -> str:
-    """A did-you-mean only for near-misspellings (sizeX -> size), not for unrelated keys."""
-    import difflib
-
-    spelled = _spelled(table)
-    close = difflib.get_close_matches(key, [s.lower() for s in spelled], n=1, cutoff=0.75)
-    return did_you_mean(close[0], spelled) if close else ""
 
 
 def _spelled(table: dict[str, str]) -> list[str]:
@@ -226,29 +230,41 @@ def _spelled(table: dict[str, str]) -> list[str]:
 
 
 def _field_values(model: type[LayerBase], name: str, raw: dict[str, tuple[Entry, str]],
-                  out: Collector) -> dict | None:
+                  dropped: set[str], out: Collector) -> dict:
+    """Field values as pydantic takes them: lists split, per-input values broadcast. A list
+    of the wrong length is reported and left out (its field goes into ``dropped``)."""
     data: dict = {}
     inputs_entry = raw.get("inputs")
     n_inputs = len(split_list(inputs_entry[0].value)) if inputs_entry else 0
-    ok = True
     for fname, (entry, _) in raw.items():
-        extra = field_extra(model, fname)
         if fname in LIST_FIELDS:
             data[fname] = tuple(split_list(entry.value))
-        elif extra.get("per_input"):
+        elif field_extra(model, fname).get("per_input"):
             values = split_list(entry.value)
             if n_inputs and len(values) not in (1, n_inputs):
+                s = "s" * (n_inputs != 1)
                 out.error(entry.value_span, f"layer '{name}': '{entry.key}' has {len(values)} "
-                                            f"values but the layer has {n_inputs} inputs "
-                                            "(give one value, or one per input)")
-                ok = False
+                                            f"values but the layer has {n_inputs} input{s} "
+                                            f"(give one value, or one per input)"
+                                            f"{decimal_comma(entry.value)}")
+                dropped.add(fname)
                 continue
+            _leading_zero(name, entry, values, out)
             data[fname] = tuple(values * n_inputs if len(values) == 1 and n_inputs else values)
         else:
             data[fname] = entry.value
-    if ok and n_inputs:
+    if n_inputs:
         data.update(_broadcast_defaults(model, data, n_inputs))
-    return data if ok else None
+    return data
+
+
+def _leading_zero(name: str, entry: Entry, values: list[str], out: Collector) -> None:
+    """``epsW=0,005`` on a two-input layer reads as 0 and 5: say so when an item after the
+    first starts with a zero digit, as only a decimal comma would write it."""
+    if len(values) > 1 and any(v[:1] == "0" and v[1:2].isdigit() for v in values[1:]):
+        out.warning(entry.value_span, f"layer '{name}': '{entry.key}={entry.value}' reads as "
+                                      f"{len(values)} values, one per input"
+                                      f"{decimal_comma(entry.value)} if one number was meant")
 
 
 def _broadcast_defaults(model: type[LayerBase], data: dict, n_inputs: int) -> dict:
@@ -269,6 +285,8 @@ def _report_ignored(model: type[LayerBase], name: str, raw: dict, out: Collector
         if "note" in extra:
             out.note(entry.span, f"layer '{name}': '{entry.key}' only tuned cuda-convnet's CUDA "
                                  "kernels; accepted and ignored")
+        elif "legacy" in extra:
+            out.note(entry.span, f"layer '{name}': '{entry.key}' {extra['legacy']}")
         elif extra.get("ignored"):
             default = _IGNORED_DEFAULTS.get(fname, 0)
             values = [v.strip() for v in split_list(entry.value)]
@@ -288,9 +306,9 @@ def _is_number(text: str, value: float) -> bool:
 
 
 def _check_required_params(model: type[LayerBase], section: Section, psection: Section | None,
-                           raw: dict, mode: str, out: Collector) -> bool:
+                           raw: dict, dropped: set[str], mode: str, out: Collector) -> bool:
     kind = model.type_name()
-    if mode == "none" or kind not in NEEDS_PARAMS:
+    if mode == "none" or not model.needs_params:
         return True
     if mode == "file" and psection is None and not any(o == "def" and
                                                        field_extra(model, f).get("params")
@@ -298,61 +316,10 @@ def _check_required_params(model: type[LayerBase], section: Section, psection: S
         out.error(section.span, f"layer '{section.name}': no section [{section.name}] in the "
                                 f"params file ({layer_kind(kind)} needs its parameters there)")
         return False
-    missing = [alias_of(f) for f in REQUIRED_PARAMS.get(kind, ()) if f not in raw]
+    missing = [alias_of(f) for f in model.required_params if f not in raw and f not in dropped]
     if missing:
         where = psection.span if psection is not None else section.span
         out.error(where, f"layer '{section.name}': missing params key(s) "
                          f"{', '.join(repr(m) for m in missing)} ({layer_kind(kind)} needs them)")
         return False
     return True
-
-
-def _report_validation(exc: ValidationError, model: type[LayerBase], name: str, raw: dict,
-                       section: Section, out: Collector) -> None:
-    for err in exc.errors():
-        loc = err["loc"]
-        fname = loc[0] if loc else None
-        if isinstance(fname, str) and fname in ("function-after[_schedule()]",):
-            fname = None
-        entry = raw.get(fname, (None, ""))[0] if isinstance(fname, str) else None
-        key = alias_of(fname) if isinstance(fname, str) else "?"
-        message = _phrase(err)
-        if err["type"] == "missing":
-            out.error(section.span, f"layer '{name}': missing required key '{key}'")
-        elif entry is not None:
-            got = _item(entry.value, loc)
-            if message.startswith("must "):
-                text = f"'{entry.key}' {message} (got {got!r})"
-            else:  # a schedule's or neuron's own sentence, which may quote the value already
-                quoted = "(got " in message or got in message
-                text = f"'{entry.key}': {message}" + ("" if quoted else f" (got {got!r})")
-            out.error(entry.value_span, f"layer '{name}': {text}")
-        else:
-            out.error(section.span, f"layer '{name}': {message}")
-
-
-def _item(value: str, loc: tuple) -> str:
-    """The offending item of a list value (``loc`` ends in its index), or the whole value."""
-    if len(loc) > 1 and isinstance(loc[1], int):
-        items = split_list(value)
-        if loc[1] < len(items):
-            return items[loc[1]]
-    return value
-
-
-def _phrase(err: dict) -> str:
-    """pydantic's error as the language states it: 'must be ...'."""
-    kind, ctx = err["type"], err.get("ctx") or {}
-    if kind == "value_error":
-        return str(ctx.get("error", err["msg"]))
-    phrases = {
-        "greater_than": lambda: f"must be > {ctx.get('gt')}",
-        "greater_than_equal": lambda: f"must be >= {ctx.get('ge')}",
-        "less_than_equal": lambda: f"must be <= {ctx.get('le')}",
-        "less_than": lambda: f"must be < {ctx.get('lt')}",
-        "literal_error": lambda: f"must be one of {ctx.get('expected')}",
-        "union_tag_invalid": lambda: "is not a known schedule",
-    }
-    if kind in phrases:
-        return phrases[kind]()
-    return err["msg"][0].lower() + err["msg"][1:]

@@ -1,139 +1,85 @@
 """The language's layer types as pydantic models: one per type, a ``Literal`` tag, no unknown keys.
 
-LANGUAGE.md §2 (definition keys) and §3 (params keys). A key in a file and a field relate through
-the one table :data:`ALIASES` (cuda-convnet's camelCase; matching is case-insensitive). Fields
-marked ``per_input`` take one value per input (a single value is broadcast, LANGUAGE.md §1);
-fields marked ``params`` belong to the params file but may also sit in the definition (one-file
-form). Cross-key rules that need the whole net (shapes, devices) live in ``netdef.check``.
+docs/language-guide.md ("Layer types", "The params file"). Everything netdef knows about a type
+is declared once, on its model, as class variables (in the manner of Caffe's per-layer
+``ExactNumBottomBlobs``): how many inputs it takes, whether it needs a params section and which
+keys there, whether it has weights, how its towers fold, whether its filters are pictures,
+whether it is a cost read from softmax scores, and its shape rule (``infer``, Caffe's
+``Reshape()``). The type lists used elsewhere are derived from these, at the end of this file.
+Cross-layer rules (wiring, devices, costs) live in ``netdef.check``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer,
-                      ValidationInfo, field_validator)
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from ..errors import NetdefError
-from ..schedules import Schedule, format_schedule, parse_schedule
+from . import shapes as rules
+from .base import (ALIASES, NOTE, WEIGHT_PARAMS, InitFuncs, LayerBase, NonNegFloat, NonNegInt,
+                   PosInt, Probability, WeightParams, alias_of, field_extra, param, per_input)
+from .shapes import Shape
 from .values import Bool, Float, Int, NeuronValue
 
-# field name -> the key as cuda-convnet spells it. Fields not listed are spelled as named.
-ALIASES: dict[str, str] = {
-    "data_idx": "dataIdx", "filter_size": "filterSize", "init_w": "initW", "init_b": "initB",
-    "filter_channels": "filterChannels", "rand_sparse": "randSparse",
-    "weight_source": "weightSource", "shared_biases": "sharedBiases", "modules_x": "modulesX",
-    "init_w_func": "initWFunc", "init_b_func": "initBFunc", "init_c_func": "initCFunc",
-    "partial_sum": "partialSum", "sum_width": "sumWidth", "size_x": "sizeX",
-    "outputs_x": "outputsX", "start_x": "startX", "start_y": "startY", "min_div": "minDiv",
-    "eps_w": "epsW", "eps_b": "epsB", "mom_w": "momW", "mom_b": "momB",
-    "sched_w": "schedW", "sched_b": "schedB", "pos_weight": "posWeight",
-    "update_period": "updatePeriod", "wc_norm_min": "wcNormMin", "wc_norm_max": "wcNormMax",
-    "super_eps": "superEps", "super_mom": "superMom", "quant_f": "quantF", "quant_b": "quantB",
-    "filter_size_x": "filterSizeX",
-}
+__all__ = ["ALIASES", "alias_of", "field_extra", "LayerBase", "WeightParams", "InitFuncs",
+           "LAYER_MODELS", "LAYER_TYPES", "Layer", "REJECTED", "WEIGHT_TYPES", "COST_TYPES",
+           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "known_layer_types"]
+
+DATA_INDICES = {0: "the images", 1: "the label index", 2: "the labels one-hot"}
 
 
-def alias_of(field: str) -> str:
-    """The key as written in files for a model field."""
-    return ALIASES.get(field, field)
-
-
-def _schedule(value: object) -> Any:
-    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-        try:
-            return parse_schedule(str(value))
-        except NetdefError as exc:
-            raise ValueError(exc.diagnostics[0].message) from None
+def _data_idx(value: int) -> int:
+    if value not in DATA_INDICES:
+        supplied = ", ".join(f"{k} {v}" for k, v in DATA_INDICES.items())
+        raise ValueError(f"must be 0, 1 or 2: netdef supplies {supplied}")
     return value
 
 
-ScheduleValue = Annotated[Schedule, BeforeValidator(_schedule),
-                          PlainSerializer(format_schedule, return_type=str)]
-PosInt = Annotated[Int, Field(gt=0)]
-NonNegInt = Annotated[Int, Field(ge=0)]
-NonNegFloat = Annotated[Float, Field(ge=0)]
-Probability = Annotated[Float, Field(gt=0, le=1)]
-
-PER_INPUT = {"per_input": True}
-PARAMS = {"params": True}
-NOTE = {"note": "tunes cuda-convnet's CUDA kernels only; accepted and ignored"}
-IGNORED = {"params": True, "ignored": True}
-
-
-def per_input(default: Any = ..., **kw: Any) -> Any:
-    """A key with one value per input (or one value for all)."""
-    return Field(default, json_schema_extra=PER_INPUT, **kw)
-
-
-def param(default: Any = None, *, per_input_: bool = False, **kw: Any) -> Any:
-    """A params-file key (may also be written in the definition, one-file form)."""
-    extra = dict(PARAMS, per_input=True) if per_input_ else PARAMS
-    return Field(default, json_schema_extra=extra, **kw)
-
-
-class LayerBase(BaseModel):
-    """Keys every layer takes. ``name`` is the section name, not a key."""
-
-    # defer_build: a model's validator is built when first used, so `netdef check` pays only
-    # for the layer types its file uses (start-up time; bench/cli_startup.py).
-    model_config = ConfigDict(frozen=True, extra="forbid", alias_generator=alias_of,
-                              populate_by_name=True, defer_build=True)
-    name: str
-    inputs: tuple[str, ...] = ()
-    neuron: NeuronValue | None = None
-    gpu: tuple[NonNegInt, ...] | None = Field(
-        None, description="logical device; a list (V2) declares replicas")
-
-    @classmethod
-    def type_name(cls) -> str:
-        return cls.model_fields["type"].default
-
-
-class WeightParams(BaseModel):
-    """LANGUAGE.md §3: learning rates, momentum and decay of layers with weights."""
-
-    eps_w: tuple[ScheduleValue, ...] | None = param(per_input_=True)
-    eps_b: ScheduleValue | None = param()
-    mom_w: tuple[NonNegFloat, ...] | None = param(per_input_=True)
-    mom_b: NonNegFloat | None = param()
-    wc: tuple[NonNegFloat, ...] | None = param(per_input_=True)
-    wball: tuple[NonNegFloat, ...] | None = param(per_input_=True)
-    sched_w: ScheduleValue | None = param()
-    sched_b: ScheduleValue | None = param()
-    update_period: PosInt | None = Field(None, json_schema_extra=IGNORED)
-    wc_norm_min: tuple[NonNegFloat, ...] | None = Field(None, json_schema_extra=dict(IGNORED, per_input=True))
-    wc_norm_max: tuple[NonNegFloat, ...] | None = Field(None, json_schema_extra=dict(IGNORED, per_input=True))
-    super_eps: NonNegFloat | None = Field(None, json_schema_extra=IGNORED)
-    super_mom: NonNegFloat | None = Field(None, json_schema_extra=IGNORED)
-    quant_f: NonNegInt | None = Field(None, json_schema_extra=IGNORED)
-    quant_b: NonNegInt | None = Field(None, json_schema_extra=IGNORED)
-
-
-class InitFuncs(BaseModel):
-    """Python initialisers by name (cuda-convnet's initWFunc): refused unless allowed."""
-
-    init_w_func: str | None = None
-    init_b_func: str | None = None
-    init_c_func: str | None = None
-
-
 class Data(LayerBase):
-    type: Literal["data"] = "data"
-    data_idx: NonNegInt = Field(0, description="0 images, 1 label index, 2 one-hot labels")
-    start: NonNegInt | None = Field(None, description="V2: first row of the data taken")
-    end: PosInt | None = Field(None, description="V2: one past the last row taken")
+    """Images (N, C, S, S), label indices (N,), or the labels one-hot (N, classes).
 
-    @field_validator("end")
+    One-hot labels are what cuda-convnet2's binomial cross-entropy cost reads."""
+
+    type: Literal["data"] = "data"
+    arity: ClassVar[tuple[int, int | None]] = (0, 0)
+    data_idx: Annotated[Int, AfterValidator(_data_idx)] = Field(
+        0, description="0 images, 1 label index, 2 one-hot labels")
+    start: NonNegInt | None = Field(None, description="V2, dataIdx=2: first class column taken")
+    end: PosInt | None = Field(None, description="V2, dataIdx=2: one past the last column taken")
+
+    @field_validator("start", "end")
     @classmethod
-    def _end_after_start(cls, end: int | None, info: ValidationInfo) -> int | None:
+    def _columns_of_one_hot(cls, value: int | None, info: ValidationInfo) -> int | None:
+        idx = info.data.get("data_idx")
+        if value is not None and idx is not None and idx != 2:
+            raise ValueError(f"selects columns of the one-hot labels (dataIdx=2); a "
+                             f"dataIdx={idx} layer delivers {DATA_INDICES[idx]} whole")
         start = info.data.get("start") or 0
-        if end is not None and end <= start:
+        if info.field_name == "end" and value is not None and value <= start:
             raise ValueError(f"must be greater than 'start' ({start})")
-        return end
+        return value
+
+    def shape_at(self, side: int, channels: int, classes: int | None) -> Shape | None:
+        """Its shape rule: (channels, side, side) images, (1, 1, 1) a label index, or
+        (classes, 1, 1) one-hot labels (``end − start`` columns of them); None when the
+        number of classes is not known."""
+        if self.data_idx == 0:
+            return (channels, side, side)
+        if self.data_idx == 1:
+            return (1, 1, 1)
+        if self.end is not None:
+            return (self.end - (self.start or 0), 1, 1)
+        return None if classes is None else (classes - (self.start or 0), 1, 1)
 
 
 class ConvLike(WeightParams, InitFuncs, LayerBase):
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    needs_params: ClassVar[bool] = True
+    required_params: ClassVar[tuple[str, ...]] = WEIGHT_PARAMS
+    weighted: ClassVar[bool] = True
+    spatial: ClassVar[bool] = True
+    infer = rules.infer_conv
+
     channels: tuple[PosInt, ...] = per_input()
     filters: tuple[PosInt, ...] = per_input(description="filters per group")
     filter_size: tuple[PosInt, ...] = per_input()
@@ -146,13 +92,15 @@ class ConvLike(WeightParams, InitFuncs, LayerBase):
     groups: tuple[PosInt, ...] = per_input((1,))
     init_b: Float = 0.0
     shared_biases: Bool = True
-    modules_x: PosInt | None = None
+    modules_x: PosInt | None = Field(None, description="V2: the output side, overriding the "
+                                                         "ceil rule; the right padding follows")
     partial_sum: Int | None = Field(None, json_schema_extra=NOTE)
     sum_width: Int | None = Field(None, json_schema_extra=NOTE)
 
 
 class Conv(ConvLike):
     type: Literal["conv"] = "conv"
+    folds: ClassVar[frozenset[str]] = frozenset({"stacked", "grouped"})
 
 
 class Local(ConvLike):
@@ -161,6 +109,12 @@ class Local(ConvLike):
 
 class Fc(WeightParams, InitFuncs, LayerBase):
     type: Literal["fc"] = "fc"
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    needs_params: ClassVar[bool] = True
+    required_params: ClassVar[tuple[str, ...]] = WEIGHT_PARAMS
+    weighted: ClassVar[bool] = True
+    folds: ClassVar[frozenset[str]] = frozenset({"stacked"})
+    infer = rules.infer_fc
     outputs: PosInt
     init_w: tuple[NonNegFloat, ...] = per_input((0.01,))
     init_b: Float = 0.0
@@ -171,6 +125,10 @@ class Sfc(WeightParams, LayerBase):
     """Block-diagonal fc: the input split into ``parts``, each to ``outputs`` units."""
 
     type: Literal["sfc"] = "sfc"
+    needs_params: ClassVar[bool] = True
+    required_params: ClassVar[tuple[str, ...]] = WEIGHT_PARAMS
+    weighted: ClassVar[bool] = True
+    infer = rules.infer_sfc
     parts: PosInt
     outputs: PosInt = Field(description="outputs per part")
     init_w: tuple[NonNegFloat, ...] = per_input((0.01,))
@@ -179,15 +137,21 @@ class Sfc(WeightParams, LayerBase):
 
 class Softmax(LayerBase):
     type: Literal["softmax"] = "softmax"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_same
 
 
 class NeuronLayer(LayerBase):
     type: Literal["neuron"] = "neuron"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_same
     neuron: NeuronValue
 
 
 class Pool(LayerBase):
     type: Literal["pool"] = "pool"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_pool
     pool: Literal["max", "avg", "maxabs"]
     channels: PosInt
     size_x: PosInt
@@ -196,9 +160,19 @@ class Pool(LayerBase):
     outputs_x: NonNegInt = 0
     sum: Bool = False
 
+    @field_validator("stride")
+    @classmethod
+    def _stride_within_size(cls, stride: int, info: ValidationInfo) -> int:
+        size = info.data.get("size_x")
+        if size is not None and stride > size:  # every cuda-convnet parser refused it
+            raise ValueError(f"must be in the range 1-sizeX (1-{size}), as every cuda-convnet "
+                             "parser required")
+        return stride
+
 
 class CmPool(LayerBase):
     type: Literal["cmpool"] = "cmpool"
+    infer = rules.infer_cmpool
     pool: Literal["max"] = "max"
     channels: PosInt
     size: PosInt
@@ -208,6 +182,10 @@ class CmPool(LayerBase):
 
 
 class NormBase(LayerBase):
+    needs_params: ClassVar[bool] = True
+    required_params: ClassVar[tuple[str, ...]] = ("scale", "pow")
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_channels_same
     channels: PosInt
     size: PosInt
     scale: NonNegFloat | None = param()
@@ -232,27 +210,38 @@ class CNorm(NormBase):
 
 class EltSum(LayerBase):
     type: Literal["eltsum"] = "eltsum"
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    infer = rules.infer_elementwise
     coeffs: tuple[Float, ...] | None = param(per_input_=True)
 
 
 class EltMax(LayerBase):
     type: Literal["eltmax"] = "eltmax"
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
+    infer = rules.infer_elementwise
 
 
 class Concat(LayerBase):
     type: Literal["concat"] = "concat"
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    infer = rules.infer_concat
 
 
 class Pass(LayerBase):
     """cuda-convnet2's ``pass``: a concatenation."""
 
     type: Literal["pass"] = "pass"
+    arity: ClassVar[tuple[int, int | None]] = (1, None)
+    infer = rules.infer_concat
 
 
 class Dropout(LayerBase):
     """Inverted dropout: scales by 1/keep in training, identity at test."""
 
     type: Literal["dropout"] = "dropout"
+    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_same
     keep: Probability = param(0.5)
     enable: Bool = param(True)
 
@@ -261,6 +250,9 @@ class Dropout2(LayerBase):
     """Non-inverted dropout (the paper's): mask in training, × keep at test."""
 
     type: Literal["dropout2"] = "dropout2"
+    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_same
     keep: Probability = param(0.5)
     enable: Bool = param(True)
 
@@ -269,12 +261,17 @@ class Hs(LayerBase):
     """A12's name for dropout2; ``keep`` lives in the definition file."""
 
     type: Literal["hs"] = "hs"
+    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_same
     keep: Probability = 0.5
     enable: Bool = param(True)
 
 
 class Crop(LayerBase):
     type: Literal["crop"] = "crop"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_crop
     channels: PosInt
     start_x: NonNegInt = 0
     start_y: NonNegInt | None = Field(None, description="defaults to startX (cuda-convnet2)")
@@ -285,6 +282,8 @@ class Href(LayerBase):
     """Horizontal reflection of the image."""
 
     type: Literal["href"] = "href"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_channels_same
     channels: PosInt = 3
 
 
@@ -298,6 +297,8 @@ class Blur(LayerBase):
     """Separable Gaussian blur with zero padding, one filter for all channels (cuda-convnet2)."""
 
     type: Literal["blur"] = "blur"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_channels_same
     channels: PosInt = 3
     filter_size: Annotated[Int, AfterValidator(_odd_blur_size)] = 5
     stdev: Annotated[Float, Field(gt=0)]
@@ -307,6 +308,8 @@ class Nailbed(LayerBase):
     """Keeps every ``stride``-th pixel, centred (cuda-convnet2 NailbedLayer)."""
 
     type: Literal["nailbed"] = "nailbed"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_nailbed
     channels: PosInt = 3
     stride: Annotated[Int, Field(gt=1)]
 
@@ -315,22 +318,31 @@ class Resize(LayerBase):
     """Bilinear resize to floor(side / scale) (cuda-convnet2 ResizeLayer)."""
 
     type: Literal["resize"] = "resize"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_resize
     channels: PosInt = 3
     scale: Annotated[Float, Field(gt=0)]
 
 
 class Rgb2Yuv(LayerBase):
     type: Literal["rgb2yuv"] = "rgb2yuv"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_channels_same
     channels: PosInt = 3
 
 
 class Rgb2Lab(LayerBase):
     type: Literal["rgb2lab"] = "rgb2lab"
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    infer = rules.infer_channels_same
     channels: PosInt = 3
     center: Bool = False
 
 
 class CostBase(LayerBase):
+    needs_params: ClassVar[bool] = True
+    cost: ClassVar[bool] = True
+    infer = rules.infer_cost
     coeff: Float = param(1.0)
 
 
@@ -338,6 +350,8 @@ class LogReg(CostBase):
     """Multinomial logistic regression: inputs labels, softmax. Reports nll, top-1, top-k."""
 
     type: Literal["cost.logreg"] = "cost.logreg"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+    scored: ClassVar[bool] = True
     topk: PosInt = param(1)
 
 
@@ -346,11 +360,18 @@ class Sum2(CostBase):
 
 
 class CrossEnt(CostBase):
+    """coeff · −Σ t·log y: t the labels one-hot (dataIdx=2), y a softmax."""
+
     type: Literal["cost.crossent"] = "cost.crossent"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+    scored: ClassVar[bool] = True
 
 
 class Bce(CostBase):
+    """Binomial cross-entropy: t the labels one-hot (dataIdx=2), y per-class probabilities."""
+
     type: Literal["cost.bce"] = "cost.bce"
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
     pos_weight: NonNegFloat = param(1.0)
 
 
@@ -377,17 +398,15 @@ REJECTED: dict[str, str] = {
     "fcdropcf": "dropconnect research layer",
 }
 
-WEIGHT_TYPES = frozenset({"conv", "local", "fc", "sfc"})
-NORM_TYPES = frozenset({"cmrnorm", "rnorm", "cnorm"})
-COST_TYPES = frozenset(t for t in LAYER_TYPES if t.startswith("cost."))
-DROPOUT_TYPES = frozenset({"dropout", "dropout2", "hs"})
+# The type lists used elsewhere, derived from the models' facts.
+WEIGHT_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.weighted)
+COST_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.cost)
+SCORED_COSTS = frozenset(t for t, m in LAYER_TYPES.items() if m.scored)
+NEEDS_PARAMS = frozenset(t for t, m in LAYER_TYPES.items() if m.needs_params)
+SPATIAL_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.spatial)
+BATCH_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if "batch" in m.folds)
 
 
 def known_layer_types() -> list[str]:
     """Every supported layer type, in declaration order."""
     return list(LAYER_TYPES)
-
-
-def field_extra(model: type[BaseModel], field: str) -> dict:
-    extra = model.model_fields[field].json_schema_extra
-    return extra if isinstance(extra, dict) else {}

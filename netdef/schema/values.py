@@ -1,4 +1,5 @@
-"""Scalar value types of the language (LANGUAGE.md §1) and the neuron syntax (§2 "Neurons").
+"""Scalar value types of the language and the neuron syntax (docs/language-guide.md "File
+syntax", "Neurons").
 
 Pydantic's lax mode would take ``5.0`` as an integer and ``t`` as a boolean; the language is
 stricter, so each scalar type parses its text itself in a ``BeforeValidator``.
@@ -11,6 +12,8 @@ import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+from ..errors import did_you_mean
 
 _INT = re.compile(r"[+-]?\d+")
 INT_LIMIT = 2**31 - 1
@@ -115,7 +118,9 @@ def parse_neuron(value: object) -> Neuron:
     head = _NEURON_NAME.match(text)
     name = head.group(1).lower() if head else ""
     if name not in NEURONS:
-        raise ValueError(f"unknown neuron (expected one of {known_neurons()})")
+        hint = did_you_mean(name, NEURONS) if name else ""
+        raise ValueError(f"unknown neuron{f' {name!r}' if name else ''}{hint} "
+                         f"(expected one of {known_neurons()})")
     names, defaults = NEURONS[name]
     if m is None:
         form = f"{name}[{','.join(names)}]" if names else name

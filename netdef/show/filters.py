@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import NetdefError
+from ..schema import SPATIAL_TYPES  # declared on the layer models
 
 MIN_TILE = 44      # an enlarged filter is at least this many pixels wide (11×11 -> 4×)
 GAP = 2            # pixels between tiles and around the grid
@@ -23,7 +24,6 @@ SEPARATOR = 2      # the line between blocks
 BACKGROUND = (24, 24, 24)
 LINE = (200, 200, 200)
 TEXT = (235, 235, 235)
-SPATIAL_TYPES = ("conv", "local")
 
 
 @dataclass
@@ -140,7 +140,7 @@ def layer_block(model, name: str, input_idx: int = 0, channels: int | None = Non
     info = model.checked.layers.get(name)
     if info is None:
         raise NetdefError(f"{model.path}: the net has no layer '{name}'; {_known(model)}")
-    if info.type not in SPATIAL_TYPES + ("fc",):
+    if info.type not in SPATIAL_TYPES | {"fc"}:
         raise NetdefError(f"{model.path}: layer '{name}' is a {info.type} layer and has no "
                           f"filters; {_known(model)}")
     if not 0 <= input_idx < len(info.inputs):

@@ -1,12 +1,14 @@
-"""Learning-rate schedules: the models, the written syntax, and their values (LANGUAGE.md §5).
+"""Learning-rate schedules in ``epsW``/``epsB``: cuda-convnet2's grammar and netdef's own
+(docs/language-guide.md "Schedules").
 
 An ``epsW``/``epsB`` item is a bare number (a constant) or ``name[param=value;...]``.
 Names and parameter names are case-insensitive and parameters may come in any order
-(cuda-convnet2 wanted a fixed order).  ``warmup[...;then=<schedule>]`` nests a schedule,
-so ``;`` splits parameters only outside brackets.
+(cuda-convnet2 wanted a fixed order; a deliberate difference).  ``warmup[...;then=<schedule>]``
+nests a schedule, so ``;`` splits parameters only outside brackets.  The 2012 code's separate
+``schedW``/``schedB`` multipliers have their own grammar (:mod:`netdef.schedules.a12`).
 
 Every schedule is a pure function of training progress p in [0, 1]; ``plateau`` also
-reads the history of validation errors, and ``jdexp``'s noise is a standard-normal
+reads the history of validation errors, and an A12 multiplier's noise is a standard-normal
 sample handed in by the caller, so :func:`lr_at` keeps no state and draws no numbers.
 """
 
@@ -18,14 +20,15 @@ from typing import Annotated, Literal, Sequence, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from netdef.errors import Diagnostic, NetdefError, Span, did_you_mean
+from ..errors import Diagnostic, NetdefError, Span, did_you_mean
+from . import a12
+from .steps import INT_MAX, NUMBER, dexp_index, dexp_rate, number_text
 
-__all__ = ["Const", "Linear", "Exp", "Dexp", "Jdexp", "Plateau", "Cosine", "Warmup", "Schedule",
+__all__ = ["Const", "Linear", "Exp", "Dexp", "Plateau", "Cosine", "Warmup", "Schedule",
            "SCHEDULE_KINDS", "parse_schedule", "format_schedule", "lr_at", "plateau_drops",
            "schedule_base"]
 
 _F = dict(allow_inf_nan=False)  # every float field must be finite
-_INT_MAX = 2**31 - 1  # cuda-convnet2 reads numSteps into a C int
 
 
 class _Sched(BaseModel):
@@ -57,15 +60,7 @@ class Dexp(_Sched):
     kind: Literal["dexp"] = "dexp"
     base: float = Field(ge=0, **_F)
     tgt_factor: float = Field(gt=0, **_F)
-    num_steps: int = Field(ge=1, le=_INT_MAX)
-
-
-class Jdexp(_Sched):
-    """A12's ``schedW``/``schedB``: a *multiplier* (base 1) following "jumpy" dexp, with noise."""
-    kind: Literal["jdexp"] = "jdexp"
-    tgt_factor: float = Field(gt=0, **_F)
-    num_steps: int = Field(ge=1, le=_INT_MAX)
-    noise_stdev: float = Field(0.0, ge=0, **_F)
+    num_steps: int = Field(ge=1, le=INT_MAX)
 
 
 class Plateau(_Sched):
@@ -97,7 +92,7 @@ class Warmup(_Sched):
 
 
 Schedule = Annotated[
-    Union[Const, Linear, Exp, Dexp, Jdexp, Plateau, Cosine, Warmup], Field(discriminator="kind")
+    Union[Const, Linear, Exp, Dexp, Plateau, Cosine, Warmup], Field(discriminator="kind")
 ]
 Warmup.model_rebuild()
 
@@ -107,7 +102,6 @@ SCHEDULE_KINDS: tuple[str, ...] = tuple(_MODELS)
 # The written (canonical) parameter name of each model field: tgt_factor -> tgtFactor.
 _WRITTEN = {f: re.sub(r"_(\w)", lambda m: m[1].upper(), f)
             for m in _MODELS.values() for f in m.model_fields}
-_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_DEPTH = 16  # nested then= levels; keeps hostile input from recursing without end
 
 
@@ -122,7 +116,7 @@ def _fields(model: type[_Sched]) -> list[str]:
 def _rule(model: type[_Sched], field: str) -> str:
     """'a number > 0', 'an integer >= 1', ... read off the field's own constraints."""
     info = model.model_fields[field]
-    parts = [f"{op} {_num(getattr(m, attr))}" for m in info.metadata
+    parts = [f"{op} {number_text(getattr(m, attr))}" for m in info.metadata
              for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
              if getattr(m, attr, None) is not None]
     noun = "an integer" if info.annotation in (int, "int") else "a number"
@@ -152,15 +146,15 @@ def _value(model: type[_Sched], field: str, raw: str, depth: int):
     if field == "then":
         return _parse(raw, depth + 1)
     bad = _Bad(f"'{_WRITTEN[field]}' must be {_rule(model, field)} (got '{raw}')")
-    if not _NUMBER.fullmatch(raw):
+    if model.model_fields[field].annotation in (int, "int"):
+        if not re.fullmatch(r"[+-]?\d+", raw):  # a plain integer: '4.0' is refused (cuda-convnet2)
+            raise bad
+        return int(raw)
+    if not NUMBER.fullmatch(raw):
         raise bad
     x = float(raw)
     if not math.isfinite(x):
         raise _Bad(f"'{_WRITTEN[field]}' must be a finite number (got '{raw}')")
-    if model.model_fields[field].annotation in (int, "int"):
-        if not math.isfinite(x) or not x.is_integer():
-            raise bad
-        return int(x)
     return x
 
 
@@ -172,7 +166,7 @@ def _parse(text: str, depth: int = 0) -> Schedule:
         raise _Bad(f"schedules nested more than {_MAX_DEPTH} deep")
     if text.lower().lstrip("+-") in ("inf", "infinity", "nan"):
         raise _Bad(f"a rate must be a finite number (got '{text}')")
-    if _NUMBER.fullmatch(text):  # a bare number is a constant
+    if NUMBER.fullmatch(text):  # a bare number is a constant
         if not math.isfinite(float(text)):
             raise _Bad(f"a rate must be a finite number (got '{text}')")
         return _build(Const, {"base": float(text)}, {"base": text})
@@ -181,6 +175,9 @@ def _parse(text: str, depth: int = 0) -> Schedule:
         raise _Bad(f"bad schedule '{text}' (expected a number or name[param=value;...])")
     name, rest = m.group(), text[m.end():].lstrip()
     kind = name.lower()
+    if kind == "jdexp":
+        raise _Bad(f"'jdexp' is a schedule of the 2012 code: write it in 'schedW'/'schedB', "
+                   f"which multiply epsW/epsB ({a12.FORMS['jdexp']})")
     if kind not in _MODELS:
         known = f" (known: {', '.join(sorted(SCHEDULE_KINDS))})"
         hint = did_you_mean(name, SCHEDULE_KINDS) or known
@@ -243,35 +240,16 @@ def parse_schedule(text: str, span: Span | None = None, what: str = "") -> Sched
         raise NetdefError([Diagnostic(span, msg)]) from None
 
 
-def _num(x: float | int) -> str:
-    r = str(x) if isinstance(x, int) else repr(float(x))
-    return r[:-2] if r.endswith(".0") else r
-
-
-def format_schedule(s: Schedule) -> str:
-    """The canonical written form (a constant as a bare number); parse_schedule reads it back."""
+def format_schedule(s: Schedule | a12.A12Schedule) -> str:
+    """The canonical written form (a constant as a bare number; an A12 multiplier in its own
+    grammar); parse_schedule (or a12.parse_a12) reads it back."""
+    if isinstance(s, a12.A12_MODELS):
+        return a12.format_a12(s)
     if isinstance(s, Const):
-        return _num(s.base)
-    parts = [f"{_WRITTEN[f]}={format_schedule(v) if f == 'then' else _num(v)}"
+        return number_text(s.base)
+    parts = [f"{_WRITTEN[f]}={format_schedule(v) if f == 'then' else number_text(v)}"
              for f in _fields(type(s)) for v in [getattr(s, f)]]
     return f"{s.kind}[{';'.join(parts)}]"
-
-
-def _dexp_rate(base: float, t: float, n: int, k: int) -> float:
-    # cuda-convnet2 DiscreteExpParameterSchedule (cudaconvnet/src/lr.cu): step k < n−1 is the
-    # exp schedule sampled at progress k/(n−1); the last step is b/t, so n=1 gives just b/t.
-    return base / t if k >= n - 1 else base * t ** (-k / (n - 1))
-
-
-def _dexp_index(p: float, n: int) -> int:
-    # cuda-convnet2: the first k with p <= (k+1)/n (the last step otherwise).  Start from
-    # ceil(p·n)−1 and correct for rounding so the comparison is exactly cuda-convnet2's.
-    k = min(max(math.ceil(p * n) - 1, 0), n - 1)
-    while k > 0 and p <= k / n:
-        k -= 1
-    while k < n - 1 and p > (k + 1) / n:
-        k += 1
-    return k
 
 
 def plateau_drops(schedule: Schedule, val_errors: Sequence[float]) -> int:
@@ -294,15 +272,18 @@ def plateau_drops(schedule: Schedule, val_errors: Sequence[float]) -> int:
     return drops
 
 
-def lr_at(schedule: Schedule, progress: float, val_errors: Sequence[float] = (),
-          noise: float = 0.0) -> float:
+def lr_at(schedule: Schedule | a12.A12Schedule, progress: float,
+          val_errors: Sequence[float] = (), noise: float = 0.0) -> float:
     """The schedule's value at progress (clamped to [0, 1]).
 
-    ``val_errors`` drives ``plateau``; ``noise`` is a standard-normal sample for ``jdexp``.
+    ``val_errors`` drives ``plateau``; ``noise`` is a standard-normal sample z for an A12
+    ``schedW``/``schedB`` multiplier, which is then multiplied by (1 + |z|·noiseStdev).
     """
     if math.isnan(progress):
         raise ValueError("progress is NaN")
     p, s = min(max(float(progress), 0.0), 1.0), schedule
+    if isinstance(s, a12.A12_MODELS):
+        return a12.multiplier_at(s, p, noise)
     if isinstance(s, Const):
         return s.base
     if isinstance(s, Linear):
@@ -310,26 +291,17 @@ def lr_at(schedule: Schedule, progress: float, val_errors: Sequence[float] = (),
     if isinstance(s, Exp):
         return s.base * s.tgt_factor ** (-p)
     if isinstance(s, Dexp):
-        return _dexp_rate(s.base, s.tgt_factor, s.num_steps, _dexp_index(p, s.num_steps))
-    if isinstance(s, Jdexp):
-        # A12's JumpyDiscreteExpLRS (AlexNet source src/lr.cu, its "variant 2"): past a step's
-        # midpoint, for 0.2 < p < 0.9 and any step but the first, the geometric mean of this
-        # step's rate and the *previous* one's; noise as A12's LearningRateSchedule::getRate.
-        n, k = s.num_steps, _dexp_index(p, s.num_steps)
-        value = _dexp_rate(1.0, s.tgt_factor, n, k)
-        if k > 0 and 0.2 < p < 0.9 and p > (k + 0.5) / n:
-            value = math.sqrt(value * _dexp_rate(1.0, s.tgt_factor, n, k - 1))
-        return value * (1 + abs(noise) * s.noise_stdev)
+        return dexp_rate(s.base, s.tgt_factor, s.num_steps, dexp_index(p, s.num_steps))
     if isinstance(s, Plateau):
         return max(s.base * s.factor ** plateau_drops(s, val_errors), s.min)
     if isinstance(s, Cosine):
         return s.final + (s.base - s.final) * (1 + math.cos(math.pi * p)) / 2
     if isinstance(s, Warmup):
-        inner = lr_at(s.then, p, val_errors, noise)
+        inner = lr_at(s.then, p, val_errors)
         return inner * (s.start + (1 - s.start) * p / s.length) if p < s.length else inner
     raise TypeError(f"not a schedule: {schedule!r}")
 
 
-def schedule_base(s: Schedule) -> float:
+def schedule_base(s: Schedule | a12.A12Schedule) -> float:
     """The value at p = 0 with no validation history (and no noise)."""
     return lr_at(s, 0.0)
