@@ -133,3 +133,54 @@ def test_init_funcs_are_refused_unless_allowed():
         checked(text)
     assert "--allow-init-funcs" in str(exc.value)
     assert checked(text, allow_init_funcs=True).layers["fc"]
+
+
+ONE_HOT = """
+[data]
+type=data
+[onehot]
+type=data
+dataIdx=2
+[fc]
+type=fc
+inputs=data
+outputs=6
+neuron=logistic
+[bce]
+type=cost.bce
+inputs=onehot,fc
+"""
+
+
+def test_one_hot_labels_are_as_wide_as_the_classes():
+    assert checked(ONE_HOT).layers["onehot"].shape == (6, 1, 1)  # read off the predictions
+    assert checked(ONE_HOT, classes=6).layers["onehot"].shape == (6, 1, 1)
+    with pytest.raises(NetdefError) as exc:
+        checked(ONE_HOT, classes=4)  # the data decides: 4 columns beside 6 predictions
+    assert ("layer 'bce': input 1 ('onehot') has 4 value(s) per image and 'fc' has 6; "
+            "a cost.bce layer reads as wide as 'fc' (the data has 4 classes)") in str(exc.value)
+    sliced = ONE_HOT.replace("dataIdx=2", "dataIdx=2\nstart=2\nend=8")
+    assert checked(sliced, classes=10).layers["onehot"].shape == (6, 1, 1)
+    with pytest.raises(NetdefError, match="'end' 8 is beyond the 7 classes of the data"):
+        checked(sliced, classes=7)
+
+
+def test_one_hot_labels_with_no_cost_to_say_how_many_classes_are_refused():
+    text = ONE_HOT.replace("inputs=onehot,fc", "inputs=fc").replace("cost.bce", "cost.sum2")
+    text += "[mix]\ntype=eltsum\ninputs=onehot\n[s2]\ntype=cost.sum2\ninputs=mix\n"
+    with pytest.raises(NetdefError) as exc:
+        checked(text)
+    assert "layer 'onehot': dataIdx=2 delivers the labels one-hot" in str(exc.value)
+    assert checked(text, classes=3).layers["mix"].shape == (3, 1, 1)
+
+
+def test_schema_and_check_problems_come_out_in_one_pass():
+    text = TOWERS.replace("filterSize=11\nstride=4\ngpu=1", "filterSize=11\nstride=4\ngpu=1\n"
+                          "neuron=rleu", 1).replace("inputs=fc\n", "inputs=fcc\n", 1)
+    spec = build_spec(parse(text, "t.cfg"), defer_errors=True)
+    with pytest.raises(NetdefError) as exc:
+        check_net(spec, 224)
+    messages = [d.message for d in exc.value.errors]
+    assert any("unknown neuron 'rleu'" in m for m in messages)
+    assert any("unknown input 'fcc'" in m for m in messages)
+    assert len(messages) == 2  # nothing echoed from the layers that read the broken ones

@@ -87,3 +87,17 @@ def test_verbose_lists_notes_and_strict_fails_on_warnings(tmp_path):
 def test_help_has_an_example(command):
     r = run(command, "--help")
     assert r.exit_code == 0 and "Example" in r.output
+
+
+def test_check_reports_definition_and_params_problems_in_one_pass_counted_per_file():
+    invalid = ROOT / "tests" / "data" / "invalid"
+    r = run("check", str(invalid / "one-pass-definition-and-params.cfg"), "--params",
+            str(invalid / "one-pass-definition-and-params.params"), "--input-size", "32")
+    assert r.exit_code == 1
+    for words in ("unknown neuron 'rleu'; did you mean 'relu'?", "'pool=rand'",
+                  "unknown input 'fc9'", "looks like a decimal comma: write '0.0005'",
+                  "unknown key 'monW'; did you mean 'momW'?"):
+        assert words in r.output, words
+    assert r.output.rstrip().splitlines()[-1] == (
+        f"5 errors: 3 in {invalid / 'one-pass-definition-and-params.cfg'}, "
+        f"2 in {invalid / 'one-pass-definition-and-params.params'}")

@@ -7,12 +7,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import netdef
+from netdef.check import check_net, numel
 from netdef.check.net import LayerInfo
 from netdef.compiler import builder_for, known_builders, register
 from netdef.compiler.neurons import NeuronOp
 from netdef.errors import NetdefError
-from netdef.schema import LAYER_TYPES, parse_neuron
-from netdef.schema.layers import field_extra
+from netdef.schema import (BATCH_TYPES, COST_TYPES, LAYER_TYPES, NEEDS_PARAMS, SCORED_COSTS,
+                           SPATIAL_TYPES, WEIGHT_TYPES, parse_neuron)
+from netdef.schema.layers import LAYER_MODELS, Data, field_extra
+
+from conftest import DATA
 
 
 def make(layer_type, in_shapes, **keys):
@@ -53,8 +58,51 @@ def close(a, b, tol=1e-4):
 
 # --- registry --------------------------------------------------------------------------------
 
-def test_registry_matches_schema():
-    assert set(known_builders()) == set(LAYER_TYPES)
+@pytest.mark.parametrize("name, size, fold", [("every-type", 16, False), ("every-type", 16, True),
+                                               ("a12-two-towers", 24, True)])
+def test_models_shape_rules_and_builders_agree(name, size, fold):
+    """The one place the three are tied: every type declares its facts and its shape rule on its
+    model and has a builder; the type lists are the models' facts; and, compiled from a net that
+    uses every type, each layer's op gives exactly the shape its rule inferred and holds weights
+    of exactly the shapes the check stage computed."""
+    assert set(known_builders()) == set(LAYER_TYPES) == {m.type_name() for m in LAYER_MODELS}
+    for model in LAYER_MODELS:
+        lo, hi = model.arity
+        assert 0 <= lo and (hi is None or hi >= lo), model
+        assert model is Data or callable(model.infer), f"{model.type_name()} has no shape rule"
+        assert set(model.required_params) <= set(model.model_fields)
+        assert not model.required_params or model.needs_params
+        assert not model.scored or model.cost
+        assert "stacked" not in model.folds or model.weighted
+    facts = {"weighted": WEIGHT_TYPES, "cost": COST_TYPES, "scored": SCORED_COSTS,
+             "needs_params": NEEDS_PARAMS, "spatial": SPATIAL_TYPES}
+    for fact, derived in facts.items():
+        assert derived == {m.type_name() for m in LAYER_MODELS if getattr(m, fact)}, fact
+    assert BATCH_TYPES == {m.type_name() for m in LAYER_MODELS if "batch" in m.folds}
+
+    params = DATA / "valid" / f"{name}.params"
+    checked = netdef.load(DATA / "valid" / f"{name}.cfg", params if params.is_file() else None,
+                          size)
+    checked = check_net(checked.spec, size, 3, 10)
+    net = netdef.compile_net(checked, "cpu", fold=fold, seed=0)
+    images, labels = rand(3, 3, size, size), torch.tensor([0, 4, 9])
+    names = [n for n, i in checked.layers.items() if i.type != "data"]
+    outs = net.run_layers(images, labels, names)
+    for n in names:
+        info, out = checked.layers[n], outs[n]
+        if info.type.startswith("cost."):
+            assert out.dim() == 0, n
+        elif out.dim() == 4:
+            assert tuple(out.shape[1:]) == info.shape, (n, out.shape, info.shape)
+        else:
+            assert out.shape[0] == 3 and out[0].numel() == numel(info.shape), (n, out.shape)
+    tensors = net.named_layer_parameters()
+    for n, info in checked.layers.items():
+        for i, w in enumerate(info.weights):
+            key = f"{n}.weight" if i == 0 else f"{n}.weight.{i}"
+            owner = key if w.source is None else (
+                f"{w.source[0]}.weight" if w.source[1] == 0 else f"{w.source[0]}.weight.{w.source[1]}")
+            assert tuple(tensors[owner].shape) == w.shape, (key, w)
 
 
 def test_duplicate_registration_raises():
@@ -131,6 +179,20 @@ def test_local_unshared_weights_and_biases():
     assert w.shape == (16, 6, 2, 3, 3) and b.shape == (6, 4, 4)
     y = built.op([x], [w, b])
     close(y, (ref_conv(x, w, 1, 2, 4, groups=2) + b).detach())
+
+
+@pytest.mark.parametrize("layer_type, modules", [("conv", 4), ("conv", 9), ("local", 3),
+                                                 ("local", 8)])
+def test_modules_x_sets_the_output_side_and_the_padding_follows(layer_type, modules):
+    """cuda-convnet2's modulesX: window m starts at m·stride − padding, whether that gives fewer
+    windows than the ceil rule (7 here) or more (reading zeros past the image)."""
+    built, info = make(layer_type, [(2, 8, 8)], channels=(2,), filters=(3,), filter_size=(4,),
+                       padding=(1,), modules_x=modules)
+    assert info.shape == (3, modules, modules)
+    x = rand(2, 2, 8, 8)
+    w, b = tensors_for(built)
+    bias = b.view(1, -1, 1, 1) if layer_type == "conv" else b
+    close(built.op([x], [w, b]), (ref_conv(x, w, 1, 1, modules) + bias).detach())
 
 
 def test_fc_two_inputs():
@@ -477,3 +539,26 @@ def test_cost_gradcheck(layer_type, shapes):
         assert torch.autograd.gradcheck(lambda p: built.op([p], []), (y,))
     else:
         assert torch.autograd.gradcheck(lambda p: built.op([first, p], []), (y,))
+
+
+def test_data_layers_deliver_images_label_indices_and_one_hot_labels():
+    """net.costs takes labels (N,) int64; each data layer derives what it delivers from them:
+    dataIdx=1 the indices, dataIdx=2 the labels one-hot (with start/end: those columns)."""
+    text = ("[data]\ntype=data\n[idx]\ntype=data\ndataIdx=1\n[hot]\ntype=data\ndataIdx=2\n"
+            "[cols]\ntype=data\ndataIdx=2\nstart=1\nend=3\n[fc]\ntype=fc\ninputs=data\noutputs=4\n"
+            "neuron=logistic\n[bce]\ntype=cost.bce\ninputs=hot,fc\n[two]\ntype=fc\ninputs=data\n"
+            "outputs=2\n[s2]\ntype=cost.sum2\ninputs=two\n[s3]\ntype=cost.sum2\ninputs=idx\n"
+            "[s4]\ntype=cost.sum2\ninputs=cols\n")
+    from netdef.schema import build_spec
+    from netdef.syntax import parse
+
+    checked = check_net(build_spec(parse(text, "d.cfg")), 4, 3, 4)
+    net = netdef.compile_net(checked, "cpu")
+    labels = torch.tensor([3, 0, 1])
+    outs = net.run_layers(rand(3, 3, 4, 4), labels, ["idx", "hot", "cols"])
+    assert torch.equal(outs["idx"], labels[:, None].float())
+    assert torch.equal(outs["hot"], F.one_hot(labels, 4).float())
+    assert torch.equal(outs["cols"], F.one_hot(labels, 4).float()[:, 1:3])
+    costs = net.costs(rand(3, 3, 4, 4), labels)
+    assert set(costs) == {"bce", "s2", "s3", "s4"} and costs["s4"].item() == pytest.approx(1 / 3)
+    assert costs["s3"].item() == pytest.approx((9 + 0 + 1) / 3)

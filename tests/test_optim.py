@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -179,3 +180,33 @@ def test_momentum_buffers_round_trip(tmp_path):
     assert opt2.load_momentum_buffers(bufs) == ["conv1.weight", "conv1.bias"]
     for k, b in opt2.momentum_buffers().items():
         assert torch.equal(b, bufs[k])
+
+
+def test_a12_noise_is_keyed_by_seed_step_and_rule_so_a_resume_draws_the_same(tmp_path):
+    """schedW jdexp[...,noiseStdev=0.1,...]: each update's rate × (1 + |z|·0.1), z drawn from
+    (seed, step, parameter) alone: a fresh optimizer (a resumed run) set at steps 4..6 gets the
+    rates an uninterrupted one got there, whatever the global generators did meanwhile."""
+    net, opt = _setup(tmp_path)
+    noisy = [r.name for r in opt.rules if r.noisy]
+    assert noisy == ["fc2.weight", "fc2.weight.1"]
+    straight = {}
+    for step in range(1, 7):
+        opt.set_rates(step, 6)
+        straight[step] = opt.rates()
+    torch.manual_seed(123)
+    np.random.seed(7)
+    np.random.standard_normal(5)
+    _, resumed = _setup(tmp_path)
+    for step in range(4, 7):
+        resumed.set_rates(step, 6)
+        assert resumed.rates() == straight[step]
+    zs = [schedule_noise(0, step, name) for step in range(1, 7) for name in noisy]
+    assert len(set(zs)) == len(zs)  # fresh per update and per parameter
+    assert schedule_noise(1, 1, noisy[0]) != schedule_noise(0, 1, noisy[0])  # keyed by the seed
+
+
+def test_a12_noise_of_one_parameter_does_not_depend_on_the_others():
+    draws = [schedule_noise(5, 10, "fc2.weight") for _ in range(3)]
+    assert draws[0] == draws[1] == draws[2]
+    sample = np.array([schedule_noise(0, s, "conv1.weight") for s in range(1, 2001)])
+    assert abs(sample.mean()) < 0.1 and abs(sample.std() - 1) < 0.1  # N(0, 1)

@@ -161,3 +161,60 @@ def test_neuron_forms():
     assert parse_neuron("linear").params == (1.0, 0.0)
     with pytest.raises(ValueError):
         parse_neuron("brelu")
+
+
+def test_legacy_2012_keys_are_accepted_with_a_note_and_other_unknown_keys_stay_errors():
+    params = PARAMS.replace("wc=0.004\n", "wc=0.004\nwcnorm=0.001\nsched=1\n", 1)
+    notes = [d.message for d in spec(params=params).diagnostics if d.severity == "note"]
+    assert "layer 'conv1': 'wcnorm' ignored (the 2012 parser never read it)" in notes
+    assert "layer 'conv1': 'sched' ignored (the 2012 parser never read it)" in notes
+    with pytest.raises(NetdefError) as exc:
+        spec(params=PARAMS.replace("wc=0.004\n", "wc=0.004\nwcnrm=0.001\n", 1))
+    assert "unknown key 'wcnrm'; did you mean 'wcnorm'?" in str(exc.value)
+
+
+def test_quant_keys_are_accepted_on_any_layer_as_on_weight_layers():
+    net = NET.replace("type=softmax\n", "type=softmax\nquantF=0\nquantB=8\n")
+    diags = {d.message: d.severity for d in spec(net).diagnostics}
+    assert diags["layer 'probs': 'quantF=0' is the default behaviour; accepted"] == "note"
+    assert diags["layer 'probs': 'quantB' is not implemented by netdef and is ignored"] == "warning"
+
+
+def test_a12_schedules_are_read_in_the_2012_grammar():
+    params = PARAMS.replace("wc=0.004\n", "wc=0.004\nschedW=dexp[tgtFactor=10,noiseStdev=0,"
+                                          "numSteps=3]\nschedB=default\n", 1)
+    conv1 = spec(params=params).layers["conv1"]
+    assert (conv1.sched_w.kind, conv1.sched_w.num_steps, conv1.sched_b.kind) == ("dexp", 3,
+                                                                                 "default")
+    with pytest.raises(NetdefError) as exc:
+        spec(params=PARAMS.replace("wc=0.004\n", "wc=0.004\nschedW=default[]\n", 1))
+    assert "layer 'conv1': 'schedW': 'default' takes no parameters" in str(exc.value)
+
+
+def test_repeated_keys_warn_and_strict_makes_them_errors():
+    net = NET.replace("padding=2\n", "padding=2\npadding=1\n", 1)
+    s = spec(net)
+    assert s.layers["conv1"].padding == (1,)
+    assert any(d.severity == "warning" and "'padding' is given twice (lines 14 and 15)"
+               in d.message for d in s.diagnostics)
+    with pytest.raises(NetdefError, match="'padding' is given twice"):
+        build_spec(parse(net, "net.cfg"), parse(PARAMS, "p.cfg"), strict=True)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("filterSize=5\npadding=2", "filterSize=5.0\npadding=2", "'filterSize' must be an integer (got '5.0')"),
+    ("dataIdx=1", "dataIdx=1.0", "'dataIdx' must be an integer (got '1.0')"),
+    ("outputs=10", "outputs=1e1", "'outputs' must be an integer (got '1e1')"),
+])
+def test_integers_are_plain_everywhere(old, new, message):
+    with pytest.raises(NetdefError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        spec(NET.replace(old, new, 1))
+
+
+def test_definition_and_params_problems_come_out_together():
+    net = NET.replace("type=softmax", "type=softmax\nneuron=rleu")
+    params = PARAMS.replace("wc=0.01", "wc=0,01")
+    s = build_spec(parse(net, "net.cfg"), parse(params, "p.cfg"), defer_errors=True)
+    errors = [d.format() for d in s.diagnostics if d.severity == "error"]
+    assert len(errors) == 2 and errors[0].startswith("net.cfg") and errors[1].startswith("p.cfg")
+    assert set(s.broken) == {"probs", "fc"} and s.order[0] == "data"

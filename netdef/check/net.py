@@ -215,7 +215,9 @@ def _infer_all(spec: NetSpec, sound: dict[str, L.LayerBase], devices: dict, size
         width = class_count(spec, infos, waiting)
         for name in waiting:
             layer = sound[name]
-            if layer.type == "data" and width is None:
+            if width is True:
+                continue  # the costs' predictions failed: their diagnostics stand
+            if layer.type == "data" and width is False:
                 out.error(spec.span(name, "data_idx"),
                           f"layer '{name}': dataIdx=2 delivers the labels one-hot, one column per "
                           "class, and nothing here says how many classes there are: feed it to "

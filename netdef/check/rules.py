@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .net import LayerInfo
 
 _SOURCE = re.compile(r"([^\[\]]+)(?:\[(\d+)\])?")
-WHAT_COSTS_READ = ("cost.logreg reads the label index (dataIdx=1); cost.bce and cost.crossent "
-                   "read the labels one-hot (dataIdx=2); cost.sum2 reads any layer")
+WHAT_COSTS_READ = ("cost.logreg reads the index, dataIdx=1; cost.bce and cost.crossent read it "
+                   "one-hot, dataIdx=2; cost.sum2 reads any layer")
 
 
 def _data_idx(spec: NetSpec, name: str) -> int | None:
@@ -34,22 +34,25 @@ def labels_hint(spec: NetSpec, layer: L.LayerBase) -> str:
         idx = _data_idx(spec, src)
         if idx in (1, 2):
             what = "one class index per image" if idx == 1 else "the labels one-hot"
-            return (f"; '{src}' (dataIdx={idx}) is {what}: netdef's labels are one class index "
-                    f"per image, not regression targets ({WHAT_COSTS_READ})")
+            return (f"; '{src}' (dataIdx={idx}) is {what}: netdef's labels are class "
+                    f"indices, not regression targets ({WHAT_COSTS_READ})")
     return ""
 
 
-def class_count(spec: NetSpec, infos: dict[str, LayerInfo], waiting: list[str]) -> int | None:
+def class_count(spec: NetSpec, infos: dict[str, LayerInfo],
+                waiting: list[str]) -> int | bool:
     """The number of classes when the data has not said: the width of the predictions a
-    cost.bce/cost.crossent reads beside a one-hot label layer, else of a cost.logreg's softmax."""
-    for layer in spec.layers.values():
-        if layer.type in ("cost.bce", "cost.crossent") and layer.inputs[0] in waiting:
-            if layer.inputs[1] in infos:
-                return numel(infos[layer.inputs[1]].shape)
-    for layer in spec.layers.values():
-        if layer.type == "cost.logreg" and layer.inputs[1] in infos:
-            return numel(infos[layer.inputs[1]].shape)
-    return None
+    cost.bce/cost.crossent reads beside a one-hot label layer, else of a cost.logreg's softmax.
+    False when no cost could say; True when one could but its predictions failed their own
+    check (that problem is reported; this one would only echo it)."""
+    sources = [layer.inputs[1] for layer in spec.layers.values()
+               if len(layer.inputs) == 2 and ((layer.type in ("cost.bce", "cost.crossent")
+                                               and layer.inputs[0] in waiting)
+                                              or layer.type == "cost.logreg")]
+    for src in sources:
+        if src in infos:
+            return numel(infos[src].shape)
+    return bool(sources)
 
 
 def check_costs(spec: NetSpec, infos: dict[str, LayerInfo], classes: int | None,
@@ -63,10 +66,11 @@ def check_costs(spec: NetSpec, infos: dict[str, LayerInfo], classes: int | None,
         idx, width = _data_idx(spec, labels), numel(infos[probs].shape)
         if layer.type == "cost.logreg":
             if idx == 2:
-                out.error(span, f"layer '{name}': input 1 ('{labels}') is a dataIdx=2 layer, the "
-                                "labels one-hot; cost.logreg reads the label index, a dataIdx=1 "
-                                "layer (netdef supplies one label per image; "
-                                f"{WHAT_COSTS_READ})")
+                out.error(span, f"layer '{name}': input 1 ('{labels}') is dataIdx=2, the labels "
+                                "one-hot; cost.logreg reads the label index (dataIdx=1). netdef "
+                                "supplies one set of labels per image: dataIdx=1 their index, "
+                                "dataIdx=2 the same labels one-hot (for cost.bce and "
+                                "cost.crossent)")
                 continue
             if numel(infos[labels].shape) != 1:
                 out.error(span, f"layer '{name}': input 1 ('{labels}') must be the labels (one "

@@ -33,9 +33,22 @@ def load_or_exit(definition: str, params: str | None, input_size: int | None,
                     allow_init_funcs=allow_init_funcs)
     except NetdefError as exc:
         print_diagnostics(stderr_console(), exc.diagnostics, verbose=verbose)
-        n = len(exc.errors)
-        stderr_console().print(f"[bold red]{n} error{'s' * (n != 1)}[/] in {definition}")
+        stderr_console().print(error_count(exc, definition))
         sys.exit(1)
+
+
+def error_count(exc: NetdefError, definition: str) -> str:
+    """``2 errors in net.cfg`` or ``2 errors: 1 in net.cfg, 1 in net-params.cfg``: each error
+    counted against the file it is in."""
+    per_file: dict[str, int] = {}
+    for d in exc.errors:
+        path = d.span.path if d.span is not None else definition
+        per_file[path] = per_file.get(path, 0) + 1
+    n = len(exc.errors)
+    head = f"[bold red]{n} error{'s' * (n != 1)}[/]"
+    if len(per_file) == 1:
+        return f"{head} in {next(iter(per_file))}"
+    return f"{head}: " + ", ".join(f"{k} in {p}" for p, k in per_file.items())
 
 
 def _shape_text(net: CheckedNet) -> str:

@@ -16,7 +16,8 @@ from .registry import Built, register
 
 class DataOp(nn.Module):
     """What a data layer delivers from the batch's labels, (N,) class indices: the images
-    (dataIdx 0), the label indices (1), or the labels one-hot (2): (N, end − start), column j
+    (dataIdx 0), the label indices as (N, 1) values (1), or the labels one-hot (2):
+    (N, end − start) values, column j
     being 1 where the label is start + j (cuda-convnet2 DataLayer ``start``/``end``; width the
     number of classes when neither is given)."""
 
@@ -33,8 +34,8 @@ class DataOp(nn.Module):
             raise ValueError("this net reads labels: pass them (net.costs(images, labels))")
         if labels.dim() != 1:
             raise ValueError(f"labels must be (N,) class indices (got shape {tuple(labels.shape)})")
-        if self.data_idx == 1:
-            return labels
+        if self.data_idx == 1:  # (N, 1) values like any layer's, so any layer may read them
+            return labels.reshape(-1, 1).float()
         columns = torch.arange(self.start, self.end, device=labels.device)
         return (labels.long()[:, None] == columns).float()  # (N, end − start)
 

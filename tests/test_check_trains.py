@@ -1,0 +1,144 @@
+"""What ``netdef check`` accepts, training runs: every accepted file compiles and takes one
+training step (forward, backward, update) on small random data on the CPU, and nothing raises
+but a located NetdefError.
+
+The files: every definition in layers/, the valid corpus tests/data/valid/ (NAME.cfg, with
+NAME.params when present, else params written inline), and cuda-convnet's own files in
+../shared/compat/cuda-convnet when present (that part skips when absent). The nets read at
+224×224 take seconds each on a CPU and are marked slow; the rest are fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import netdef
+from netdef.check import CheckedNet, check_net
+from netdef.errors import NetdefError
+from netdef.optim import build_optimizer
+from netdef.schema import LAYER_TYPES
+
+from conftest import COMPAT, DATA, LAYERS
+
+VALID = DATA / "valid"
+VALID_SIZES = {"every-type": 16, "a12-two-towers": 24, "modulesx": 16, "one-hot-bce": 16}
+LAYERS_SIZES = {"alexnet": 224, "cifar10": 32, "quickstart": 56}
+COMPAT_PAIRS = [  # (definition, params, the input side cuda-convnet ran it at)
+    ("v1/layers-18pct.cfg", "v1/layer-params-18pct.cfg", 32),
+    ("v1/layers-19pct.cfg", "v1/layer-params-19pct.cfg", 32),
+    ("v1/layers-80sec.cfg", "v1/layer-params-80sec.cfg", 32),
+    ("v1/layers-conv-local-11pct.cfg", "v1/layer-params-conv-local-11pct.cfg", 24),
+    ("v1/layers-conv-local-13pct.cfg", "v1/layer-params-conv-local-13pct.cfg", 24),
+    ("v1/layers.gc.cfg", "v1/layer-params.gc.cfg", 8),
+    ("v2/layers-cifar10-11pct.cfg", "v2/layer-params-cifar10-11pct.cfg", 24),
+    ("v2/layers-imagenet-1gpu.cfg", "v2/layer-params-imagenet-1gpu.cfg", 224),
+    ("v2/layers-imagenet-2gpu-data.cfg", "v2/layer-params-imagenet-2gpu-data.cfg", 224),
+    ("v2/layers-imagenet-2gpu-model.cfg", "v2/layer-params-imagenet-2gpu-model.cfg", 224),
+    ("v2/layers-imagenet-4gpu-data.cfg", "v2/layer-params-imagenet-4gpu-data.cfg", 224),
+    ("v2/layers-imagenet-4gpu-data-model.cfg", "v2/layer-params-imagenet-4gpu-data-model.cfg",
+     224),
+]
+BIG = 100  # nets read at a larger side are slow on a CPU
+
+
+def _slow_if_big(size: int):
+    return [pytest.mark.slow] if size > BIG else []
+
+
+def _layers_cases():
+    for d in sorted(LAYERS.glob("*.cfg")):
+        if d.stem.endswith("-params"):
+            continue
+        size = next(s for prefix, s in LAYERS_SIZES.items() if d.stem.startswith(prefix))
+        yield pytest.param(d, None, size, id=f"layers/{d.stem}", marks=_slow_if_big(size))
+
+
+def _valid_cases():
+    for d in sorted(VALID.glob("*.cfg")):
+        params = d.with_suffix(".params")
+        size = VALID_SIZES[d.stem]
+        yield pytest.param(d, params if params.is_file() else None, size, id=f"valid/{d.stem}")
+
+
+def _compat_cases():
+    for definition, params, size in COMPAT_PAIRS:
+        yield pytest.param(definition, params, size, id=f"compat/{definition}",
+                           marks=_slow_if_big(size))
+
+
+def classes_of(net: CheckedNet) -> int:
+    """The number of classes the net's costs imply (what a data set would have to supply)."""
+    for name, layer in net.spec.layers.items():
+        if layer.type == "cost.logreg":
+            return net.layers[layer.inputs[1]].shape[0]
+    widths = [i.shape[0] for n, i in net.layers.items()
+              if i.type == "data" and net.layer(n).data_idx == 2]
+    return widths[0] if widths else 2
+
+
+def one_step(path: Path, params: Path | None, size: int) -> float:
+    """Check the file, check it again with its classes (as ``netdef train`` does), compile it
+    on the CPU and train one step on random images; returns the loss."""
+    net = netdef.load(path, params, size)
+    classes = classes_of(net)
+    net = check_net(net.spec, size, 3, classes)
+    model = netdef.compile_net(net, "cpu", seed=0)
+    opt = build_optimizer(model, seed=0)
+    g = torch.Generator().manual_seed(0)
+    images = torch.randn(2, 3, size, size, generator=g)
+    labels = torch.randint(0, classes, (2,), generator=g)
+    before = {n: p.detach().clone() for n, p in model.named_layer_parameters().items()}
+    opt.zero_grad(set_to_none=True)
+    loss = sum(model.costs(images, labels).values())
+    loss.backward()
+    opt.set_rates(1, 10)
+    opt.step()
+    after = model.named_layer_parameters()
+    moved = [n for n, p in after.items() if p.requires_grad and not torch.equal(p, before[n])]
+    assert moved, "the update moved no parameter"
+    return float(loss.detach())
+
+
+def _step_or_located_error(path: Path, params: Path | None, size: int) -> None:
+    try:
+        loss = one_step(path, params, size)
+    except NetdefError as exc:  # allowed, when every diagnostic is located in a file
+        assert all(d.span is not None for d in exc.errors), str(exc)
+        return
+    assert torch.isfinite(torch.tensor(loss)), loss
+
+
+@pytest.mark.parametrize("path, params, size", [*_layers_cases(), *_valid_cases()])
+def test_accepted_file_trains_one_step(path, params, size):
+    _step_or_located_error(path, params, size)
+
+
+@pytest.mark.parametrize("definition, params, size", list(_compat_cases()))
+def test_accepted_compat_file_trains_one_step(compat, definition, params, size):
+    _step_or_located_error(compat / definition, compat / params, size)
+
+
+def test_the_valid_corpus_is_accepted_and_every_file_is_listed():
+    assert {p.stem for p in VALID.glob("*.cfg")} == set(VALID_SIZES)
+    for name, size in VALID_SIZES.items():
+        params = VALID / f"{name}.params"
+        netdef.load(VALID / f"{name}.cfg", params if params.is_file() else None, size)
+
+
+def test_compat_pairs_are_every_compat_definition_that_checks():
+    if not COMPAT.is_dir():
+        pytest.skip("../shared/compat/cuda-convnet is absent")
+    found = {str(p.relative_to(COMPAT)) for p in COMPAT.glob("v*/layers*.cfg")}
+    assert found - {d for d, _, _ in COMPAT_PAIRS} == {"v1/layers-example.cfg"}  # refused
+
+
+def test_the_valid_corpus_uses_every_layer_type():
+    used = set()
+    for name, size in VALID_SIZES.items():
+        params = VALID / f"{name}.params"
+        net = netdef.load(VALID / f"{name}.cfg", params if params.is_file() else None, size)
+        used |= {layer.type for layer in net.spec.layers.values()}
+    assert used == set(LAYER_TYPES)
