@@ -1,7 +1,8 @@
 """Diagnostics: located messages, and the one exception every stage raises.
 
 Every message netdef prints about a user's file has the form
-``path:line:col: error: layer 'x': 'key' ...expected... (got ...)`` (LANGUAGE.md §7).
+``path:line:col: error: layer 'x': 'key' ...expected... (got ...)`` (docs/language-guide.md
+"Diagnostics").
 A stage collects its diagnostics with a :class:`Collector` and raises once.
 """
 

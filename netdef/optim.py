@@ -65,7 +65,8 @@ class Rule:
 
 
 def progress_at(step: int, total_steps: int) -> float:
-    """LANGUAGE.md §5: p = (batches done − 1) / (epochs × batches per epoch); ``step`` counts
+    """p = (batches done − 1) / (epochs × batches per epoch) (docs/language-guide.md
+    "Schedules"); ``step`` counts
     the batch being trained (1 for the first)."""
     return (step - 1) / max(total_steps, 1)
 

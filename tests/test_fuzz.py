@@ -1,5 +1,5 @@
 """Total functions: any text through parse -> build_spec -> check_net gives a result or a
-NetdefError, never another exception (LANGUAGE.md §7: a traceback means a bug).
+NetdefError, never another exception (a traceback means a bug).
 
 Inputs: random text, and random mutations (delete, duplicate or swap lines, flip characters,
 truncate) of the repository's layers/*.cfg files and, when present, cuda-convnet's compat files.

@@ -1,5 +1,5 @@
 """The malformed-input corpus: every tests/data/invalid/NAME.cfg fails with exactly the error
-lines of NAME.err (STYLE.md habit 10, in the manner of tomli's and configparser's suites).
+lines of NAME.err (in the manner of tomli's and configparser's suites).
 
 Conventions of the folder:
   - NAME.cfg is checked with ``netdef.check.load`` from the repository root, with the relative

@@ -1,6 +1,6 @@
 """Every definition in layers/ checks at its natural input size, and the AlexNet numbers hold.
 
-STYLE.md habit 10: every ``layers/*.cfg`` must pass ``netdef check``.  The AlexNet figures are
+Every ``layers/*.cfg`` must pass ``netdef check``.  The AlexNet figures are
 the paper's (Krizhevsky et al. 2012, §3.5 and Fig. 2): 60,965,224 parameters for the two-tower
 net; 290,400 / 186,624 / 64,896 / 64,896 / 43,264 neurons in conv1..conv5.
 """

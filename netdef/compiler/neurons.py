@@ -1,4 +1,5 @@
-"""Neurons (LANGUAGE.md §2 "Neurons"): elementwise activations, cuda-convnet ``neuron.cuh``."""
+"""Neurons (docs/language-guide.md "Neurons"): elementwise activations, cuda-convnet
+``neuron.cuh``."""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ class LayerBase(BaseModel):
 
 
 class WeightParams(BaseModel):
-    """LANGUAGE.md §3: learning rates, momentum and decay of layers with weights."""
+    """Learning rates, momentum and decay of layers with weights (docs/language-guide.md
+    "The params file")."""
 
     eps_w: tuple[ScheduleValue, ...] | None = param(per_input_=True)
     eps_b: ScheduleValue | None = param()

@@ -1,4 +1,5 @@
-"""The experiment file (LANGUAGE.md §6): a ``[train]`` section, INI or YAML, every key overridable.
+"""The experiment file (docs/language-guide.md "The experiment file"): a ``[train]`` section,
+INI or YAML, every key overridable.
 
 Keys mirror cuda-convnet's ``convnet.py`` options with readable, dashed names. Paths are relative
 to the experiment file (``builtin:`` names aside); ``save`` defaults to ``runs/<file stem>``.
