@@ -185,7 +185,7 @@ class NetdefSGD(torch.optim.Optimizer):
                 continue
             for p in group["params"]:
                 dims = _norm_dims(rule, p.ndim)
-                norms = p.norm(dim=dims, keepdim=True).clamp_min(1e-30)
+                norms = torch.linalg.vector_norm(p, dim=dims, keepdim=True).clamp_min(1e-30)
                 scale = rule.wball / norms
                 if rule.layer_type == "local":  # kNormalizeLCWeights: a max-norm
                     scale = scale.clamp(max=1.0)

@@ -18,7 +18,7 @@ from ..schema import layers as L
 from ..schema.base import ALIASES
 from ..schema.shapes import InputWeights, Inferred, Shape, layer_kind, numel
 from .rules import (check_costs, check_init_funcs, check_unused, check_weight_sources,
-                    class_count, labels_hint)
+                    class_count, labels_hint, says_classes)
 
 BYTES_PER_VALUE = 4  # float32 activations
 DEFAULT_INPUT_SIZE = 224
@@ -154,6 +154,9 @@ def _check_inputs(spec: NetSpec, order: tuple[str, ...], out: Collector) -> set[
             elif position[src] > position[name]:
                 out.error(span, f"layer '{name}': input '{src}' is defined later (line "
                                 f"{spec.span(src).line}); inputs must name earlier layers")
+            elif src in spec.layers and spec.layers[src].cost:
+                out.error(span, f"layer '{name}': input '{src}' is a cost, which gives one "
+                                "number per batch, not values per image: no layer reads a cost")
             else:
                 continue
             bad.add(name)
@@ -215,9 +218,9 @@ def _infer_all(spec: NetSpec, sound: dict[str, L.LayerBase], devices: dict, size
         width = class_count(spec, infos, waiting)
         for name in waiting:
             layer = sound[name]
-            if width is True:
+            if width is None and says_classes(spec, waiting):
                 continue  # the costs' predictions failed: their diagnostics stand
-            if layer.type == "data" and width is False:
+            if layer.type == "data" and width is None:
                 out.error(spec.span(name, "data_idx"),
                           f"layer '{name}': dataIdx=2 delivers the labels one-hot, one column per "
                           "class, and nothing here says how many classes there are: feed it to "

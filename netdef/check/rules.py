@@ -39,20 +39,29 @@ def labels_hint(spec: NetSpec, layer: L.LayerBase) -> str:
     return ""
 
 
-def class_count(spec: NetSpec, infos: dict[str, LayerInfo],
-                waiting: list[str]) -> int | bool:
+def class_count(spec: NetSpec, infos: dict[str, LayerInfo], waiting: list[str]) -> int | None:
     """The number of classes when the data has not said: the width of the predictions a
-    cost.bce/cost.crossent reads beside a one-hot label layer, else of a cost.logreg's softmax.
-    False when no cost could say; True when one could but its predictions failed their own
-    check (that problem is reported; this one would only echo it)."""
-    sources = [layer.inputs[1] for layer in spec.layers.values()
-               if len(layer.inputs) == 2 and ((layer.type in ("cost.bce", "cost.crossent")
-                                               and layer.inputs[0] in waiting)
-                                              or layer.type == "cost.logreg")]
-    for src in sources:
+    cost.bce/cost.crossent reads beside a one-hot label layer, else of a cost.logreg's softmax;
+    None when no such cost has its predictions checked."""
+    for src in _class_sources(spec, waiting):
         if src in infos:
             return numel(infos[src].shape)
-    return bool(sources)
+    return None
+
+
+def _class_sources(spec: NetSpec, waiting: list[str]) -> list[str]:
+    """The layers whose width is the number of classes, by what the costs read."""
+    return [layer.inputs[1] for layer in spec.layers.values()
+            if len(layer.inputs) == 2 and ((layer.type in ("cost.bce", "cost.crossent")
+                                            and layer.inputs[0] in waiting)
+                                           or layer.type == "cost.logreg")]
+
+
+def says_classes(spec: NetSpec, waiting: list[str]) -> bool:
+    """Whether a cost could have said how many classes there are, had its predictions not
+    failed their own check (which is then the one problem to report). Predictions computed
+    from the one-hot labels themselves cannot say."""
+    return any(src not in waiting for src in _class_sources(spec, waiting))
 
 
 def check_costs(spec: NetSpec, infos: dict[str, LayerInfo], classes: int | None,
