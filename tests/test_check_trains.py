@@ -22,10 +22,10 @@ from netdef.optim import build_optimizer
 from netdef.schema import LAYER_TYPES
 
 from conftest import COMPAT, DATA, LAYERS
+from test_layers_files import input_size as layers_input_size
 
 VALID = DATA / "valid"
 VALID_SIZES = {"every-type": 16, "a12-two-towers": 24, "modulesx": 16, "one-hot-bce": 16}
-LAYERS_SIZES = {"alexnet": 224, "cifar10": 32, "quickstart": 56}
 COMPAT_PAIRS = [  # (definition, params, the input side cuda-convnet ran it at)
     ("v1/layers-18pct.cfg", "v1/layer-params-18pct.cfg", 32),
     ("v1/layers-19pct.cfg", "v1/layer-params-19pct.cfg", 32),
@@ -52,7 +52,7 @@ def _layers_cases():
     for d in sorted(LAYERS.glob("*.cfg")):
         if d.stem.endswith("-params"):
             continue
-        size = next(s for prefix, s in LAYERS_SIZES.items() if d.stem.startswith(prefix))
+        size = layers_input_size(d)
         yield pytest.param(d, None, size, id=f"layers/{d.stem}", marks=_slow_if_big(size))
 
 
@@ -84,11 +84,12 @@ def one_step(path: Path, params: Path | None, size: int) -> float:
     on the CPU and train one step on random images; returns the loss."""
     net = netdef.load(path, params, size)
     classes = classes_of(net)
-    net = check_net(net.spec, size, 3, classes)
+    channels = net.input_channels  # what the net declares (the data decides when training)
+    net = check_net(net.spec, size, channels, classes)
     model = netdef.compile_net(net, "cpu", seed=0)
     opt = build_optimizer(model, seed=0)
     g = torch.Generator().manual_seed(0)
-    images = torch.randn(2, 3, size, size, generator=g)
+    images = torch.randn(2, channels, size, size, generator=g)
     labels = torch.randint(0, classes, (2,), generator=g)
     before = {n: p.detach().clone() for n, p in model.named_layer_parameters().items()}
     opt.zero_grad(set_to_none=True)
