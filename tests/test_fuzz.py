@@ -47,7 +47,9 @@ def run(definition: str, params: str | None, size: int | None = None, strict: bo
     try:
         doc = parse(definition, "fuzz.cfg")
         pdoc = parse(params, "fuzz-params.cfg") if params is not None else None
-        spec = build_spec(doc, pdoc, strict=strict)
+        # as `netdef check` does: the schema's problems go on to the check stage, which must
+        # step past every layer that failed
+        spec = build_spec(doc, pdoc, strict=strict, defer_errors=True)
         return check_net(spec, size, strict=strict)
     except NetdefError as exc:
         assert exc.diagnostics, "a NetdefError must carry at least one diagnostic"

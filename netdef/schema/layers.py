@@ -16,6 +16,7 @@ from typing import Annotated, ClassVar, Literal, Union
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from . import shapes as rules
+from .layers_image import Blur, Crop, Href, Nailbed, Resize, Rgb2Lab, Rgb2Yuv
 from .base import (ALIASES, NOTE, WEIGHT_PARAMS, InitFuncs, LayerBase, NonNegFloat, NonNegInt,
                    PosInt, Probability, WeightParams, alias_of, field_extra, param, per_input)
 from .shapes import Shape
@@ -266,77 +267,6 @@ class Hs(LayerBase):
     infer = rules.infer_same
     keep: Probability = 0.5
     enable: Bool = param(True)
-
-
-class Crop(LayerBase):
-    type: Literal["crop"] = "crop"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_crop
-    channels: PosInt
-    start_x: NonNegInt = 0
-    start_y: NonNegInt | None = Field(None, description="defaults to startX (cuda-convnet2)")
-    size_x: PosInt
-
-
-class Href(LayerBase):
-    """Horizontal reflection of the image."""
-
-    type: Literal["href"] = "href"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_channels_same
-    channels: PosInt = 3
-
-
-def _odd_blur_size(value: int) -> int:
-    if value not in (3, 5, 7, 9):
-        raise ValueError("must be one of 3, 5, 7, 9")
-    return value
-
-
-class Blur(LayerBase):
-    """Separable Gaussian blur with zero padding, one filter for all channels (cuda-convnet2)."""
-
-    type: Literal["blur"] = "blur"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_channels_same
-    channels: PosInt = 3
-    filter_size: Annotated[Int, AfterValidator(_odd_blur_size)] = 5
-    stdev: Annotated[Float, Field(gt=0)]
-
-
-class Nailbed(LayerBase):
-    """Keeps every ``stride``-th pixel, centred (cuda-convnet2 NailbedLayer)."""
-
-    type: Literal["nailbed"] = "nailbed"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_nailbed
-    channels: PosInt = 3
-    stride: Annotated[Int, Field(gt=1)]
-
-
-class Resize(LayerBase):
-    """Bilinear resize to floor(side / scale) (cuda-convnet2 ResizeLayer)."""
-
-    type: Literal["resize"] = "resize"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_resize
-    channels: PosInt = 3
-    scale: Annotated[Float, Field(gt=0)]
-
-
-class Rgb2Yuv(LayerBase):
-    type: Literal["rgb2yuv"] = "rgb2yuv"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_channels_same
-    channels: PosInt = 3
-
-
-class Rgb2Lab(LayerBase):
-    type: Literal["rgb2lab"] = "rgb2lab"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_channels_same
-    channels: PosInt = 3
-    center: Bool = False
 
 
 class CostBase(LayerBase):
