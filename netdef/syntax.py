@@ -138,8 +138,9 @@ def parse(text: str, path: str = "<string>") -> Document:
             continue
         first = current.entries.pop(entry.name, None)
         if first is not None:  # ConfigParser kept the last value; --strict makes this an error
-            out.warning(entry.span, f"layer '{current.name}': '{entry.key}' is given twice "
-                                    f"(lines {first.span.line} and {entry.span.line}); "
+            who = "[train]" if current.name.lower() == "train" else f"layer '{current.name}'"
+            out.warning(entry.span, f"{who}: '{entry.key}' is given twice (lines "
+                                    f"{first.span.line} and {entry.span.line}); "
                                     "the last value wins")
         current.entries[entry.name] = entry
         last = entry

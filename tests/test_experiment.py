@@ -42,3 +42,16 @@ def test_bad_experiments_are_located(tmp_path, name, text, message):
     with pytest.raises(NetdefError) as exc:
         read_experiment(f)
     assert message.replace(name, str(f)) in str(exc.value) or message in str(exc.value)
+
+
+def test_a_one_file_experiment_reports_repeated_keys_of_train_and_of_its_layers(tmp_path):
+    from netdef.check import load
+
+    path = tmp_path / "one.cfg"
+    path.write_text("[train]\ndata = builtin:shapes\nepochs = 2\nepochs = 3\ninner-size = 16\n"
+                    "[data]\ntype=data\n[fc]\ntype=fc\ninputs=data\noutputs=4\noutputs=4\n"
+                    "[s]\ntype=cost.sum2\ninputs=fc\n")
+    warnings = [d.message for d in load(path).diagnostics if d.severity == "warning"]
+    assert warnings == ["[train]: 'epochs' is given twice (lines 3 and 4); the last value wins",
+                        "layer 'fc': 'outputs' is given twice (lines 11 and 12); the last value "
+                        "wins"]

@@ -140,7 +140,7 @@ def _read_ini(path: str) -> tuple[dict, dict, Document]:
     raw = {k: e.value for k, e in train.entries.items()}
     spans = {k: e.span for k, e in train.entries.items()}
     rest = [s for s in doc.sections if s is not train]
-    return raw, spans, Document(doc.path, rest, doc.lines)
+    return raw, spans, Document(doc.path, rest, doc.lines, doc.diagnostics)
 
 
 def _read_yaml(path: str) -> tuple[dict, dict, None]:
