@@ -182,6 +182,7 @@ def test_ten_view_needs_crops_smaller_than_the_image(tmp_path):
 
 def test_a_net_without_a_classifier_is_refused(tmp_path):
     net = ONE_TOWER.replace("type=cost.logreg\ninputs=labels,probs", "type=cost.sum2\ninputs=probs")
+    net = net.replace("[labels]\ntype=data\ndataIdx=1\n", "")  # nothing reads it: unused
     with pytest.raises(NetdefError, match="no classifier"):
         plan_for(tmp_path, "lrn", net=net)
 

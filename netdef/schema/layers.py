@@ -24,7 +24,8 @@ from .values import Bool, Float, Int, NeuronValue
 
 __all__ = ["ALIASES", "alias_of", "field_extra", "LayerBase", "WeightParams", "InitFuncs",
            "LAYER_MODELS", "LAYER_TYPES", "Layer", "REJECTED", "WEIGHT_TYPES", "COST_TYPES",
-           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "known_layer_types"]
+           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "DROPOUT_TYPES",
+           "known_layer_types"]
 
 DATA_INDICES = {0: "the images", 1: "the label index", 2: "the labels one-hot"}
 
@@ -335,6 +336,7 @@ SCORED_COSTS = frozenset(t for t, m in LAYER_TYPES.items() if m.scored)
 NEEDS_PARAMS = frozenset(t for t, m in LAYER_TYPES.items() if m.needs_params)
 SPATIAL_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.spatial)
 BATCH_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if "batch" in m.folds)
+DROPOUT_TYPES = frozenset(m.type_name() for m in (Dropout, Dropout2, Hs))
 
 
 def known_layer_types() -> list[str]:
