@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import bench_cmd as bench, memory
+from . import bench_cmd as bench, memory, threads
 from .ablate_cmd import ablate_cmd
 from .compile_cmds import check_grads_cmd
 from .data_cmds import prep_cmd
@@ -47,4 +47,5 @@ cli.add_command(ablate_cmd)
 def main() -> None:
     """Console-script entry point."""
     memory.tune_memory()  # before any command imports torch or allocates a tensor
+    threads.tune_threads()  # before torch loads its OpenMP runtime
     cli(prog_name="netdef")

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from ..errors import NetdefError
+from . import threads
 from .render import STYLE, print_diagnostics, stderr_console, stdout_console
 
 PATH_KEYS = ("data", "save", "layers", "params")
@@ -31,6 +32,17 @@ def _overrides(pairs: tuple[str, ...], **options) -> dict[str, str]:
         if key in out and out[key] and not out[key].startswith("builtin:"):
             out[key] = os.path.abspath(os.path.expanduser(out[key]))
     return out
+
+
+def _loader_workers(options) -> int:
+    """The experiment's loader worker processes (0 when the file does not read: ``train``
+    then reports why)."""
+    from ..schema.experiment import read_experiment
+
+    try:
+        return read_experiment(options.experiment, options.overrides)[0].workers
+    except (NetdefError, OSError, ValueError):
+        return 0
 
 
 def _pct(x: float) -> str:
@@ -218,6 +230,7 @@ def train_cmd(experiment: str, overrides: tuple[str, ...], data, epochs, save, d
     options = TrainOptions(experiment, _overrides(overrides, data=data, epochs=epochs, save=save,
                                                   devices=devices),
                            resume, force, init_from, allow_init_funcs)
+    threads.budget_for_loader(_loader_workers(options))
     err = stderr_console()
     try:
         with Display(stdout_console(), err) as display:
