@@ -22,7 +22,8 @@ def _ops(fn) -> list[str]:
 
 @needs_nnpack
 @pytest.mark.parametrize("groups", [1, 2])
-def test_nnpack_forward_equals_onednn_and_gradients_are_identical(groups):
+def test_nnpack_forward_equals_onednn_and_gradients_are_identical(groups, monkeypatch):
+    monkeypatch.setattr(convfwd, "_AVX512", False)  # as on an AVX2 CPU
     g = torch.Generator().manual_seed(0)
     x = torch.randn(16, 8, 9, 9, generator=g, requires_grad=True)
     w = torch.randn(12, 8 // groups, 3, 3, generator=g, requires_grad=True)
@@ -42,6 +43,11 @@ def test_nnpack_forward_equals_onednn_and_gradients_are_identical(groups):
 
 def test_where_onednn_keeps_the_forward(monkeypatch):
     x, w = torch.randn(16, 3, 12, 12), torch.randn(4, 3, 3, 3)
+    monkeypatch.setattr(convfwd, "_AVX512", True)
+    assert not convfwd.wants_nnpack(x, w, 1, 1)  # AVX-512: oneDNN's wider kernels win
+    monkeypatch.setattr(convfwd, "_AVX512", False)
+    one = torch.empty(16, 1, 12, 12, memory_format=torch.channels_last).normal_()
+    assert not convfwd.wants_nnpack(one, torch.randn(4, 1, 3, 3), 1, 1)  # 1 channel, NHWC strides
     assert not convfwd.wants_nnpack(x, w, 2, 1)  # strided
     assert not convfwd.wants_nnpack(x[:8], w, 1, 1)  # small batch: ATen's slow path instead
     assert not convfwd.wants_nnpack(x.double(), w.double(), 1, 1)
@@ -54,7 +60,8 @@ def test_where_onednn_keeps_the_forward(monkeypatch):
 
 
 @needs_nnpack
-def test_the_onednn_switch_is_restored_after_an_error():
+def test_the_onednn_switch_is_restored_after_an_error(monkeypatch):
+    monkeypatch.setattr(convfwd, "_AVX512", False)
     x, w = torch.randn(16, 3, 8, 8), torch.randn(4, 5, 3, 3)  # 3 channels vs 5: conv raises
     with pytest.raises(RuntimeError):
         convfwd.conv2d(x, w, None, 1, 1, 1)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from netdef.check import load
 from netdef.cli import cli
 from netdef.cli.memory import keep_freed_memory, use_huge_pages, wants_kept_memory
-from netdef.speed import estimate_peak, step_flops
+from netdef.speed import measure_peak, step_flops
 
 from conftest import LAYERS
 
@@ -37,7 +37,7 @@ def test_bench_table_and_bf16():
     r = CliRunner().invoke(cli, ARGS + ["--precision", "bf16"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "rnorm1" in r.output and "images/s" in r.output and "bf16" in r.output
-    assert "% of the FMA peak" in r.output
+    assert "% of the fp32 matrix-multiply rate" in r.output and "measured: fp32 torch.mm" in r.output
 
 
 def test_bench_fp16_on_cpu_exits_1():
@@ -59,10 +59,11 @@ def test_step_flops_of_alexnet():
     assert abs(flops / 1e9 - 4.14) < 0.01
 
 
-def test_peak_estimate_and_override():
-    assert estimate_peak(233.0).gflops == 233.0
-    peak = estimate_peak()
-    assert peak.gflops > 0 and "FLOP/cycle" in peak.how
+def test_peak_is_measured_or_given():
+    assert measure_peak(override=233.0) == measure_peak("cpu", override=233.0)
+    assert measure_peak(override=233.0).how == "given"
+    peak = measure_peak("cpu", budget_s=0.05, max_side=256)
+    assert peak.gflops > 0 and peak.how.startswith("measured: fp32 torch.mm 256×256 on cpu")
 
 
 def test_huge_pages_default_and_opt_out():

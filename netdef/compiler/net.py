@@ -9,6 +9,69 @@ from .graph import RunPlan, Step, _Run, make_run_plan, resolve
 from .noise import member_keys
 
 
+def _nhwc(x: torch.Tensor) -> bool:
+    """A 4-D tensor stored channels-last (and not also NCHW, as one channel is)."""
+    return (x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last))
+
+
+def _fold(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """(N, k·C, H, W) channels-last -> (N·k, C, H, W) channels-last: one copy."""
+    h, w = x.shape[2:]
+    c = x.shape[1] // k
+    out = torch.empty((n * k, c, h, w), dtype=x.dtype, device=x.device,
+                      memory_format=torch.channels_last)
+    src = x.permute(0, 2, 3, 1).view(n, h, w, k, c).permute(0, 3, 1, 2, 4)  # (N, k, H, W, C)
+    out.permute(0, 2, 3, 1).view(n, k, h, w, c).copy_(src)
+    return out
+
+
+def _unfold(y: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """(N·k, C, H, W) channels-last -> (N, k·C, H, W) channels-last: one copy."""
+    c, h, w = y.shape[1:]
+    out = torch.empty((n, k * c, h, w), dtype=y.dtype, device=y.device,
+                      memory_format=torch.channels_last)
+    src = y.permute(0, 2, 3, 1).view(n, k, h, w, c).permute(0, 2, 3, 1, 4)  # (N, H, W, k, C)
+    out.permute(0, 2, 3, 1).view(n, h, w, k, c).copy_(src)
+    return out
+
+
+class _Towers(torch.autograd.Function):
+    """Logically a reshape between (N, k·C, H, W) and (N·k, C, H, W), copied so as to stay
+    channels-last; its gradient is the inverse move (autograd through the strided views
+    would scatter through ``as_strided``, many times slower than the copy)."""
+
+    @staticmethod
+    def forward(ctx, x, n: int, k: int, fold: bool):
+        ctx.conf = (n, k, fold, x.shape)
+        return _fold(x, n, k) if fold else _unfold(x, n, k)
+
+    @staticmethod
+    def backward(ctx, g):
+        n, k, fold, shape = ctx.conf
+        return _move(g, n, k, not fold).view(shape), None, None, None
+
+
+def _move(x: torch.Tensor, n: int, k: int, fold: bool) -> torch.Tensor:
+    """:func:`fold_towers` (``fold``) or :func:`unfold_towers` of x."""
+    if _nhwc(x):
+        return _Towers.apply(x, n, k, fold)
+    return x.reshape(n * k, -1) if fold else x.reshape(n, k * x.shape[1], *x.shape[2:])
+
+
+def fold_towers(x: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """(N, k·C, …) -> (N·k, C·…) rows, towers as extra images; a channels-last image batch
+    gives (N·k, C, H, W) channels-last (one copy, where NCHW needs none): a reshape would turn
+    it, and every later layer, into NCHW, in which the CPU's pooling runs several times
+    slower."""
+    return _move(x, n, k, fold=True)
+
+
+def unfold_towers(y: torch.Tensor, n: int, k: int) -> torch.Tensor:
+    """(N·k, C, H, W) -> (N, k·C, H, W), the inverse of :func:`fold_towers`."""
+    return _move(y, n, k, fold=False)
+
+
 class Net(nn.Module):
     """A compiled cuda-convnet net spread over devices.
 
@@ -68,10 +131,10 @@ class Net(nn.Module):
             xs = [run.gather(group, step.device) for group in step.inputs]
             ws = [resolve(p, tensors, step.device) for p in step.weights]
             if step.batch_fold > 1:  # (N, k·C, …) -> (N·k, C·…): towers as extra images
-                xs = [x.reshape(n * step.batch_fold, -1) for x in xs]
+                xs = [fold_towers(x, n, step.batch_fold) for x in xs]
             y = self.ops[step.op_index](xs, ws)
             if step.batch_fold > 1:  # (N·k, C, H, W) -> (N, k·C, H, W)
-                y = y.reshape(n, step.batch_fold * y.shape[1], *y.shape[2:])
+                y = unfold_towers(y, n, step.batch_fold)
             run.outs[s] = y
             for done in plan.release.get(s, ()):
                 run.drop(done)

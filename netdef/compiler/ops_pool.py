@@ -24,6 +24,34 @@ def window_pads(side: int, out: int, size: int, start: int, stride: int) -> tupl
     return -start, start + (out - 1) * stride + size - side
 
 
+def torch_pool_out(side: int, size: int, stride: int, pad: int, ceil_mode: bool) -> int:
+    """Outputs per side of ATen's pooling (``pooling_output_shape``): with ``ceil_mode`` a
+    last window that starts inside the padded image counts."""
+    span = side + 2 * pad - size
+    out = (span + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= side + pad:
+        out -= 1
+    return out
+
+
+def native_window(side: int, out: int, size: int, start: int, stride: int
+                  ) -> tuple[int, bool] | None:
+    """(padding, ceil_mode) with which ATen's pooling runs exactly our ``out`` clipped windows
+    from ``start``, or None when no setting does (then the input is padded explicitly).
+
+    ATen clips a window to the image for max (implicit −inf padding) and, with
+    ``count_include_pad=False``, divides an average by its in-image count: the clipped windows
+    of cuda-convnet, without the padded copy of the input (on a (128, 32, 32, 32) batch the
+    copy cost more than the pooling)."""
+    pad = -start
+    if pad < 0 or 2 * pad > size:  # ATen allows padding up to half the window
+        return None
+    for ceil_mode in (False, True):
+        if torch_pool_out(side, size, stride, pad, ceil_mode) == out:
+            return pad, ceil_mode
+    return None
+
+
 class PoolOp(nn.Module):
     """Spatial pooling over (N, C, S, S) -> (N, C, out, out) with clipped windows."""
 
@@ -35,6 +63,7 @@ class PoolOp(nn.Module):
         side = view[1]
         before, after = window_pads(side, out, size, start, stride)
         self.pads = (before, after, before, after)
+        self.native = native_window(side, out, size, start, stride)
         rows = clipped_counts(side, out, size, start, stride)
         self.register_buffer("counts", torch.outer(rows, rows).float(), persistent=False)
 
@@ -45,8 +74,20 @@ class PoolOp(nn.Module):
         return x if not any(self.pads) else F.pad(x, self.pads, value=value)
 
     def _max(self, x: torch.Tensor) -> torch.Tensor:
+        if self.native is not None:
+            pad, ceil_mode = self.native
+            return F.max_pool2d(x, self.size, self.stride, pad, ceil_mode=ceil_mode)
         x = self._pad(x, float("-inf"))  # outside pixels never win
         return F.max_pool2d(x, self.size, self.stride)
+
+    def _avg(self, x: torch.Tensor) -> torch.Tensor:
+        if self.native is not None:
+            pad, ceil_mode = self.native
+            return F.avg_pool2d(x, self.size, self.stride, pad, ceil_mode=ceil_mode,
+                                count_include_pad=False,
+                                divisor_override=1 if self.total else None)
+        sums = F.avg_pool2d(self._pad(x, 0.0), self.size, self.stride, divisor_override=1)
+        return sums if self.total else sums / self.counts.to(sums.dtype)
 
     def forward(self, xs, ws):
         x = xs[0].reshape(-1, *self.view)  # (N, C, S, S)
@@ -55,8 +96,7 @@ class PoolOp(nn.Module):
         if self.kind == "maxabs":
             hi, lo = self._max(x), -self._max(-x)
             return torch.where(hi.abs() >= lo.abs(), hi, lo)  # keeps the sign of max |x|
-        sums = F.avg_pool2d(self._pad(x, 0.0), self.size, self.stride, divisor_override=1)
-        return sums if self.total else sums / self.counts.to(sums.dtype)
+        return self._avg(x)
 
 
 @register("pool")

@@ -105,8 +105,11 @@ def to_channels_last(net) -> int:
     returns how many were changed. Optimizer state follows the parameters it is made from."""
     changed = 0
     for p in net.parameters():
-        if p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last):
-            p.data = p.data.contiguous(memory_format=torch.channels_last)
+        if p.dim() != 4:
+            continue
+        nhwc = torch.empty_like(p.data, memory_format=torch.channels_last)
+        if p.stride() != nhwc.stride():  # by strides: a 1-channel (F, 1, f, f) is "both"
+            p.data = nhwc.copy_(p.data)
             changed += 1
     return changed
 
