@@ -124,9 +124,9 @@ def mean_crop(mean: np.ndarray, inner: int) -> torch.Tensor:
 def normalize(crops: torch.Tensor, mean_c: torch.Tensor, shift: torch.Tensor | None = None
               ) -> torch.Tensor:
     """uint8 (N, ..., C, i, i) -> float32: minus the mean crop, plus a per-image (N, C) shift."""
-    x = crops.float() - mean_c.to(crops.device)
+    x = torch.sub(crops, mean_c.to(crops.device))  # uint8 − float32 -> float32 in one pass
     if shift is not None:
-        x = x + shift.to(crops.device)[:, :, None, None]                     # (N, C, 1, 1)
+        x.add_(shift.to(crops.device)[:, :, None, None])                     # (N, C, 1, 1)
     return x
 
 
