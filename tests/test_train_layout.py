@@ -92,11 +92,11 @@ def checked(tmp_path_factory):
     return load(folder / "net.cfg", folder / "net-params.cfg", input_size=24)
 
 
-def test_auto_is_on_only_for_reduced_precision_on_cuda():
+def test_auto_is_on_for_the_cpu_and_reduced_precision_on_cuda():
     assert use_channels_last("auto", "bf16", ["cuda"])
     assert use_channels_last("auto", "fp16", ["cuda"])
     assert not use_channels_last("auto", "fp32", ["cuda"])
-    assert not use_channels_last("auto", "bf16", ["cpu"])
+    assert use_channels_last("auto", "fp32", ["cpu"]) and use_channels_last("auto", "bf16", ["cpu"])
     assert not use_channels_last("auto", "bf16", ["cpu", "cuda"])  # a mixed net stays NCHW
     assert use_channels_last("on", "fp32", ["cpu"]) and not use_channels_last("off", "bf16", ["cuda"])
     with pytest.raises(NetdefError, match="channels-last must be one of auto, on, off"):

@@ -89,8 +89,8 @@ def _print(result: dict) -> None:
               show_default=True, help="Of the training step (per-layer times are fp32, in the step's layout).")
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the training step.")
 @click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto",
-              show_default=True, help="NHWC layout of the training step (auto: on for "
-                                      "bf16/fp16 on CUDA, off on the CPU).")
+              show_default=True, help="NHWC layout of the training step (auto: on on the "
+                                      "CPU and for bf16/fp16 on CUDA).")
 @click.option("--iters", type=click.IntRange(min=1), default=5, show_default=True,
               help="Timed passes (after one warm-up; medians reported).")
 @click.option("--peak-gflops", type=click.FloatRange(min=0, min_open=True), default=None,

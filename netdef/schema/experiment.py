@@ -72,8 +72,8 @@ class Experiment(BaseModel):
     compile: Bool = Field(False, description="torch.compile the net (off/on); falls back to "
                                              "eager with a message if compiling fails")
     channels_last: Annotated[Literal["auto", "on", "off"], BeforeValidator(_layout)] = Field(
-        "auto", description="channels-last (NHWC) activations: auto = on for bf16/fp16 on "
-                            "CUDA, off on the CPU (slower there); on; off")
+        "auto", description="channels-last (NHWC) activations: auto = on on the CPU and for "
+                            "bf16/fp16 on CUDA, off for fp32 on CUDA; on; off")
 
 
 EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]
