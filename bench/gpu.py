@@ -56,13 +56,14 @@ def _peak_gib(device) -> float:
 
 def build(side: str, devices: list[str]):
     """(model, forward, input device) for one row: the reference, folded or split."""
-    from compiled_vs_reference import build_reference, reference_forward
+    from compiled_vs_reference import reference_forward
+    from reference_nets import AlexNet
 
     from netdef.check import load
     from netdef.compiler import compile_net
 
     if side == "reference":
-        return build_reference().to(devices[0]).train(), reference_forward, devices[0]
+        return AlexNet().to(devices[0]).train(), reference_forward, devices[0]
     fold = side == "folded"
     net = compile_net(load(CFG), devices=devices if not fold else devices[0], fold=fold)
     return net.train(), None, devices[0]
