@@ -76,6 +76,10 @@ def _print(result: dict) -> None:
         out.print(f"{100 * share:.1f} % of the fp32 matrix-multiply rate "
                   f"{result['peak_gflops']:.0f} GFLOP/s ({result['peak_how']}; "
                   "--peak-gflops to override)")
+        if share > 1:
+            out.print("[yellow]over 100 %: the machine was busier while the rate was "
+                      "measured than while the step ran, or Winograd convolutions (counted "
+                      "at their direct FLOPs) beat the matrix multiply[/]")
 
 
 @click.command("bench")

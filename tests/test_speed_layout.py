@@ -1,0 +1,129 @@
+"""Channels-last through folded towers (netdef.compiler.net.fold_towers): a two-tower net with
+pooling and all three normalisations computes, in NHWC, what it computes in NCHW, and its
+folded ops see NHWC inputs (a reshape to NCHW would slow every later layer)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from netdef.check import load
+from netdef.compiler import compile_net
+from netdef.compiler.net import fold_towers, unfold_towers
+from netdef.compiler.step import make_train_step
+
+
+def tower(t: str, gpu: int) -> str:
+    return f"""
+[conv1{t}]
+type=conv
+inputs=data
+channels=3
+filters=8
+filterSize=3
+padding=1
+initW=0.1
+neuron=relu
+gpu={gpu}
+
+[cmr1{t}]
+type=cmrnorm
+inputs=conv1{t}
+channels=8
+size=3
+gpu={gpu}
+
+[pool1{t}]
+type=pool
+pool=max
+inputs=cmr1{t}
+channels=8
+sizeX=3
+stride=2
+gpu={gpu}
+
+[rnorm1{t}]
+type=rnorm
+inputs=pool1{t}
+channels=8
+size=3
+gpu={gpu}
+
+[cnorm1{t}]
+type=cnorm
+inputs=rnorm1{t}
+channels=8
+size=2
+gpu={gpu}
+"""
+
+
+NET = ("[data]\ntype=data\ndataIdx=0\n\n[labels]\ntype=data\ndataIdx=1\n"
+       + tower("a", 0) + tower("b", 1) + """
+[fc4]
+type=fc
+inputs=cnorm1a,cnorm1b
+outputs=4
+initW=0.05,0.05
+
+[probs]
+type=softmax
+inputs=fc4
+
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+""")
+PARAMS = ("".join(f"[conv1{t}]\nepsW=0.01\nepsB=0.02\nmomW=0.9\nmomB=0.9\nwc=0\n\n"
+                  f"[cmr1{t}]\nscale=0.01\npow=0.75\n\n[rnorm1{t}]\nscale=0.01\npow=0.75\n\n"
+                  f"[cnorm1{t}]\nscale=0.01\npow=0.75\n\n" for t in "ab")
+          + "[fc4]\nepsW=0.01,0.01\nepsB=0.02\nmomW=0.9\nmomB=0.9\nwc=0\n\n[logprob]\ncoeff=1\n")
+
+
+@pytest.fixture(scope="module")
+def checked(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("towers")
+    (folder / "towers.cfg").write_text(NET)
+    (folder / "towers-params.cfg").write_text(PARAMS)
+    return load(folder / "towers.cfg", folder / "towers-params.cfg", input_size=12)
+
+
+def _train(checked, layout: str, images, labels, seen: list | None = None):
+    net = compile_net(checked, devices="cpu", seed=0).train()
+    assert any(s.batch_fold > 1 for s in net.steps)  # the towers' weightless layers folded
+    if seen is not None:
+        for op in net.ops:
+            op.register_forward_pre_hook(lambda m, args: seen.append(
+                (type(getattr(m, "op", m)).__name__, args[0][0])))
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    step = make_train_step(net, opt, channels_last=layout)
+    losses = [step(images, labels)[0].item() for _ in range(3)]
+    return losses, {k: v.detach().contiguous() for k, v in net.named_layer_parameters().items()}
+
+
+def test_nhwc_equals_nchw_through_folded_towers(checked):
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(6, 3, 12, 12, generator=g), torch.randint(0, 4, (6,), generator=g)
+    seen = []
+    loss_cl, w_cl = _train(checked, "on", images, labels, seen)
+    loss_nchw, w_nchw = _train(checked, "off", images, labels)
+    assert loss_cl == pytest.approx(loss_nchw, rel=1e-5)
+    for name in w_nchw:
+        torch.testing.assert_close(w_cl[name], w_nchw[name], rtol=1e-4, atol=1e-6)
+    folded = [x for kind, x in seen if kind in ("PoolOp", "SpatialNormOp", "CrossMapNormOp")]
+    assert folded and all(x.is_contiguous(memory_format=torch.channels_last) and x.dim() == 4
+                          for x in folded)
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_fold_and_unfold_are_a_reshape_and_its_inverse(layout):
+    x = torch.randn(3, 10, 4, 4, dtype=torch.float64).contiguous(memory_format=layout)
+    folded = fold_towers(x.requires_grad_(), 3, 2)
+    assert torch.equal(folded.reshape(6, 5, 4, 4), x.detach().reshape(6, 5, 4, 4))
+    if layout is torch.channels_last:
+        assert folded.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(unfold_towers(folded.reshape(6, 5, 4, 4), 3, 2), x.detach())
+    assert torch.autograd.gradcheck(lambda t: unfold_towers(
+        fold_towers(t, 3, 2).reshape(6, 5, 4, 4) * torch.arange(1.0, 6.0, dtype=torch.float64
+                                                               ).view(1, 5, 1, 1), 3, 2),
+        (x.detach().requires_grad_(),))
