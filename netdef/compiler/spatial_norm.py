@@ -78,9 +78,9 @@ class SpatialNorm(torch.autograd.Function):
         u = dy * scale
         t = (u * x).div_(d)  # dL/dd = −β·t
         g = box_sum(t, size, mirrored=True)
-        g_v = g.mul_(x if v is None else v).mul_(-2.0 * alpha * beta)  # dL/dv
-        if counts is None:
-            return u.add_(g_v), None, None, None, None, None
+        if counts is None:  # u − 2αβ·x·Sᵀ(t) in one pass
+            return u.addcmul_(g, x, value=-2.0 * alpha * beta), None, None, None, None, None
+        g_v = g.mul_(v).mul_(-2.0 * alpha * beta)  # dL/dv
         g_mean = box_sum(g_v / counts, size, mirrored=True)
         return u.add_(g_v).sub_(g_mean), None, None, None, None, None
 
