@@ -3,7 +3,7 @@ PyTorch (bench/reference_nets.py: eager, idiomatic, NCHW).
 
     python bench/compiled_vs_reference.py [--net alexnet|18pct|quickstart] [--batch 64]
         [--iters 4] [--rounds 2] [--no-compile] [--no-bf16] [--variants A,B]
-        [--peak-gflops G] [--device cpu]
+        [--threads N] [--peak-gflops G] [--device cpu]
 
 Nets: ``alexnet`` (layers/alexnet-2gpu.cfg at 224, towers as groups by hand), ``18pct``
 (layers/cifar10-18pct.cfg at 32, cuda-convnet's CIFAR-10 example) and ``quickstart``
@@ -22,6 +22,11 @@ the row "compiled fp32 plain env"; with "reference fp32 netdef env" the hand-wri
 netdef's process settings too, so the two extra rows separate what the settings are worth from
 what the compiled net is. Rows: fp32, then bf16 autocast and ``torch.compile`` (fp32 and bf16)
 of each side. Each process also reports its peak resident memory.
+
+The row "compiled fp32 nchw" (ask for it with ``--variants``) runs the compiled net in NCHW,
+showing what the channels-last layout is worth. ``--threads N`` runs every process with N
+OpenMP threads; with ``--threads 1`` the "CPU ms" column (process CPU time per step, the best
+round) is what the machine's other load disturbs least.
 
 A step is zero_grad, forward, loss, backward and the update on one fixed random batch; a
 process reports the median step time after warm-up, and the table gives the best of the
@@ -46,12 +51,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_nets import NETS, check_same_loss, copy_weights  # noqa: E402
 
-# name -> (side, precision, torch.compile, netdef's process settings)
+# name -> (side, precision, torch.compile, netdef's process settings); the compiled side runs
+# in netdef's default layout unless the name says "nchw"
 VARIANTS = {
     "reference fp32": ("reference", "fp32", False, False),
     "compiled fp32": ("compiled", "fp32", False, True),
     "compiled fp32 plain env": ("compiled", "fp32", False, False),
     "reference fp32 netdef env": ("reference", "fp32", False, True),
+    "compiled fp32 nchw": ("compiled", "fp32", False, True),
     "reference bf16": ("reference", "bf16", False, False),
     "compiled bf16": ("compiled", "bf16", False, True),
     "reference compile fp32": ("reference", "fp32", True, False),
@@ -77,8 +84,7 @@ def _compiled(case, device: str):
     return compile_net(load(case.cfg, input_size=case.side), devices=device, seed=0).train()
 
 
-def worker(net: str, side: str, precision: str, compiled: bool, batch: int, iters: int,
-           device: str) -> dict:
+def worker(net: str, name: str, batch: int, iters: int, device: str) -> dict:
     """Runs in the child process: times ``iters`` steps after warm-up; a JSON-ready dict."""
     if os.environ.get("NETDEF_BENCH_KEEP_FREED") == "1":  # as netdef's main() does
         from netdef.cli.memory import keep_freed_memory
@@ -90,6 +96,7 @@ def worker(net: str, side: str, precision: str, compiled: bool, batch: int, iter
     from netdef.train.step import make_train_step
     from netdef.speed import time_steps
 
+    side, precision, compiled, _ = VARIANTS[name]
     case = NETS[net]
     torch.manual_seed(0)
     dev = torch.device(device)
@@ -107,24 +114,30 @@ def worker(net: str, side: str, precision: str, compiled: bool, batch: int, iter
         model, forward = _compiled(case, device), None
         opt = build_optimizer(model)
     events = []
-    layout = "off" if side == "reference" else "auto"  # the hand-written net: PyTorch's NCHW
+    nchw = side == "reference" or "nchw" in name  # the hand-written net: PyTorch's NCHW
     step = make_train_step(model, opt, precision, compiled, events.append, forward,
-                           channels_last=layout)
+                           channels_last="off" if nchw else "auto")
     t0 = time.perf_counter()
-    times = time_steps(step, images, labels, iters, warmup=2 if compiled else 1)
-    return {"median_s": statistics.median(times), "times": times, "same_loss": same,
+    time_steps(step, images, labels, 0, warmup=2 if compiled else 1)
+    cpu0 = time.process_time()
+    times = time_steps(step, images, labels, iters, warmup=0)
+    cpu = (time.process_time() - cpu0) / iters
+    return {"median_s": statistics.median(times), "times": times, "cpu_s": cpu,
+            "same_loss": same,
             "events": [e.text for e in events], "total_s": time.perf_counter() - t0,
             "threads": torch.get_num_threads(), "thp": os.environ.get("THP_MEM_ALLOC_ENABLE"),
             "wait": os.environ.get("OMP_WAIT_POLICY"),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}
 
 
-def environment(tuned: bool) -> dict[str, str]:
+def environment(tuned: bool, threads: int | None = None) -> dict[str, str]:
     """netdef's process settings (huge pages and OpenMP threads as ``main()`` sets them; glibc
     keeping freed memory, which the child sets itself, see ``worker``) for the compiled side;
     the user's environment for the reference and for the "plain env" row (which shows what the
-    settings are worth)."""
+    settings are worth). ``threads``: OMP_NUM_THREADS for every side."""
     env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
     if tuned:
         sys.path.insert(0, str(ROOT))
         from netdef.cli.memory import use_huge_pages
@@ -137,10 +150,11 @@ def environment(tuned: bool) -> dict[str, str]:
 
 
 def run_child(name: str, args) -> dict:
-    side, precision, compiled, tuned = VARIANTS[name]
+    tuned = VARIANTS[name][3]
     cmd = [sys.executable, __file__, "--worker", name, "--net", args.net, "--batch",
            str(args.batch), "--iters", str(args.iters), "--device", args.device]
-    proc = subprocess.run(cmd, env=environment(tuned), capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(cmd, env=environment(tuned, args.threads), capture_output=True,
+                          text=True, cwd=ROOT)
     if proc.returncode != 0:
         return {"error": (proc.stderr.strip().splitlines() or ["?"])[-1]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -148,14 +162,15 @@ def run_child(name: str, args) -> dict:
 
 def print_table(results: dict[str, list[dict]], batch: int, peak, flops: float) -> None:
     """One row per variant: best median images/s, ratio to the fp32 reference, % of peak."""
-    rate, rss = {}, {}
+    rate, rss, cpu = {}, {}, {}
     for name, runs in results.items():
-        good = [r["median_s"] for r in runs if "median_s" in r]
-        rate[name] = batch / min(good) if good else None
+        good = [r for r in runs if "median_s" in r]
+        rate[name] = batch / min(r["median_s"] for r in good) if good else None
+        cpu[name] = min(r["cpu_s"] for r in good) * 1e3 if good else None
         rss[name] = max((r.get("peak_rss_gb", 0) for r in runs), default=0)
     base = rate.get("reference fp32")
     print(f"{'variant':26} {'images/s':>9} {'× ref fp32':>10} {'GFLOP/s':>8} {'% mm':>7} "
-          f"{'RSS GB':>7}")
+          f"{'CPU ms':>8} {'RSS GB':>7}")
     for name, r in rate.items():
         if r is None:
             print(f"{name:26} {'failed':>9}  {results[name][-1].get('error', '')[:60]}")
@@ -163,7 +178,7 @@ def print_table(results: dict[str, list[dict]], batch: int, peak, flops: float) 
         gf = r * flops / 1e9
         ratio = f"{r / base:10.2f}" if base else f"{'-':>10}"
         print(f"{name:26} {r:9.1f} {ratio} {gf:8.1f} {100 * gf / peak.gflops:6.1f}% "
-              f"{rss[name]:7.2f}")
+              f"{cpu[name]:8.1f} {rss[name]:7.2f}")
     for name, runs in results.items():
         for event in {e for r in runs for e in r.get("events", [])}:
             print(f"  {name}: {event}")
@@ -178,8 +193,8 @@ def measured_peak(args):
     if args.peak_gflops:
         return Peak(args.peak_gflops, "given")
     cmd = [sys.executable, __file__, "--worker", "peak", "--device", args.device]
-    out = subprocess.run(cmd, env=environment(True), capture_output=True, text=True, cwd=ROOT,
-                         check=True).stdout
+    out = subprocess.run(cmd, env=environment(True, args.threads), capture_output=True,
+                         text=True, cwd=ROOT, check=True).stdout
     return Peak(**json.loads(out.strip().splitlines()[-1]))
 
 
@@ -196,6 +211,8 @@ def main() -> None:
     ap.add_argument("--variants", default=None,
                     help="Comma-separated subset of the rows (default: all but those skipped).")
     ap.add_argument("--peak-gflops", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="OMP_NUM_THREADS for every process (default: each side's own).")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -205,17 +222,16 @@ def main() -> None:
         print(json.dumps(measure_peak(args.device).__dict__))
         return
     if args.worker:
-        side, precision, compiled, _ = VARIANTS[args.worker]
-        print(json.dumps(worker(args.net, side, precision, compiled, args.batch, args.iters,
-                                args.device)))
+        print(json.dumps(worker(args.net, args.worker, args.batch, args.iters, args.device)))
         return
     from netdef.check import load
     from netdef.speed import step_flops
 
     case = NETS[args.net]
-    names = [n for n, (_, p, c, _) in VARIANTS.items()
-             if not (c and args.no_compile) and not (p == "bf16" and args.no_bf16)
-             and (args.variants is None or n in args.variants.split(","))]
+    default = [n for n, (_, p, c, _) in VARIANTS.items()
+               if not (c and args.no_compile) and not (p == "bf16" and args.no_bf16)
+               and "nchw" not in n]
+    names = args.variants.split(",") if args.variants else default
     results: dict[str, list[dict]] = {n: [] for n in names}
     print("command: python bench/compiled_vs_reference.py " + " ".join(sys.argv[1:]))
     print(f"{case.cfg.name} at {case.side}×{case.side} on {args.device}, batch {args.batch}, "
