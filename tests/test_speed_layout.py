@@ -10,7 +10,7 @@ import torch
 from netdef.check import load
 from netdef.compiler import compile_net
 from netdef.compiler.net import fold_towers, unfold_towers
-from netdef.compiler.step import make_train_step
+from netdef.train.step import make_train_step
 
 
 def tower(t: str, gpu: int) -> str:
@@ -97,7 +97,7 @@ def _train(checked, layout: str, images, labels, seen: list | None = None):
                 (type(getattr(m, "op", m)).__name__, args[0][0])))
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
     step = make_train_step(net, opt, channels_last=layout)
-    losses = [step(images, labels)[0].item() for _ in range(3)]
+    losses = [step(images, labels).loss.item() for _ in range(3)]
     return losses, {k: v.detach().contiguous() for k, v in net.named_layer_parameters().items()}
 
 
