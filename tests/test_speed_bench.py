@@ -107,3 +107,14 @@ def test_kept_memory_opt_outs():
     assert not keep_freed_memory({"NETDEF_KEEP_FREED": "0"})
     assert not wants_kept_memory({"MALLOC_TRIM_THRESHOLD_": "1000"})  # the user's glibc setting wins
     assert not wants_kept_memory({"MALLOC_MMAP_MAX_": "8"})
+
+
+def test_bench_needs_the_params_file(tmp_path):
+    """The step is netdef train's (its update rule, the norms' constants): a definition
+    without its params file is refused, clearly, not with a traceback."""
+    bare = tmp_path / "bare.cfg"
+    bare.write_text((LAYERS / "quickstart.cfg").read_text())
+    r = CliRunner().invoke(cli, ["bench", str(bare), "--input-size", "24", "--batch", "4"])
+    assert r.exit_code == 1
+    assert "needs the params file" in r.output and "bare-params.cfg" in r.output
+    assert "Traceback" not in r.output

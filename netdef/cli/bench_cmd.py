@@ -10,6 +10,7 @@ import sys
 import click
 from rich.table import Table
 
+from ..check import params_candidates
 from .language import definition_arg, input_size_option, load_or_exit, params_option
 from .render import print_diagnostics, stderr_console, stdout_console
 
@@ -22,6 +23,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     from ..check.shapes import numel
     from ..compiler import compile_net
     from ..compiler.compile import output_layer
+    from ..optim import build_optimizer
     from ..train.step import make_train_step
     from ..speed import measure_peak, step_flops, time_layers, time_steps
 
@@ -32,7 +34,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
                          device=first)
     classes = numel(checked.layers[output_layer(checked)].shape)  # the scores' width
     labels = torch.randint(0, classes, (batch,), device=first)
-    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9)
+    opt = build_optimizer(net)  # the update netdef train runs (the paper's rule)
     step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event,
                            channels_last=channels_last)  # re-lays the weights if channels-last
     layout = torch.channels_last if step.channels_last else torch.contiguous_format
@@ -52,6 +54,19 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
             "peak_share": rate * flops / 1e9 / peak.gflops if peak.gflops else None}
 
 
+def _need_params(checked, definition: str) -> None:
+    """NetdefError unless the net has its params (the step needs the normalisation constants
+    and the learning parameters, as ``netdef train`` does)."""
+    from ..errors import NetdefError
+
+    if checked.spec.params_mode in ("file", "inline"):
+        return
+    looked = ", ".join(str(p) for p in params_candidates(definition))
+    raise NetdefError(f"{definition}: netdef bench times a training step, which needs the "
+                      f"params file (learning rates, normalisation constants): none found "
+                      f"(looked for {looked}); give one with --params")
+
+
 def _print(result: dict) -> None:
     out = stdout_console()
     table = Table(title=f"{result['definition']}, batch {result['batch']}, "
@@ -69,7 +84,7 @@ def _print(result: dict) -> None:
     layout = ", channels-last" if result["channels_last"] else ""
     out.print(f"training step ({result['precision']}{', compiled' if result['compile'] else ''}"
               f"{layout}, "
-              f"SGD momentum): {result['step_ms']:.1f} ms, "
+              f"netdef's update rule): {result['step_ms']:.1f} ms, "
               f"[bold]{result['images_per_s']:.1f} images/s[/], "
               f"{result['gflops']:.1f} GFLOP/s ({result['gflop_per_image']:.3g} GFLOP/image)")
     if share is not None:
@@ -107,7 +122,8 @@ def bench_cmd(definition: str, params: str | None, input_size: int | None, batch
     """Time the compiled net: each layer's forward and backward, then whole training steps.
 
     DEF is a layers.cfg file or an experiment file. Random images and labels; the step is
-    forward, costs, backward and an SGD-with-momentum update. FLOPs count 2·MACs forward
+    forward, costs, backward and the update netdef train runs, so the file needs its params
+    (as for training). FLOPs count 2·MACs forward
     and 4·MACs backward per image for layers with weights; the step's GFLOP/s are compared
     with the fp32 torch.mm rate measured on the same device at start (half a second).
 
@@ -121,6 +137,7 @@ def bench_cmd(definition: str, params: str | None, input_size: int | None, batch
     checked = load_or_exit(definition, params, input_size)
     err = stderr_console()
     try:
+        _need_params(checked, definition)
         result = _measure(checked, devices, batch, precision, compiled, iters, peak_gflops,
                           on_event=lambda e: err.print(f"[yellow]{e.text}[/]"),
                           channels_last=channels_last)
