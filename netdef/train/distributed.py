@@ -75,9 +75,17 @@ def init(dist: Dist, devices: list[str]) -> None:
                           f"process group within {TIMEOUT_S} s ({exc})") from None
 
 
-def close(dist: Dist) -> None:
-    if dist.active and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+def close(dist: Dist, *, finished: bool) -> None:
+    """Leave the process group. After a run that ``finished`` on every rank, the ranks first
+    meet at a barrier: a gloo rank that tears its group down while a peer is still sending
+    (rank 0 writes the last checkpoint after the others are done) can abort in C++
+    ("terminate called without an active exception"). After an error no barrier is
+    attempted: the other ranks may never reach it."""
+    if not (dist.active and torch.distributed.is_initialized()):
+        return
+    if finished:
+        _collective(dist, "the closing barrier", torch.distributed.barrier)
+    torch.distributed.destroy_process_group()
 
 
 def _collective(dist: Dist, what: str, fn):

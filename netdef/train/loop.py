@@ -45,14 +45,17 @@ def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | No
     dist = from_env()
     if not dist.main:
         on_event = ignore
+    finished = False
     try:
         session = prepare(options, on_event, dist)
         stop = stop or StopFlag()
         guard = catch_interrupts(stop) if handle_signals else nullcontext()
         with guard:
-            return Trainer(session, on_event, stop).run()
+            result = Trainer(session, on_event, stop).run()
+        finished = True
+        return result
     finally:
-        close(dist)
+        close(dist, finished=finished)
 
 
 class Trainer:
