@@ -2,8 +2,9 @@
 
 ``import netdef`` stays torch-free: the names that need torch load on first use (PEP 562).
 
-    spec = netdef.load("layers/alexnet-2gpu.cfg")            # read, validate, check
+    spec = netdef.load("layers/alexnet-2gpu.cfg")            # read, validate, check (S=224)
     net = netdef.compile_net(spec, devices=("cpu", "cpu"))   # an nn.Module across devices
+    small = netdef.load("layers/quickstart.cfg", input_size=56)  # the side S the net reads
 """
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ _SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
 
 @dataclass(frozen=True, order=True)
 class Span:
-    """A position in a file: 1-based line and column."""
+    """A position in a file: 1-based line and column; 0 for none (an error about the whole
+    file, or a line, is located by its path, or path and line, alone: no made-up ``:1:1``)."""
 
     path: str
-    line: int = 1
-    col: int = 1
+    line: int = 0
+    col: int = 0
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}"
+        if self.line < 1:
+            return self.path
+        return f"{self.path}:{self.line}" + (f":{self.col}" if self.col >= 1 else "")
 
 
 @dataclass(frozen=True)

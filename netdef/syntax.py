@@ -70,7 +70,7 @@ def read(path: str | Path) -> Document:
 
 def read_text(path: str | Path) -> str:
     """The file's text, or a NetdefError saying precisely why it cannot be read as a .cfg file."""
-    where = Span(str(path), 1, 1)
+    where = Span(str(path))  # the whole file: no line
     try:
         p = Path(path)
         size = p.stat().st_size
@@ -145,7 +145,7 @@ def parse(text: str, path: str = "<string>") -> Document:
         current.entries[entry.name] = entry
         last = entry
     if not sections and not out.has_errors:
-        out.error(Span(path, 1, 1), "no [sections] found: the file is empty or holds only comments")
+        out.error(Span(path), "no [sections] found: the file is empty or holds only comments")
     out.raise_if_errors()
     return Document(path, sections, lines, out.sorted())
 

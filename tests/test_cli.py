@@ -47,11 +47,16 @@ def test_summary_table_lists_transfers_and_memory():
     assert "cross-device transfers" in r.output and "memory per device" in r.output
 
 
-def test_schema_is_json_with_every_layer_type():
+def test_schema_is_json_with_every_layer_type_and_the_experiment_reachable():
     r = run("schema")
     assert r.exit_code == 0
-    mapping = json.loads(r.output)["discriminator"]["mapping"]
+    schema = json.loads(r.stdout)
+    mapping = schema["$defs"]["Layer"]["discriminator"]["mapping"]
     assert "conv" in mapping and "cost.logreg" in mapping
+    # from the root: [train] is the experiment, any other section a layer section
+    assert schema["properties"]["train"] == {"$ref": "#/$defs/Experiment"}
+    assert schema["additionalProperties"] == {"$ref": "#/$defs/Layer"}
+    assert "batch-size" in schema["$defs"]["Experiment"]["properties"]
 
 
 def test_bad_file_exits_1_with_located_message(tmp_path):
@@ -101,3 +106,62 @@ def test_check_reports_definition_and_params_problems_in_one_pass_counted_per_fi
     assert r.output.rstrip().splitlines()[-1] == (
         f"5 errors: 3 in {invalid / 'one-pass-definition-and-params.cfg'}, "
         f"2 in {invalid / 'one-pass-definition-and-params.params'}")
+
+
+def test_bad_input_goes_to_stderr_alone_with_the_errors_counted(tmp_path):
+    bad = tmp_path / "bad.cfg"
+    bad.write_text("[data]\ntype=data\n[conv]\ntype=conv\ninputs=data\nfilterSize=5x\n"
+                   "stride=two\n")
+    r = run("check", str(bad))
+    assert r.exit_code == 1 and r.stdout == ""
+    assert f"{bad}:6:12: error:" in r.stderr and f"{bad}:7:8: error:" in r.stderr
+    assert r.stderr.rstrip().endswith(f"errors in {bad}")
+
+
+def test_errors_are_counted_in_the_file_they_are_in():
+    from netdef.cli.render import error_count
+    from netdef.errors import Diagnostic, Span
+
+    diags = [Diagnostic(Span("a.cfg", 3, 1), "x"), Diagnostic(Span("a-params.cfg", 2, 1), "y"),
+             Diagnostic(Span("a.cfg", 5, 1), "z"), Diagnostic(Span("a.cfg", 6, 1), "n", "note")]
+    assert error_count(diags) == "3 errors: 2 in a.cfg, 1 in a-params.cfg"
+    assert error_count(diags[:1]) is None  # one error: its own line says it all
+
+
+def test_file_level_errors_carry_no_made_up_position(tmp_path):
+    empty = tmp_path / "empty.cfg"
+    empty.write_text("# nothing\n")
+    r = run("check", str(empty))
+    assert r.exit_code == 1
+    assert r.stderr.startswith(f"{empty}: error: no [sections] found")
+
+
+def test_ctrl_c_outside_training_exits_130(monkeypatch):
+    import netdef.cli.language as language
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(language, "load", interrupted)
+    r = run("check", ALEXNET)
+    assert r.exit_code == 130 and "interrupted" in r.stderr and "Traceback" not in r.output
+
+
+def test_top_level_help_says_how_to_start_and_cuts_no_summary():
+    r = run("--help")
+    assert r.exit_code == 0
+    assert "netdef train examples/quickstart.cfg" in r.output
+    commands = r.output[r.output.index("Commands:"):].splitlines()[1:]
+    assert len(commands) >= 14 and not [line for line in commands if "..." in line]
+
+
+def test_every_file_named_in_a_help_text_exists():
+    """Examples in --help name files of the repository (layers/, examples/) that exist."""
+    import re
+
+    from netdef.cli import cli as group
+
+    for name in [None, *group.commands]:
+        text = run(*([name] if name else []), "--help").output
+        for path in re.findall(r"\b(?:layers|examples)/[\w./-]+\.(?:cfg|yaml)", text):
+            assert (ROOT / path).is_file(), (name, path)

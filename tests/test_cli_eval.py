@@ -49,7 +49,9 @@ def test_eval_table_shows_both_crops(run):
     result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--batch-size", "8")
     assert result.exit_code == 0, result.output
     assert "1-crop" in result.stdout and "10-crop" in result.stdout
-    assert "top-5 error" in result.stdout and "30 validation images" in result.stdout
+    assert "30 validation images" in result.stdout and "top-1 error" in result.stdout
+    assert "top-5" not in result.stdout  # 3 classes: the true one is always among the top 5
+    assert "evaluation time:" in result.stdout
 
 
 def test_pictures_default_beside_the_checkpoint(run):
@@ -96,7 +98,7 @@ def test_help_has_an_example():
     for command in ("eval", "show-filters", "show-cost", "show-preds", "plot-lr", "predict",
                     "features"):
         result = netdef(command, "--help")
-        assert result.exit_code == 0 and "Example:" in result.output
+        assert result.exit_code == 0 and "Example" in result.output
 
 
 @pytest.mark.parametrize("make, args, message", [

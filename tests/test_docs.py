@@ -10,11 +10,19 @@ def test_language_reference_is_up_to_date():
     assert text == reference_markdown(), "regenerate: netdef schema --markdown > docs/language.md"
 
 
-def test_readme_names_the_test_command_ci_runs():
+INSTALL = "pip install torch --index-url https://download.pytorch.org/whl/cpu && pip install -e ."
+TESTS = 'pip install -e ".[test]" && python -m pytest'
+
+
+def test_ci_installs_and_tests_as_the_readme_says():
+    """CI runs the README's install and test commands verbatim, in a fresh environment."""
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
-    command = 'pip install -e ".[test]" && python -m pytest'
-    assert command in readme and command in ci
+    for command in (INSTALL, TESTS):
+        assert command in readme and command in ci, command
+    assert f"{INSTALL} && netdef train examples/quickstart.cfg" in readme  # the first command
+    assert "python3 -m venv" in ci and "system-site-packages" not in ci.replace(
+        "(no system site-packages)", "")
 
 
 def test_the_language_guide_names_every_layer_type_and_schedule():

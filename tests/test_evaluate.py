@@ -109,6 +109,8 @@ def test_predict_paths_and_pil_images(model, tmp_path):
     image.save(tmp_path / "a.png")
     got = predict(model, [tmp_path / "a.png", image], crops=10)
     assert [len(p.top) for p in got] == [3, 3]
+    # the same image from a file and from memory: the same classes in the same order, and
+    # probabilities equal up to float rounding (compared apart: approx takes no nested tuples)
     assert [c for c, _ in got[0].top] == [c for c, _ in got[1].top]
     assert [p for _, p in got[0].top] == pytest.approx([p for _, p in got[1].top])
     assert sum(p for _, p in got[0].top) == pytest.approx(1.0)

@@ -29,7 +29,8 @@ from netdef.errors import NetdefError
 ROOT = Path(__file__).resolve().parents[1]
 INVALID = Path("tests") / "data" / "invalid"
 INPUT_SIZE = 32
-LOCATED = re.compile(r"^tests/data/invalid/[\w.-]+\.(cfg|params):\d+:\d+: error: \S.*$")
+# path:line:col, or the path alone for an error about the whole file (no made-up :1:1)
+LOCATED = re.compile(r"^tests/data/invalid/[\w.-]+\.(cfg|params)(:\d+:\d+)?: error: \S.*$")
 
 # Cases whose diagnostics are not pinned yet: the message needs a fix in the checker first.
 PENDING: dict[str, str] = {}
@@ -110,7 +111,7 @@ def test_ten_megabyte_file_is_refused_early(tmp_path):
         load(path, input_size=INPUT_SIZE)
     [diag] = info.value.diagnostics
     assert diag.severity == "error"
-    assert diag.format().startswith(f"{path}:1:1: error: file is too large")
+    assert diag.format().startswith(f"{path}: error: file is too large")
 
 
 if __name__ == "__main__":  # write .err files for the named cases, from the current checker

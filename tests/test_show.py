@@ -40,23 +40,23 @@ def bank(seed: int) -> np.ndarray:
 def test_two_tower_bank_size_and_block_layout():
     a, b = bank(0), bank(1)
     image = filter_image([FilterBlock("conv1a", a), FilterBlock("conv1b", b)])
-    tile = 11 * 4                                     # 11x11 enlarged 4x (nearest neighbour)
-    grid_w = 16 * (tile + F.GAP) + F.GAP              # 16 filters per row
+    tile = 11 * 7                                     # 11x11 enlarged 7x (nearest neighbour)
+    grid_w = 16 * (tile + F.GAP) + F.GAP              # 16 filters per row, as in the paper
     grid_h = 3 * (tile + F.GAP) + F.GAP               # 48 filters: 3 rows
     block_h = F.CAPTION_H + grid_h
-    assert image.size == (grid_w, 2 * block_h + F.SEPARATOR) == (738, 314)
+    assert image.size == (grid_w, 2 * block_h + F.SEPARATOR) == (1283, 536)
     px = np.asarray(image)
     assert (px[block_h:block_h + F.SEPARATOR] == F.LINE).all()          # the separator
     assert (px[F.CAPTION_H:F.CAPTION_H + F.GAP] == F.BACKGROUND).all()  # gap above the tiles
     scaled = F.scale_filters(a, per_filter=False)
     first = np.rint(scaled[0].transpose(1, 2, 0) * 255).astype(np.uint8)  # (11, 11, 3)
     y, x = F.CAPTION_H + F.GAP, F.GAP
-    assert (px[y:y + tile:4, x:x + tile:4] == first).all()
-    assert (px[y:y + tile, x:x + tile] == first.repeat(4, 0).repeat(4, 1)).all()
+    assert (px[y:y + tile:7, x:x + tile:7] == first).all()
+    assert (px[y:y + tile, x:x + tile] == first.repeat(7, 0).repeat(7, 1)).all()
     y2 = block_h + F.SEPARATOR + F.CAPTION_H + F.GAP + 2 * (tile + F.GAP)  # block 2, row 3
     last = np.rint(F.scale_filters(b, False)[47].transpose(1, 2, 0) * 255).astype(np.uint8)
     x2 = F.GAP + 15 * (tile + F.GAP)
-    assert (px[y2:y2 + tile:4, x2:x2 + tile:4] == last).all()
+    assert (px[y2:y2 + tile:7, x2:x2 + tile:7] == last).all()
 
 
 def test_norm_filters_scales_each_filter_to_its_own_range():
@@ -70,9 +70,9 @@ def test_norm_filters_scales_each_filter_to_its_own_range():
 
 def test_render_filters_defaults_to_the_towers_reading_the_image(model):
     assert F.first_layers(model) == ["conv1a", "conv1b"]
-    assert render_filters(model).size == (738, 314)
+    assert render_filters(model).size == (1283, 536)
     one = render_filters(model, ["conv1b"], norm_filters=True)
-    assert one.size == (738, 156)
+    assert one.size == (1283, 267)
 
 
 def test_fc_layers_need_channels(model):

@@ -40,8 +40,8 @@ def test_split_list_respects_brackets():
     ("[a\ntype=conv\n", (1, 1), "unclosed section header"),
     ("[]\n", (1, 1), "empty section name"),
     ("[a]\njunk line\n", (2, 1), "expected 'key=value'"),
-    ("", (1, 1), "empty"),
-    ("# only a comment\n", (1, 1), "empty"),
+    ("", (0, 0), "empty"),  # about the whole file: no line, no column
+    ("# only a comment\n", (0, 0), "empty"),
     ("[a b]\n", (1, 2), "may not contain"),
 ])
 def test_syntax_errors_are_located(text, where, words):

@@ -75,14 +75,14 @@ def _launch(ranks: int) -> list[str]:
 # `netdef train` that sleeps after each progress report (rank 0 reports; the other rank waits
 # for it in the next all_reduce), so that a test can stop a run in the middle of an epoch
 SLOW_CLI = """\
-import importlib, sys, time
+import sys, time
 from netdef.cli import cli
-train_cmd = importlib.import_module("netdef.cli.train_cmd")
-shown = train_cmd.Display.on_Progress
+from netdef.cli.screen import Screen
+shown = Screen.on_Progress
 def slow(self, event):
     shown(self, event)
     time.sleep(float(sys.argv[1]))
-train_cmd.Display.on_Progress = slow
+Screen.on_Progress = slow
 cli(sys.argv[2:], prog_name="netdef")
 """
 

@@ -22,15 +22,15 @@ from trainnets import write_experiment
 
 # Runs the real CLI, sleeping after each progress report so a test can signal it mid-epoch.
 RUNNER = """\
-import importlib, sys, time
+import sys, time
 from netdef.cli import cli
-train_cmd = importlib.import_module("netdef.cli.train_cmd")
+from netdef.cli.screen import Screen
 delay = float(sys.argv[1])
-shown = train_cmd.Display.on_Progress
+shown = Screen.on_Progress
 def slow(self, event):
     shown(self, event)
     time.sleep(delay)
-train_cmd.Display.on_Progress = slow
+Screen.on_Progress = slow
 cli(sys.argv[2:], prog_name="netdef")
 """
 EPOCHS, BATCHES = 3, 8

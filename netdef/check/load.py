@@ -65,8 +65,14 @@ def load(path: str | Path, params: str | Path | None = None, input_size: int | N
          input_channels: int | None = None) -> CheckedNet:
     """Read, validate and check a definition (or an experiment file); raises NetdefError with
     every problem of the definition and the params file together.
-    ``input_channels``: the image channels; default the experiment's ``channels`` key, else
-    what the net declares (:func:`declared_channels`)."""
+
+    ``input_size`` is the side S of the square images the net reads, (N, C, S, S): a
+    cuda-convnet file never fixes it, so it defaults to 224 (AlexNet's), or to an experiment
+    file's ``inner-size``. Shapes, parameter counts and the compiled net all follow from it;
+    a compiled net refuses images of another side, naming the one it expects. ``params`` is
+    the params file (default: found beside the definition); ``classes``, when given, is
+    checked against the classifier's outputs. ``input_channels`` is C: default the
+    experiment's ``channels`` key, else what the net declares (:func:`declared_channels`)."""
     path = str(path)
     if is_experiment_file(path):
         exp, inline = read_experiment(path)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ..errors import NetdefError
 from .render import STYLE, print_diagnostics, stderr_console, stdout_console
-from .train_cmd import Display
+from .screen import Screen
 
 CLAIM_HELP = "relu, lrn, overlap-pool, dropout, augment, ten-view, towers"
 
@@ -160,7 +160,7 @@ def ablate_cmd(experiment: str, claims: tuple[str, ...], seeds, epochs, quick: b
         from ..ablate import run_ablation
 
         screen = stdout_console()
-        with Display(screen, err) as training:
+        with Screen(screen, err, bars_on_out=True) as training:
             result = run_ablation(plan, on_event=AblateDisplay(screen, training),
                                   command=command_line(options))
     except NetdefError as exc:

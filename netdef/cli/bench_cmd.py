@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 
 import click
 from rich.table import Table
 
-from ..check import params_candidates
-from .language import definition_arg, input_size_option, load_or_exit, params_option
-from .render import print_diagnostics, stderr_console, stdout_console
+from ..check import load, params_candidates
+from .language import definition_arg, input_size_option, params_option
+from .render import stderr_console, stdout_console
+from .screen import Screen
 
 
 def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, iters: int,
@@ -97,7 +97,7 @@ def _print(result: dict) -> None:
                       "at their direct FLOPs) beat the matrix multiply[/]")
 
 
-@click.command("bench")
+@click.command("bench", short_help="Time each layer, and whole training steps, of a net.")
 @definition_arg
 @params_option
 @input_size_option
@@ -132,18 +132,11 @@ def bench_cmd(definition: str, params: str | None, input_size: int | None, batch
       netdef bench layers/alexnet-2gpu.cfg --batch 64
       netdef bench layers/quickstart.cfg --input-size 24 --precision bf16 --json
     """
-    from ..errors import NetdefError
-
-    checked = load_or_exit(definition, params, input_size)
-    err = stderr_console()
-    try:
-        _need_params(checked, definition)
-        result = _measure(checked, devices, batch, precision, compiled, iters, peak_gflops,
-                          on_event=lambda e: err.print(f"[yellow]{e.text}[/]"),
-                          channels_last=channels_last)
-    except NetdefError as exc:
-        print_diagnostics(err, exc.diagnostics)
-        sys.exit(1)
+    checked = load(definition, params, input_size)
+    _need_params(checked, definition)
+    screen = Screen(stdout_console(), stderr_console())
+    result = _measure(checked, devices, batch, precision, compiled, iters, peak_gflops,
+                      on_event=screen, channels_last=channels_last)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

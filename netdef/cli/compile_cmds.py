@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from rich.table import Table
 
-from .language import definition_arg, input_size_option, load_or_exit, params_option
+from ..check import load
+from .language import definition_arg, input_size_option, params_option
 from .render import stderr_console, stdout_console
 
 
-@click.command("check-grads")
+@click.command("check-grads", short_help="Compare the net's gradients with finite differences.")
 @definition_arg
 @params_option
 @input_size_option
@@ -35,7 +34,7 @@ def check_grads_cmd(definition: str, params: str | None, input_size: int | None,
     Example:
       netdef check-grads layers/quickstart.cfg --input-size 24
     """
-    net = load_or_exit(definition, params, input_size)
+    net = load(definition, params, input_size)
     from ..compiler.gradcheck import check_grads
 
     report = check_grads(net, seed=seed, batch=batch, entries=entries)
@@ -54,5 +53,5 @@ def check_grads_cmd(definition: str, params: str | None, input_size: int | None,
     if bad:
         stderr_console().print(f"[bold red]{bad} of {len(report)} parameters exceed the tolerance "
                                f"{tolerance:g}[/]")
-        sys.exit(1)
+        click.get_current_context().exit(1)  # a result, like a failed check: exit 1
     stdout_console().print(f"[bold green]ok:[/] {len(report)} parameters within {tolerance:g}")

@@ -2,55 +2,22 @@
 bar. SRC may be an experiment file, whose ``data`` and data keys (``image-size``, ``channels``,
 ``max-bad``…) are then used, command-line options winning.
 
-The library reports through ``on_event``; this module renders its data events with rich. It
+The data stage reports through ``on_event``; :mod:`netdef.cli.screen` draws it. This module
 imports neither numpy nor torch at module level, so ``netdef --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 import click
+from rich.markup import escape
 
-from ..errors import NetdefError
+from .render import stderr_console, stdout_console
+from .screen import Screen
 
 DATA_OPTIONS = ("image_size", "channels", "max_bad", "val_fraction", "seed", "class_names",
                 "label_set")
-
-
-class _Progress:
-    """Renders the data events (PackStarted, PackProgress, ImagesSkipped…) with rich."""
-
-    def __init__(self, console):
-        self.console, self.progress, self.task = console, None, None
-
-    def __call__(self, event) -> None:
-        from rich.markup import escape
-
-        kind = type(event).__name__
-        if kind == "PackStarted":
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress,
-                                       TimeRemainingColumn)
-
-            self.console.print(escape(event.text), style="dim", highlight=False)
-            self.progress = Progress("[bold]packing", BarColumn(), MofNCompleteColumn(),
-                                     TimeRemainingColumn(), console=self.console, transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task("pack", total=event.total)
-        elif kind == "PackProgress" and self.progress is not None:
-            self.progress.update(self.task, completed=event.done)
-        elif kind == "PackDone":
-            self.stop()
-        elif hasattr(event, "text"):
-            style = "yellow" if kind in ("ImagesSkipped", "CacheRebuilt") else None
-            (self.progress.console if self.progress else self.console).print(
-                escape(event.text), style=style, highlight=False)
-
-    def stop(self) -> None:
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
 
 def _from_experiment(path: str) -> tuple[str, dict, set[str]]:
@@ -94,7 +61,7 @@ def _choices(src: str, given: dict) -> tuple[str, dict, list[str]]:
     return src, values, said
 
 
-@click.command("prep")
+@click.command("prep", short_help="Pack a data set into the training cache, ahead of time.")
 @click.argument("src", type=str)
 @click.argument("dst", required=False, type=click.Path(file_okay=False, path_type=str))
 @click.option("--image-size", type=click.IntRange(8, None), default=None,
@@ -129,26 +96,16 @@ def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
       netdef prep examples/quickstart.cfg
       netdef prep ~/data/imagenet ~/data/imagenet-256 --image-size 256 --max-bad 0.1%
     """
-    from rich.console import Console
-
     from ..data import open_dataset, prepare
 
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    events = _Progress(console)
-    try:
+    with Screen(stdout_console(), stderr_console(), label="packing") as screen:
         src, values, said = _choices(src, given)
         for line in said:
-            console.print(line, style="dim", markup=False)
+            screen.print(escape(line), "dim", err=True)
         if dst is None:
-            ds = open_dataset(src, workers=workers, on_event=events, **values)
+            ds = open_dataset(src, workers=workers, on_event=screen, **values)
         else:
-            ds = prepare(src, dst, workers=workers, on_event=events, **values)
-    except NetdefError as exc:
-        events.stop()
-        click.secho(str(exc), fg="red", err=True)
-        sys.exit(1)
-    finally:
-        events.stop()
+            ds = prepare(src, dst, workers=workers, on_event=screen, **values)
     test = f", {ds.num_test:,} test" if ds.num_test else ""
     click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train:,} train, {ds.num_val:,} "
                f"val{test} images of {ds.channels}×{ds.image_size}×{ds.image_size} "

@@ -4,69 +4,36 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import sys
 from pathlib import Path
 
 import click
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..errors import NetdefError
-from .render import print_diagnostics, stderr_console, stdout_console
+from .render import stderr_console, stdout_console
+from .screen import Screen
 
 CROPS = click.Choice(["1", "10"])
+CROPS_HELP = ("1: the centre crop; 10: the four corners and the centre, and their mirrors, "
+              "softmax averaged (the paper's test).")
 
 
-def reports_errors(command):
-    """Bad input (NetdefError) -> located message on stderr and exit 1; Ctrl-C -> 130."""
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except NetdefError as exc:
-            print_diagnostics(stderr_console(), exc.diagnostics)
-            sys.exit(1)
-        except KeyboardInterrupt:
-            stderr_console().print("[bold yellow]interrupted[/]")
-            sys.exit(130)
-    return wrapper
+def _screen(label: str) -> Screen:
+    """Progress and data events on stderr, so that stdout holds only the result."""
+    return Screen(stdout_console(), stderr_console(), label=label)
 
 
-class Bar:
-    """A rich progress bar fed by EvalProgress events and the data packer's events (shown
-    on stderr so ``--json`` output stays clean)."""
-
-    def __init__(self, label: str):
-        self.progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(bar_width=30),
-                                 TextColumn("{task.completed}/{task.total}"),
-                                 TimeRemainingColumn(), console=stderr_console(),
-                                 transient=True)
-        self.task = None
-
-    def __enter__(self) -> "Bar":
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def __call__(self, event) -> None:
-        done, total = getattr(event, "done", None), getattr(event, "total", None)
-        if done is None or total is None:
-            return
-        if self.task is None:
-            self.task = self.progress.add_task("", total=total)
-        self.progress.update(self.task, completed=done, total=total)
-
-    def data(self, event) -> None:
-        """The data stage's events: a line when it packs (once per data set) and for
-        anything it skipped, ignored or packed again."""
-        kind = type(event).__name__
-        if kind in ("PackStarted", "ImagesSkipped", "FilesIgnored", "CacheRebuilt", "DataNote"):
-            self.progress.console.print(f"data: {escape(event.text)}", style="dim")
+def rounded(value, digits: int = 6):
+    """JSON-ready numbers: floats to ``digits`` decimals (fractions and nll), recursively."""
+    if isinstance(value, float):
+        return round(value, digits)
+    if isinstance(value, dict):
+        return {k: rounded(v, 2 if k == "seconds" else digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value
 
 
 def _model(path: str):
@@ -89,20 +56,22 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-@click.command("eval")
+@click.command("eval", short_help="Error rates of a checkpoint on the whole validation set.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
 @click.option("--data", default=None, help="Image folder, packed cache or builtin:shapes "
                                            "(default: the run's own data).")
-@click.option("--crops", type=CROPS, default="1", show_default=True,
-              help="1: the centre crop; 10: corners and centre, mirrored, softmax averaged.")
+@click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
 @click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
               help="val: the split the net was chosen on; test: the data's own test set "
                    "(IDX t10k files, CIFAR test batch, a test/ folder), for final numbers.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@reports_errors
 def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
     """Top-1/top-5 error and accuracy of a checkpoint on the whole validation (or test) set.
+
+    With --crops 10 the centre-crop numbers of the same pass are shown beside the 10-crop
+    ones. Errors are fractions of images; nll is the mean negative log-probability of the
+    true class.
 
     \b
     Example:
@@ -112,72 +81,81 @@ def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
 
     model = _model(ckpt)
     check_classifier(model, "eval")  # before any data is opened
-    with Bar("evaluating") as bar:
-        ds = open_eval_data(model, data, on_event=bar.data)
-        result = evaluate(model, ds, int(crops), batch_size, bar, _workers(model), split)
+    with _screen("evaluating") as screen:
+        ds = open_eval_data(model, data, on_event=screen.data)
+        result = evaluate(model, ds, int(crops), batch_size, screen, _workers(model), split)
     record = {"checkpoint": ckpt, "data": str(data or model.experiment.get("data")),
               "split": split, **result.to_dict()}
     if as_json:
-        click.echo(json.dumps(record, indent=2))
+        click.echo(json.dumps(rounded(record), indent=2))
         return
-    _print_eval(result, record["data"], split)
+    _print_eval(result, record["data"], len(model.classes), split)
 
 
-def _print_eval(result, data: str, split: str = "val") -> None:
+def _print_eval(result, data: str, classes: int, split: str = "val") -> None:
     runs = [result.one_crop, result] if result.one_crop is not None else [result]
-    what = "test" if split == "test" else "validation"
-    table = Table(title=f"{result.images:,} {what} images of {escape(data)}")
-    table.add_column("")
+    rows = [("top-1 error", "top1_err", _pct), ("top-5 error", "top5_err", _pct),
+            ("top-1 accuracy", "top1_acc", _pct), ("top-5 accuracy", "top5_acc", _pct),
+            ("nll", "nll", lambda x: f"{x:.4f}")]
+    if classes <= 5:  # the true class is always among the top 5: nothing to report
+        rows = [row for row in rows if "top-5" not in row[0]]
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("", no_wrap=True)
     for r in runs:
-        table.add_column(f"{r.crops}-crop", justify="right")
-    for label, key, fmt in (("top-1 error", "top1_err", _pct), ("top-5 error", "top5_err", _pct),
-                            ("top-1 accuracy", "top1_acc", _pct),
-                            ("top-5 accuracy", "top5_acc", _pct),
-                            ("nll", "nll", lambda x: f"{x:.4f}")):
+        table.add_column(f"{r.crops}-crop", justify="right", no_wrap=True)
+    for label, key, fmt in rows:
         table.add_row(label, *[fmt(getattr(r, key)) for r in runs])
     out = stdout_console()
+    views = f" × {result.crops} views" if result.crops > 1 else ""
+    what = "test" if split == "test" else "validation"
+    out.print(f"{result.images:,} {what} images of {escape(data)}", soft_wrap=True)
     out.print(table)
-    out.print(f"{result.seconds:.1f} s", style="dim")
+    speed = result.images / max(result.seconds, 1e-9)
+    out.print(f"evaluation time: {result.seconds:.1f} s ({speed:,.0f} images/s{views})",
+              style="dim")
 
 
-@click.command("predict")
+@click.command("predict", short_help="The top-5 classes of images, with their probabilities.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--crops", type=CROPS, default="1", show_default=True)
+@click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per image.")
-@reports_errors
 def predict_cmd(ckpt, images, crops, as_json) -> None:
-    """The top-5 classes and their probabilities for each image.
+    """The top-5 classes and their probabilities for each image (IMAGES: files Pillow reads).
+
+    Each image is prepared as the validation images were: shorter side scaled to the
+    training image-size, the centre square, then the centre crop (or, with --crops 10, the
+    ten views) minus the training mean.
 
     \b
     Example:
-      netdef predict --model runs/quickstart/ckpt.pt photo.jpg --crops 10
+      netdef predict --model runs/quickstart/ckpt.pt my-photo.jpg --crops 10
     """
     from ..evaluate import predict
 
     predictions = predict(_model(ckpt), list(images), int(crops))
     if as_json:
-        click.echo(json.dumps([p.to_dict() for p in predictions], indent=2))
+        click.echo(json.dumps(rounded([p.to_dict() for p in predictions]), indent=2))
         return
     out = stdout_console()
     for p in predictions:
-        table = Table(title=escape(p.source), show_header=True)
-        table.add_column("#", justify="right")
-        table.add_column("class")
-        table.add_column("probability", justify="right")
+        out.print(f"[bold]{escape(p.source)}[/]", soft_wrap=True)
+        table = Table(box=None, padding=(0, 2), show_edge=False)
+        table.add_column("#", justify="right", no_wrap=True)
+        table.add_column("probability", justify="right", no_wrap=True)
+        table.add_column("class", overflow="fold")
         for k, (name, prob) in enumerate(p.top, 1):
-            table.add_row(str(k), escape(name), f"{100 * prob:.2f}%")
+            table.add_row(str(k), f"{100 * prob:.2f}%", escape(name))
         out.print(table)
 
 
-@click.command("features")
+@click.command("features", short_help="Write a layer's activations for a whole split to .npy.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
 @click.option("--layer", required=True, help="The layer whose activations are written.")
 @click.option("--data", default=None, help="Default: the run's own data.")
 @click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
 @click.option("--out", required=True, metavar="F.npy",
               help="Activations (N, ...) float32; labels go to F-labels.npy beside it.")
-@reports_errors
 def features_cmd(ckpt, layer, data, split, out) -> None:
     """Write a layer's activations for every image of a split (cuda-convnet's --write-features).
 
@@ -193,13 +171,14 @@ def features_cmd(ckpt, layer, data, split, out) -> None:
     check_layer(model, layer)
     path = _out(out, ".", "")
     labels_path = _out(None, path.parent, f"{path.stem}-labels.npy")
-    with Bar(f"features of {layer}") as bar:
-        ds = open_eval_data(model, data, on_event=bar.data)
-        acts, labels = features(model, layer, ds, split, on_event=bar, workers=_workers(model))
+    with _screen(f"features of {layer}") as screen:
+        ds = open_eval_data(model, data, on_event=screen.data)
+        acts, labels = features(model, layer, ds, split, on_event=screen,
+                                workers=_workers(model))
     _save_npy(path, acts, np)
     _save_npy(labels_path, labels, np)
     stdout_console().print(f"wrote {escape(str(path))} {tuple(acts.shape)} float32 and "
-                           f"{escape(str(labels_path))} ({len(labels)} labels)")
+                           f"{escape(str(labels_path))} ({len(labels)} labels)", soft_wrap=True)
 
 
 def _save_npy(path: Path, array, np) -> None:
@@ -215,7 +194,7 @@ def _layers(values: tuple[str, ...]) -> list[str] | None:
     return names or None
 
 
-@click.command("show-filters")
+@click.command("show-filters", short_help="Draw the learned filters (the paper's Figure 3).")
 @click.argument("ckpt", type=click.Path(dir_okay=False))
 @click.option("--layer", multiple=True, help="Layer(s) to show (repeat or comma-separate); "
                                              "default: the conv layers reading the image.")
@@ -225,28 +204,36 @@ def _layers(values: tuple[str, ...]) -> list[str] | None:
               help="Which input's weights, for layers with several inputs.")
 @click.option("--channels", type=click.IntRange(min=1), default=None,
               help="Show fc weights as CHANNELS x S x S images.")
-@reports_errors
-def show_filters_cmd(ckpt, layer, out, norm_filters, input_idx, channels) -> None:
-    """The learned filters, one block per layer and tower (the paper's Figure 3).
+@click.option("--all", "full", is_flag=True,
+              help="Filters with other than 1 or 3 input channels: draw every filter and "
+                   "channel, not the first 16 x 16.")
+def show_filters_cmd(ckpt, layer, out, norm_filters, input_idx, channels, full) -> None:
+    """The learned filters, one block per layer (the paper's Figure 3), written as a PNG.
+
+    Filters reading 3 channels are drawn in colour, 1 channel in grey. A filter over more
+    channels (conv2 and later) is drawn as one grey tile per input channel, a filter per
+    row; only the first 16 filters and 16 channels are drawn unless --all, and the caption
+    says which. Blocks are captioned with the layer and its gpu= as the file numbers it.
 
     \b
-    Example:
-      netdef show-filters runs/alexnet/ckpt.pt --out filters.png
+    Examples:
+      netdef show-filters runs/quickstart/ckpt.pt
+      netdef show-filters runs/quickstart/ckpt.pt --layer conv2 --out conv2.png
     """
     from ..show import render_filters, save_image
 
     model = _model(ckpt)
     path = _out(out, ckpt, f"{Path(ckpt).stem}-filters.png")
-    image = render_filters(model, _layers(layer), norm_filters, input_idx, channels)
-    _done(save_image(image, path))
+    image = render_filters(model, _layers(layer), norm_filters, input_idx, channels, full=full)
+    _done(save_image(image, path), f"{image.width}x{image.height} px")
 
 
-@click.command("show-cost")
+@click.command("show-cost", short_help="Draw a run's cost, error and rate curves.")
 @click.argument("run", type=click.Path())
 @click.option("--out", default=None, metavar="PNG", help="Default: cost.png in the run folder.")
-@reports_errors
 def show_cost_cmd(run, out) -> None:
-    """Training and validation cost and error against epochs, rate changes marked.
+    """Training and validation cost and error of a run (RUN: its folder) against epochs, and
+    the logged rate as steps, with its changes marked. Works on a run in progress or stopped.
 
     \b
     Example:
@@ -260,18 +247,20 @@ def show_cost_cmd(run, out) -> None:
     _done(render_cost(run, _out(out, run_folder(run), "cost.png")))
 
 
-@click.command("show-preds")
+@click.command("show-preds", short_help="Draw validation images with their top-5 guesses.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
 @click.option("--data", default=None, help="Default: the run's own data.")
 @click.option("--only-errors", is_flag=True, help="Only images whose top guess is wrong.")
+@click.option("--count", type=click.IntRange(min=1, max=256), default=16, show_default=True,
+              help="How many images to draw.")
 @click.option("--out", default=None, metavar="PNG", help="Default: beside the checkpoint.")
-@reports_errors
-def show_preds_cmd(ckpt, data, only_errors, out) -> None:
-    """A grid of validation images with their top-5 guesses, the true class marked.
+def show_preds_cmd(ckpt, data, only_errors, count, out) -> None:
+    """A grid of validation images, each with its true class above it and the net's top-5
+    guesses as bars: the true class's bar green, a wrong top guess's bar red.
 
     \b
     Example:
-      netdef show-preds --model runs/quickstart/ckpt.pt --only-errors
+      netdef show-preds --model runs/quickstart/ckpt.pt --only-errors --count 8
     """
     from ..evaluate import check_classifier, open_eval_data
     from ..show import render_preds
@@ -279,19 +268,23 @@ def show_preds_cmd(ckpt, data, only_errors, out) -> None:
     model = _model(ckpt)
     check_classifier(model, "show-preds")  # before any data is opened
     path = _out(out, ckpt, f"{Path(ckpt).stem}-preds.png")
-    with Bar("predicting") as bar:
-        ds = open_eval_data(model, data, on_event=bar.data)
-        written, count = render_preds(model, ds, path, only_errors, on_event=bar)
-    _done(written, f"{count} image(s)")
+    with _screen("predicting") as screen:
+        ds = open_eval_data(model, data, on_event=screen.data)
+        written, shown = render_preds(model, ds, path, only_errors, count, on_event=screen)
+    if written is None:
+        stdout_console().print(f"no misclassified image among the {ds.num_val:,} validation "
+                               f"images: every top guess is right, so no picture was written")
+        return
+    fewer = f" (the net gets only {shown} wrong)" if only_errors and shown < count else ""
+    _done(written, f"{shown} image(s){fewer}")
 
 
-@click.command("plot-lr")
+@click.command("plot-lr", short_help="Draw every layer's learning-rate schedule (before training).")
 @click.argument("experiment", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", default=None, metavar="PNG",
               help="Default: lr.png in the experiment's run folder.")
-@reports_errors
 def plot_lr_cmd(experiment, out) -> None:
-    """Every layer's scheduled weight rate over the whole run, before training.
+    """Every layer's scheduled weight rate over the whole run, drawn before training.
 
     \b
     Example:
@@ -312,4 +305,4 @@ def plot_lr_cmd(experiment, out) -> None:
 
 def _done(path: Path, detail: str = "") -> None:
     extra = f" ({detail})" if detail else ""
-    stdout_console().print(f"wrote {escape(str(path))}{extra}")
+    stdout_console().print(f"wrote {escape(str(path))}{extra}", soft_wrap=True)

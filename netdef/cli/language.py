@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 from rich.table import Table
 
 from ..check import CheckedNet, load, params_candidates
-from ..errors import NetdefError
 from ..schema import is_experiment_file
-from .render import (human_bytes, print_diagnostics, stderr_console, stdout_console, thousands)
+from .render import human_bytes, print_diagnostics, stderr_console, stdout_console, thousands
 
 input_size_option = click.option(
     "--input-size", type=click.IntRange(min=1), default=None, metavar="S",
@@ -22,33 +20,6 @@ params_option = click.option(
     help="The params file (layer-params.cfg). Default: found beside the definition.")
 definition_arg = click.argument("definition", type=click.Path(exists=True, dir_okay=False),
                                 metavar="DEF")
-
-
-def load_or_exit(definition: str, params: str | None, input_size: int | None,
-                 strict: bool = False, verbose: bool = False,
-                 allow_init_funcs: bool = False) -> CheckedNet:
-    """Load a net; on bad input print every diagnostic and exit 1 (never a traceback)."""
-    try:
-        return load(definition, params, input_size, strict=strict,
-                    allow_init_funcs=allow_init_funcs)
-    except NetdefError as exc:
-        print_diagnostics(stderr_console(), exc.diagnostics, verbose=verbose)
-        stderr_console().print(error_count(exc, definition))
-        sys.exit(1)
-
-
-def error_count(exc: NetdefError, definition: str) -> str:
-    """``2 errors in net.cfg`` or ``2 errors: 1 in net.cfg, 1 in net-params.cfg``: each error
-    counted against the file it is in."""
-    per_file: dict[str, int] = {}
-    for d in exc.errors:
-        path = d.span.path if d.span is not None else definition
-        per_file[path] = per_file.get(path, 0) + 1
-    n = len(exc.errors)
-    head = f"[bold red]{n} error{'s' * (n != 1)}[/]"
-    if len(per_file) == 1:
-        return f"{head} in {next(iter(per_file))}"
-    return f"{head}: " + ", ".join(f"{k} in {p}" for p, k in per_file.items())
 
 
 def _shape_text(net: CheckedNet) -> str:
@@ -67,7 +38,7 @@ def _params_line(net: CheckedNet, definition: str) -> str:
             "(training will need a params file)")
 
 
-@click.command("check")
+@click.command("check", short_help="Validate a definition: every problem, located, in one pass.")
 @definition_arg
 @params_option
 @input_size_option
@@ -82,11 +53,13 @@ def check_cmd(definition: str, params: str | None, input_size: int | None, stric
     DEF is a layers.cfg file or an experiment file. Exit 0 when the net is sound, 1 if not.
 
     \b
-    Example:
+    Examples:
       netdef check layers/alexnet-2gpu.cfg
-      netdef check layers-18pct.cfg --params layer-params-18pct.cfg --input-size 32
+      netdef check layers/cifar10-18pct.cfg --params layers/cifar10-18pct-params.cfg --input-size 32
+      netdef check examples/quickstart.cfg
     """
-    net = load_or_exit(definition, params, input_size, strict, verbose, allow_init_funcs)
+    click.get_current_context().meta["netdef.notes"] = verbose  # notes also when it fails
+    net = load(definition, params, input_size, strict=strict, allow_init_funcs=allow_init_funcs)
     print_diagnostics(stderr_console(), net.diagnostics, verbose=verbose)
     out = stdout_console()
     devices = f"{net.num_devices} device{'s' * (net.num_devices != 1)}"
@@ -117,7 +90,7 @@ def summary_dict(net: CheckedNet) -> dict:
     }
 
 
-@click.command("summary")
+@click.command("summary", short_help="Per-layer shapes, parameters, multiply-adds; transfers.")
 @definition_arg
 @params_option
 @input_size_option
@@ -131,7 +104,7 @@ def summary_cmd(definition: str, params: str | None, input_size: int | None, as_
     Example:
       netdef summary layers/alexnet-2gpu.cfg --json
     """
-    net = load_or_exit(definition, params, input_size)
+    net = load(definition, params, input_size)
     if as_json:
         click.echo(json.dumps(summary_dict(net), indent=2))
         return
@@ -182,7 +155,7 @@ def _memory_table(net: CheckedNet) -> Table:
     return table
 
 
-@click.command("schema")
+@click.command("schema", short_help="Print the JSON Schema of definition and experiment files.")
 @click.option("--markdown", is_flag=True, help="Print the language reference (docs/language.md).")
 def schema_cmd(markdown: bool) -> None:
     """Print the JSON Schema of the language (layer sections and the experiment file).

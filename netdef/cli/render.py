@@ -1,8 +1,11 @@
-"""Rendering for the terminal with rich: diagnostics with a caret line, tables, JSON."""
+"""Rendering for the terminal with rich: the consoles, diagnostics with a caret line, numbers.
+(Events of the library are drawn by :mod:`netdef.cli.screen`.)"""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -56,6 +59,27 @@ def print_diagnostics(console: Console, diagnostics: list[Diagnostic], verbose: 
         if line is not None and d.span is not None and len(line) < 300:
             console.print(f"    {escape(line.expandtabs(1))}", style="dim")
             console.print("    " + " " * max(0, d.span.col - 1) + "[bold green]^[/]")
+
+
+def error_count(diagnostics: list[Diagnostic]) -> str | None:
+    """``3 errors in a.cfg`` / ``3 errors: 2 in a.cfg, 1 in a-params.cfg``, each error counted
+    in the file it is in; None for a single error (its own line says it all)."""
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if len(errors) < 2:
+        return None
+    files = Counter(d.span.path for d in errors if d.span is not None)
+    head = f"{len(errors)} errors"
+    if len(files) == 1 and sum(files.values()) == len(errors):
+        return f"{head} in {next(iter(files))}"
+    return f"{head}: " + ", ".join(f"{n} in {path}" for path, n in files.items()) if files else head
+
+
+def duration(seconds: float | None) -> str:
+    """``0:42``, ``12:05``, ``1:02:03``; ``-`` when unknown."""
+    if seconds is None or math.isnan(seconds) or math.isinf(seconds):
+        return "-"
+    s = int(round(seconds))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
 def thousands(n: int) -> str:

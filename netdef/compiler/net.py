@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import NetdefError
 from .graph import RunPlan, Step, _Run, make_run_plan, resolve
 from .noise import member_keys
 
@@ -72,6 +73,10 @@ def unfold_towers(y: torch.Tensor, n: int, k: int) -> torch.Tensor:
     return _move(y, n, k, fold=False)
 
 
+class InputShapeError(NetdefError, ValueError):
+    """Images of another shape than the one the net was checked and compiled for."""
+
+
 class Net(nn.Module):
     """A compiled cuda-convnet net spread over devices.
 
@@ -119,6 +124,8 @@ class Net(nn.Module):
     def run_layers(self, images, labels, targets: list[str]) -> dict[str, torch.Tensor]:
         """The outputs of the named layers (costs included) in one forward pass, each on its
         layer's device; ``labels`` may be None when no target needs them."""
+        if images is not None:
+            self.check_input(images)
         key = tuple(targets)
         if key not in self._plans:
             self._plans[key] = make_run_plan(self.steps, self.where, targets)
@@ -140,6 +147,18 @@ class Net(nn.Module):
                 run.drop(done)
         self.last_transfers = run.transfers
         return {t: run.local(t) for t in targets}
+
+    def check_input(self, images: torch.Tensor) -> None:
+        """Refuse images that are not (N, C, S, S) with the checked C and S, naming both
+        shapes (the layers' fixed sizes would otherwise fail deep inside with a bare reshape
+        error). Raises InputShapeError."""
+        c, s = self.checked.input_channels, self.checked.input_size
+        if images.dim() == 4 and tuple(images.shape[1:]) == (c, s, s):
+            return
+        raise InputShapeError(
+            f"images of shape {tuple(images.shape)}: this net reads (N, {c}, {s}, {s}), the "
+            f"input side it was checked for; to use another side S, load it with "
+            f"netdef.load(path, input_size=S) (an experiment file gives its inner-size)")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, S, S) mean-subtracted images -> (N, outputs) scores, on the output's device."""

@@ -35,7 +35,7 @@ class LoadedModel:
     mean: np.ndarray | None  # float32 (C, S, S): the training mean image
     eigval: np.ndarray | None  # (C,) pixel PCA eigenvalues of training pixels in [0, 1]
     eigvec: np.ndarray | None  # (C, C) eigenvectors as columns
-    input_size: int
+    input_size: int  # the side S of the (N, C, S, S) images the net reads (its inner-size)
     channels: int = 3          # image channels the net reads: 1 (grey) or 3 (RGB)
     experiment: dict[str, Any] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)

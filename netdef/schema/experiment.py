@@ -99,7 +99,7 @@ def read_experiment(path: str | Path, overrides: dict[str, str] | None = None
                        else _read_ini(path))
     for key, value in (overrides or {}).items():
         raw[key.lower().replace("_", "-")] = value
-        spans[key.lower()] = Span("<command line>", 1, 1)
+        spans[key.lower()] = Span("<command line>")
     exp = validate_experiment(raw, spans, path)
     layers_doc = doc if doc is not None and doc.sections else None
     return exp, layers_doc

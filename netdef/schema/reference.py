@@ -20,9 +20,14 @@ from .values import Neuron, known_neurons
 
 
 def json_schema() -> dict:
-    """One JSON Schema document: a layer section, a schedule, and the experiment's [train]."""
+    """One JSON Schema document for a whole file read as ``{section name: section}``: the
+    ``train`` section is the experiment (``$defs/Experiment``), every other one a layer section
+    (``$defs/Layer``, chosen by its ``type``); schedules are ``$defs/Schedule``."""
     layer = TypeAdapter(Layer).json_schema(by_alias=True, ref_template="#/$defs/{model}")
     defs = layer.pop("$defs", {})
+    defs["Layer"] = {"title": "Layer section",
+                     "description": "One [section] of a definition or params file, with values "
+                                    "parsed (lists split, one value per input).", **layer}
     defs["Schedule"] = TypeAdapter(Schedule).json_schema(ref_template="#/$defs/{model}")
     defs.update(defs["Schedule"].pop("$defs", {}))
     defs["A12Schedule"] = TypeAdapter(A12Schedule).json_schema(ref_template="#/$defs/{model}")
@@ -30,10 +35,15 @@ def json_schema() -> dict:
     defs["Experiment"] = Experiment.model_json_schema(by_alias=True)
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "netdef layer section",
-        "description": "One [section] of a cuda-convnet/netdef definition or params file, with "
-                       "values parsed (lists split, one value per input).",
-        **layer,
+        "title": "netdef file",
+        "description": "A definition, params or experiment file as a mapping from section name "
+                       "to section. [train] is the experiment (in the YAML form, the top-level "
+                       "'train' key); every other section is a layer section, its 'type' "
+                       "choosing the model. A params file's sections hold the learning keys of "
+                       "the layer sections of the same name.",
+        "type": "object",
+        "properties": {"train": {"$ref": "#/$defs/Experiment"}},
+        "additionalProperties": {"$ref": "#/$defs/Layer"},
         "$defs": defs,
     }
 

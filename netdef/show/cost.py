@@ -1,11 +1,12 @@
 """Training curves from a run's ``metrics.jsonl``: nll, top-1/top-5 error and the rate.
 
-Records are those :mod:`netdef.train.loop` appends: ``kind: train`` every ``log-freq`` batches
-(``epoch`` 1-based, ``step``, ``nll``, ``top1_err``, ``rate``) and ``kind: test`` after each
-test (``epoch`` completed, ``step``, ``val_nll``, ``val_top1_err``, ``val_top5_err``,
-``train_nll``, ``train_top1_err``). The x axis is epochs: a test at the end of epoch e sits at
-e; a training record at step s sits at s / (steps per epoch). A net without a classifier has
-no nll or error fields: its cost layers are drawn by name (``costs`` and ``val_costs``).
+Records are those :mod:`netdef.train.loop` appends: ``kind: train`` every ``log-freq``
+batches (``epoch`` 1-based, ``batch``, ``batches`` per epoch, ``step``, ``nll``, ``top1_err``,
+``rate``) and ``kind: test`` after each test (``epoch`` completed, ``step``, ``val_nll``,
+``val_top1_err``, ``val_top5_err``, ``train_nll``, ``train_top1_err``). The x axis is
+epochs: a test at the end of epoch e sits at e; a training record at step s sits at
+s / (steps per epoch). A net without a classifier has no nll or error fields: its cost layers
+are drawn by name (``costs`` and ``val_costs``).
 """
 
 from __future__ import annotations
@@ -42,16 +43,25 @@ def read_metrics(run: str | Path) -> list[dict]:
     return records
 
 
-def steps_per_epoch(records: list[dict]) -> float:
-    """From a test record (step / epoch), else the largest batch number seen."""
+def steps_per_epoch(records: list[dict]) -> float | None:
+    """Batches per epoch: logged with each training record (``batches``); in logs without it,
+    from a test record (step / epoch) or a training record past the first epoch
+    ((step − batch) / (epoch − 1)). None when none of these exists (a run stopped in its first
+    epoch by an older netdef): the x axis is then in steps."""
+    for r in records:
+        if r["kind"] == "train" and r.get("batches"):
+            return float(r["batches"])
     for r in records:
         if r["kind"] == "test" and r.get("epoch"):
             return r["step"] / r["epoch"]
-    return float(max((r.get("batch", 1) for r in records), default=1)) or 1.0
+        if r["kind"] == "train" and r.get("epoch", 1) > 1 and r.get("batch") is not None:
+            return (r["step"] - r["batch"]) / (r["epoch"] - 1)
+    return None
 
 
 def rate_changes(train: list[dict], per_epoch: float) -> list[tuple[float, float]]:
-    """(epoch, new rate) wherever the logged rate differs from the previous record's."""
+    """(x, new rate) wherever the logged rate differs from the previous record's; x is the
+    step divided by ``per_epoch`` (1 for an x axis in steps)."""
     out, last = [], None
     for r in train:
         rate = r.get("rate")
@@ -66,49 +76,66 @@ def _close(a: float, b: float) -> bool:
 
 
 def render_cost(run: str | Path, out: str | Path):
-    """Write the curves to ``out`` (PNG): nll, error and the rate of the first weight
-    against epochs, with dashed lines where the rate changed. Returns the path."""
-    records = read_metrics(run)
+    """Write :func:`cost_figure` of a run folder (or of a checkpoint in one) to ``out`` (PNG);
+    returns the path."""
+    return save_figure(cost_figure(read_metrics(run), run_folder(run).name), out)
+
+
+def cost_figure(records: list[dict], name: str):
+    """nll, error and the rate of the first weight against epochs, the rate as steps, with
+    dashed lines where it changed: a matplotlib Figure.
+
+    A run stopped part-way (or still running) is drawn as far as it got; curves with no
+    records yet (no test so far) are left out of the plot and of the legend."""
     per = steps_per_epoch(records)
     train = [r for r in records if r["kind"] == "train"]
     tests = [r for r in records if r["kind"] == "test"]
     plt = pyplot()
     fig, (ax_nll, ax_err, ax_lr) = plt.subplots(3, 1, figsize=(8, 8.5), sharex=True,
                                                  gridspec_kw={"height_ratios": [3, 3, 1.4]})
-    tx = [r["step"] / per for r in train]
-    ex = [r["epoch"] for r in tests]
+    tx = [r["step"] / (per or 1) for r in train]
+    ex = [r["epoch"] if per else r["step"] for r in tests]
     classifier = all("nll" in r for r in train)
     if classifier:
-        ax_nll.plot(tx, [r["nll"] for r in train], color="tab:blue", alpha=0.6,
-                    label="train nll")
-        ax_nll.plot(ex, [r["val_nll"] for r in tests], "o-", color="tab:red",
-                    label="validation nll")
-        ax_err.plot(tx, [100 * r["top1_err"] for r in train], color="tab:blue", alpha=0.6,
-                    label="train top-1")
-        ax_err.plot(ex, [100 * r["val_top1_err"] for r in tests], "o-", color="tab:red",
-                    label="validation top-1")
-        ax_err.plot(ex, [100 * r["val_top5_err"] for r in tests], "s--", color="tab:orange",
-                    label="validation top-5")
+        _curve(ax_nll, tx, [r["nll"] for r in train], "-", "tab:blue", "training nll",
+               alpha=0.6)
+        _curve(ax_nll, ex, [r["val_nll"] for r in tests], "o-", "tab:red", "validation nll")
+        _curve(ax_err, tx, [100 * r["top1_err"] for r in train], "-", "tab:blue",
+               "training error", alpha=0.6)
+        _curve(ax_err, ex, [100 * r["val_top1_err"] for r in tests], "o-", "tab:red",
+               "validation error")
+        _curve(ax_err, ex, [100 * r["val_top5_err"] for r in tests], "s--", "tab:orange",
+               "validation top-5 error")
     else:
         _plot_costs(ax_nll, ax_err, train, tests, tx, ex)
-    ax_lr.plot(tx, [r.get("rate", float("nan")) for r in train], color="tab:green")
-    _mark_rates(rate_changes(train, per), (ax_nll, ax_err, ax_lr))
-    _label(ax_nll, ax_err, ax_lr, run_folder(run).name)
+    # a logged rate is the one its batches ran with: constant back to the previous record
+    _curve(ax_lr, tx, [r.get("rate", float("nan")) for r in train], "-", "tab:green", None,
+           drawstyle="steps-pre")
+    _mark_rates(rate_changes(train, per or 1), (ax_nll, ax_err, ax_lr))
+    _label(ax_nll, ax_err, ax_lr, name, per is not None)
     if not classifier:
         ax_nll.set_ylabel("cost")
     fig.tight_layout()
-    return save_figure(fig, out)
+    return fig
 
 
 def _plot_costs(ax_cost, ax_err, train: list[dict], tests: list[dict], tx, ex) -> None:
     """A net without a classifier: each cost layer by name; no error rates to draw."""
     names = list(dict.fromkeys(k for r in train for k in r.get("costs", {})))
     for name in names:
-        ax_cost.plot(tx, [r.get("costs", {}).get(name, float("nan")) for r in train],
-                     alpha=0.6, label=f"train {name}")
-        ax_cost.plot(ex, [r.get("val_costs", {}).get(name, float("nan")) for r in tests], "o-",
-                     label=f"validation {name}")
-    ax_err.plot([], [], label="no classifier: no error rates")
+        _curve(ax_cost, tx, [r.get("costs", {}).get(name, float("nan")) for r in train], "-",
+               None, f"training {name}", alpha=0.6)
+        _curve(ax_cost, ex, [r.get("val_costs", {}).get(name, float("nan")) for r in tests],
+               "o-", None, f"validation {name}")
+    ax_err.text(0.5, 0.5, "no classifier: no error rates", transform=ax_err.transAxes,
+                ha="center", va="center", color="grey")
+
+
+def _curve(ax, xs: list, ys: list, fmt: str, color: str | None, label: str | None,
+           **kw) -> None:
+    """One line, drawn (and so listed in the legend) only when it has points."""
+    if xs:
+        ax.plot(xs, ys, fmt, color=color, label=label, **kw)
 
 
 def _mark_rates(changes: list[tuple[float, float]], axes) -> None:
@@ -119,16 +146,17 @@ def _mark_rates(changes: list[tuple[float, float]], axes) -> None:
                          rotation=90, va="top", ha="right", fontsize=7, color="grey")
 
 
-def _label(ax_nll, ax_err, ax_lr, name: str) -> None:
-    ax_nll.set_title(f"{name}: cost and error per epoch")
+def _label(ax_nll, ax_err, ax_lr, name: str, in_epochs: bool) -> None:
+    ax_nll.set_title(f"{name}: cost and error per {'epoch' if in_epochs else 'step'}")
     ax_nll.set_ylabel("nll")
     ax_err.set_ylabel("error (%)")
     ax_lr.set_ylabel("rate")
-    ax_lr.set_xlabel("epoch")
+    ax_lr.set_xlabel("epoch" if in_epochs else "step (stopped in its first epoch)")
     rates = [v for line in ax_lr.get_lines() for v in line.get_ydata() if v == v]
     if rates and min(rates) > 0:
         ax_lr.set_yscale("log")
     for ax in (ax_nll, ax_err):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     ax_lr.grid(alpha=0.3)

@@ -16,10 +16,13 @@ import numpy as np
 from ..errors import NetdefError
 from ..schema import SPATIAL_TYPES  # declared on the layer models
 
-MIN_TILE = 44      # an enlarged filter is at least this many pixels wide (11×11 -> 4×)
-GAP = 2            # pixels between tiles and around the grid
-COLUMNS = 16       # filters per row, as in the paper's figure
-CAPTION_H = 16     # caption strip above each block
+MIN_TILE = 72      # an enlarged filter is at least this many pixels wide (11×11 -> 7×)
+GAP = 3            # pixels between tiles and around the grid
+COLUMNS = 16       # filters per row for 48 filters or more, as in the paper's figure
+FEW_COLUMNS = 8    # filters per row for fewer (32 filters: 4 rows of 8, not 2 of 16)
+SUBSET = 16        # filters over more than 3 channels: at most 16 filters × 16 channels
+CAPTION_H = 24     # caption strip above each block
+FONT_SIZE = 14
 SEPARATOR = 2      # the line between blocks
 BACKGROUND = (24, 24, 24)
 LINE = (200, 200, 200)
@@ -49,11 +52,16 @@ def tiles_of(w: np.ndarray) -> tuple[np.ndarray, int]:
     f, c, k, _ = w.shape
     u8 = np.clip(np.rint(w * 255), 0, 255).astype(np.uint8)
     if c == 3:
-        return u8.transpose(0, 2, 3, 1), min(f, COLUMNS)                  # (F, k, k, 3)
+        return u8.transpose(0, 2, 3, 1), columns_for(f)                   # (F, k, k, 3)
     grey = u8.reshape(f * c, k, k)[..., None].repeat(3, axis=-1)           # (F·C, k, k, 3)
     if c == 1:
-        return grey, min(f, COLUMNS)
+        return grey, columns_for(f)
     return grey, c if c <= 4 * COLUMNS else COLUMNS
+
+
+def columns_for(filters: int) -> int:
+    """Tiles per row for single-tile filters: the paper's 16 for 48 or more, else 8."""
+    return min(filters, COLUMNS if filters >= 48 else FEW_COLUMNS)
 
 
 def grid_size(count: int, columns: int, side: int) -> tuple[int, int, int]:
@@ -84,7 +92,10 @@ def filter_image(blocks: list[FilterBlock], norm_filters: bool = False):
     bottom with a thin separator; returns a Pillow RGB image."""
     from PIL import Image, ImageDraw, ImageFont
 
-    font = ImageFont.load_default()
+    try:
+        font = ImageFont.load_default(size=FONT_SIZE)  # FreeType, Pillow ≥ 10.1
+    except (TypeError, OSError):
+        font = ImageFont.load_default()
     grids = [draw_grid(*tiles_of(scale_filters(b.filters, norm_filters))) for b in blocks]
     width = max(max(g.shape[1] for g in grids),
                 max(int(font.getlength(b.caption)) + 2 * GAP + 4 for b in blocks))
@@ -96,18 +107,20 @@ def filter_image(blocks: list[FilterBlock], norm_filters: bool = False):
         if i:
             draw.rectangle([0, y, width - 1, y + SEPARATOR - 1], fill=LINE)
             y += SEPARATOR
-        draw.text((GAP + 2, y + 2), block.caption, fill=TEXT, font=font)
+        draw.text((GAP + 2, y + 4), block.caption, fill=TEXT, font=font)
         image.paste(Image.fromarray(grid), (0, y + CAPTION_H))
         y += CAPTION_H + grid.shape[0]
     return image
 
 
 def render_filters(model, layers: list[str] | None = None, norm_filters: bool = False,
-                   input_idx: int = 0, channels: int | None = None):
+                   input_idx: int = 0, channels: int | None = None, full: bool = False):
     """Figure 3 for a loaded checkpoint: by default the conv layers reading the image input
-    (``conv1a`` and ``conv1b`` in a two-tower file), in logical-device order."""
+    (``conv1a`` and ``conv1b`` in a two-tower file), in logical-device order. Filters over
+    other than 1 or 3 channels show their first 16 filters × 16 channels unless ``full``."""
     names = list(layers) if layers else first_layers(model)
-    return filter_image([layer_block(model, n, input_idx, channels) for n in names], norm_filters)
+    return filter_image([layer_block(model, n, input_idx, channels, full) for n in names],
+                        norm_filters)
 
 
 def spatial_layers(model) -> list[str]:
@@ -133,10 +146,12 @@ def _known(model) -> str:
     return f"its conv layers: {', '.join(convs)}" if convs else "the net has no conv layers"
 
 
-def layer_block(model, name: str, input_idx: int = 0, channels: int | None = None
-                ) -> FilterBlock:
+def layer_block(model, name: str, input_idx: int = 0, channels: int | None = None,
+                full: bool = False) -> FilterBlock:
     """One layer's filters as a block; a layer the net lacks, or one without spatial filters
-    and no ``channels``, raises NetdefError."""
+    and no ``channels``, raises NetdefError. Filters over other than 1 or 3 channels (one grey
+    tile per channel, a filter per row) are cut to the first 16 × 16 unless ``full``, and the
+    caption says so."""
     info = model.checked.layers.get(name)
     if info is None:
         raise NetdefError(f"{model.path}: the net has no layer '{name}'; {_known(model)}")
@@ -155,9 +170,15 @@ def layer_block(model, name: str, input_idx: int = 0, channels: int | None = Non
         w = fc_as_images(model, name, w, channels)
     f, c, k, _ = w.shape
     device = info.device or 0
-    # ASCII only: Pillow's default bitmap font has no '×' or '·'
-    caption = (f"{name} | tower {device + 1} | gpu={device} on {_real(model, device)} | "
-               f"{f} filters {k}x{k}x{c}{where}")
+    subset = ""
+    if c not in (1, 3) and not full and (f > SUBSET or c > SUBSET):
+        w = w[:SUBSET, :SUBSET]
+        subset = (f" | first {w.shape[0]} filters (rows) x first {w.shape[1]} input channels "
+                  f"(columns); --all for every one")
+    # ASCII only: Pillow's fallback bitmap font has no '×' or '·'. Devices as the file numbers
+    # them (gpu=0, gpu=1), then the real device they ran on.
+    caption = (f"{name} | gpu={device} ({_real(model, device)}) | {f} filters {k}x{k}x{c}"
+               f"{where}{subset}")
     return FilterBlock(caption, w)
 
 

@@ -40,7 +40,7 @@ def pick(model, dataset, count: int = COUNT, only_errors: bool = False, batch_si
     check_classifier(model, "show-preds")
     images, labels = dataset.images("val"), dataset.labels("val")
     n = len(labels)
-    order = _spread(n)
+    order = _spread(n, count)
     wanted = order[:count] if not only_errors else order
     chosen: list[Shown] = []
     for start in range(0, len(wanted), batch_size):
@@ -54,9 +54,10 @@ def pick(model, dataset, count: int = COUNT, only_errors: bool = False, batch_si
     return sorted(chosen, key=lambda s: rank[s.index])[:count]
 
 
-def _spread(n: int) -> np.ndarray:
-    """All indices 0..n-1, ordered so that any prefix is spread evenly over the set."""
-    stride = max(1, n // COUNT)
+def _spread(n: int, count: int = COUNT) -> np.ndarray:
+    """All indices 0..n-1, ordered so that the first ``count`` are spread evenly over the set
+    (and every later stretch of ``count`` too)."""
+    stride = max(1, n // max(count, 1))
     return np.concatenate([np.arange(offset, n, stride) for offset in range(stride)])
 
 
@@ -72,11 +73,14 @@ def _score(model, images, labels, idx: np.ndarray, batch_size: int) -> list[Show
 def render_preds(model, dataset, out: str | Path, only_errors: bool = False,
                  count: int = COUNT, on_event: Callable[[object], None] = _ignore):
     """Write the grid of images and top-5 bars to ``out`` (PNG); returns (path, images
-    shown), the count smaller than asked when the net makes fewer errors."""
+    shown), the count smaller than asked when the net makes fewer errors. With
+    ``only_errors`` and no error at all nothing is written: (None, 0)."""
     shown = pick(model, dataset, count, only_errors, on_event=on_event)
+    if not shown:
+        return None, 0
     plt = pyplot()
     rows = max(1, -(-len(shown) // COLUMNS))
-    fig, axes = plt.subplots(rows, 2 * COLUMNS, figsize=(4.2 * COLUMNS, 1.9 * rows),
+    fig, axes = plt.subplots(rows, 2 * COLUMNS, figsize=(4.2 * COLUMNS, 1.9 * rows + 0.4),
                              gridspec_kw={"width_ratios": [1, 1.3] * COLUMNS}, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
@@ -84,25 +88,22 @@ def render_preds(model, dataset, out: str | Path, only_errors: bool = False,
         r, c = divmod(k, COLUMNS)
         _draw(model, s, axes[r][2 * c], axes[r][2 * c + 1])
     title = "misclassified validation images" if only_errors else "validation images"
-    if not shown:
-        title += ": none (every image's top guess is right)"
-    fig.suptitle(f"{Path(model.path).name}: {title}, top-{TOP} guesses (true class green)",
-                 fontsize=10)
+    fig.suptitle(f"{Path(model.path).name}: {title}; above each its true class; bars: the "
+                 f"top-{TOP} guesses, the true class green, a wrong top guess red", fontsize=10)
     fig.tight_layout()
     return save_figure(fig, out), len(shown)
 
 
 def _draw(model, s: Shown, ax_img, ax_bar) -> None:
-    right = s.top[0][0] == s.label
     if s.image.shape[0] == 1:                                  # grey data: (1, S, S)
         ax_img.imshow(s.image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     else:
         ax_img.imshow(s.image.transpose(1, 2, 0), interpolation="nearest")
-    ax_img.set_title(class_name(model, s.label), fontsize=7,
-                     color="tab:green" if right else "tab:red")
+    ax_img.set_title(f"true: {class_name(model, s.label)}", fontsize=7)  # not red: not "wrong"
     ax_bar.axis("on")
     names = [class_name(model, c) for c, _ in s.top]
-    colours = ["tab:green" if c == s.label else "tab:grey" for c, _ in s.top]
+    colours = ["tab:green" if c == s.label else "tab:red" if k == 0 else "tab:grey"
+               for k, (c, _) in enumerate(s.top)]
     ax_bar.barh(range(len(s.top)), [p for _, p in s.top], color=colours)
     ax_bar.set_yticks(range(len(s.top)), [n[:18] for n in names], fontsize=6)
     ax_bar.invert_yaxis()

@@ -42,6 +42,7 @@ class Started:
     classes: int
     outputs: int
     params: int
+    rate_of: str = ""  # whose rate Progress.rate is, in cuda-convnet's terms ("conv1 epsW")
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,27 @@ class EpochStarted:
     epoch: int  # 1-based
     start_batch: int  # batches already done in this epoch (resume)
     batches: int
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """One more batch trained. Sent after every batch, before its numbers are read back from
+    the device (that happens for :class:`Progress`, every ``log-freq`` batches), so it costs
+    no host synchronisation: it only moves a progress bar."""
+
+    epoch: int  # 1-based
+    batch: int  # batches done in this epoch
+    batches: int
+    step: int  # batches done in the run
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class StopRequested:
+    """Ctrl-C or SIGTERM arrived (``signal``: its number; None when a caller asked): the loop
+    stops after the batch in flight, saves a checkpoint and ends."""
+
+    signal: int | None
 
 
 @dataclass(frozen=True)
@@ -66,7 +88,7 @@ class Progress:
     total_steps: int
     nll: float | None
     top1_err: float | None
-    rate: float  # eps of the first trainable weight
+    rate: float  # eps of the first trainable weight (named by Started.rate_of)
     images_per_s: float
     eta_s: float
     costs: dict[str, float] = field(default_factory=dict)

@@ -21,8 +21,8 @@ import torch
 from ..checkpoint import save_checkpoint
 from ..errors import NetdefError
 from .distributed import any_rank, average_grads, close, from_env, sum_across
-from .events import (Checkpointed, EpochStarted, Finished, Health, Message, OnEvent, Progress,
-                     Started, Tested, ignore)
+from .events import (BatchDone, Checkpointed, EpochStarted, Finished, Health, Message, OnEvent,
+                     Progress, Started, StopRequested, Tested, ignore)
 from .metrics import Averages, StepResult, evaluate, scored_cost
 from .session import Session, TrainOptions, prepare
 from .signals import StopFlag, catch_interrupts
@@ -49,9 +49,13 @@ def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | No
     try:
         session = prepare(options, on_event, dist)
         stop = stop or StopFlag()
+        stop.listeners.append(said := lambda signum: on_event(StopRequested(signum)))
         guard = catch_interrupts(stop) if handle_signals else nullcontext()
-        with guard:
-            result = Trainer(session, on_event, stop).run()
+        try:
+            with guard:
+                result = Trainer(session, on_event, stop).run()
+        finally:
+            stop.listeners.remove(said)
         finished = True
         return result
     finally:
@@ -90,11 +94,12 @@ class Trainer:
             s.run.create()
             if s.resumed:
                 s.run.truncate_metrics(state.step)
-            s.run.write_files(s.experiment_record(), s.paths, s.texts)
+            s.run.write_files(s.experiment_record(), s.paths, s.texts, s.overrides)
         self.emit(Started(str(s.run.path), s.exp.epochs, s.batches_per_epoch, s.exp.batch_size,
                           state.step, s.total_steps, tuple(s.devices), s.resumed,
                           s.dataset.num_train, s.dataset.num_val, len(s.dataset.classes),
-                          _outputs(s.net), s.checked.params))
+                          _outputs(s.net), s.checked.params,
+                          rate_of=_rate_label(self.trainable[0]) if self.trainable else ""))
         if state.pending_test and not self.test():
             return self.interrupted()
         while state.epoch < s.exp.epochs:
@@ -133,6 +138,8 @@ class Trainer:
                     break
                 raise
             pending.append(self.train_step(images, labels))
+            self.emit(BatchDone(state.epoch + 1, state.batch, s.batches_per_epoch, state.step,
+                                s.total_steps))  # no sync: the values stay on the device
             window = (window[0], window[1] + images.shape[0] * self.dist.world)  # global
             if len(pending) >= exp.log_freq or state.batch == s.batches_per_epoch:
                 reports.append(self.report(pending, window))
@@ -198,8 +205,9 @@ class Trainer:
         rate = s.opt.rates()[self.trainable[0].name] if self.trainable else 0.0
         if self.main:
             record = {"kind": "train", "epoch": state.epoch + 1, "batch": state.batch,
-                      "step": state.step, "loss": avg.loss, "costs": avg.costs, "rate": rate,
-                      "images_per_s": speed, "time": time.time()}
+                      "batches": s.batches_per_epoch, "step": state.step, "loss": avg.loss,
+                      "costs": avg.costs, "rate": rate, "images_per_s": speed,
+                      "time": time.time()}
             if avg.nll is not None:
                 record.update(nll=avg.nll, top1_err=avg.top1_err)
             s.run.append_metrics(record)
@@ -354,6 +362,12 @@ class Trainer:
 
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def _rate_label(rule) -> str:
+    """cuda-convnet's name for a rule's rate: ``conv1 epsW``, ``conv3a epsW[1]``, ``fc epsB``."""
+    key = "epsW" if rule.kind == "weight" else "epsB"
+    return f"{rule.layer} {key}" + (f"[{rule.index}]" if rule.index else "")
 
 
 def _outputs(net) -> int:

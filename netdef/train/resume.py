@@ -7,14 +7,17 @@ forced, printing the diff.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import os
 from pathlib import Path
 
 import torch
 
 from ..errors import NetdefError
 from ..checkpoint import load_checkpoint
-from .run import CKPT, RunDir
+from .events import Message, OnEvent
+from .run import CKPT, RunDir, read_record
 from .state import TrainState
 
 MAX_DIFF_LINES = 60
@@ -29,6 +32,36 @@ def open_run(folder: str | Path) -> tuple[RunDir, dict]:
         raise NetdefError(f"{run.path}: holds no checkpoint ({CKPT}) to resume from; start a "
                           f"new run with --save {run.path} (without --resume)")
     return run, load_checkpoint(run.ckpt)
+
+
+def with_recorded(options, on_event: OnEvent):
+    """``--resume DIR``: the options completed from the run's run.yaml. The experiment file is
+    the recorded one unless given, and the recorded command-line overrides apply again, those
+    given now winning; a Message says what was taken. (``options`` is a TrainOptions.)"""
+    source, recorded = read_record(options.resume)
+    experiment = options.experiment or source
+    if not Path(experiment).is_file():
+        raise NetdefError(f"{Path(options.resume) / 'run.yaml'}: the run's experiment file "
+                          f"{source} is gone; give it: netdef train EXPERIMENT --resume "
+                          f"{options.resume}")
+    recorded = {k: v for k, v in recorded.items() if k != "save"}  # the run folder is DIR
+    given = dict(options.overrides)
+    taken = ([] if options.experiment else [_shown(experiment)]) + [
+        f"{k}={v}" for k, v in recorded.items() if k not in given]
+    now = ([_shown(experiment)] if options.experiment else []) + [
+        f"{k}={v}" for k, v in given.items()]
+    was = [f"{k}={recorded[k]}" for k, v in given.items() if recorded.get(k, v) != v]
+    given_how = "given" + (", was " + " ".join(was) if was else "")
+    said = [f"{' '.join(words)} ({how})" for words, how in ((taken, "recorded"),
+                                                             (now, given_how)) if words]
+    on_event(Message(f"resuming {options.resume}: " + ", ".join(said)))
+    return dataclasses.replace(options, experiment=experiment, overrides={**recorded, **given})
+
+
+def _shown(path: str) -> str:
+    """A path relative to the working folder when it lies inside it."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def definition_diff(old: str, new: str, path: str) -> str:

@@ -87,11 +87,13 @@ class RunDir:
         os.replace(tmp, self.metrics)
 
     def write_files(self, experiment: dict[str, Any], files: dict[str, str],
-                    texts: dict[str, str]) -> None:
-        """run.yaml (resolved experiment, versions, definition hash) and the file copies.
+                    texts: dict[str, str], overrides: dict[str, str] | None = None) -> None:
+        """run.yaml (resolved experiment, command-line overrides, versions, definition hash)
+        and the file copies.
 
         ``files`` maps a role ("experiment", "definition", "params") to a source path; each
-        is copied under its own name (the role's name when two would clash)."""
+        is copied under its own name (the role's name when two would clash). ``overrides``
+        (KEY=VALUE words and options of the command line) is what ``--resume`` re-applies."""
         import yaml
 
         copies = {}
@@ -112,12 +114,37 @@ class RunDir:
                       for role in copies},
             "definition_sha256": text_hash(texts.get("def", "")),
             "params_sha256": text_hash(texts.get("params", "")) if texts.get("params") else None,
+            "overrides": dict(overrides or {}),
             "versions": versions(),
             "command": " ".join(sys.argv),
         }
         tmp = self.path / (RUN_YAML + ".tmp")
         tmp.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
         os.replace(tmp, self.path / RUN_YAML)
+
+
+def read_record(folder: str | Path) -> tuple[str, dict[str, str]]:
+    """The experiment file (its source path) and the command-line overrides a run recorded in
+    its run.yaml; an unreadable or malformed record (it is read from disk, so untrusted)
+    raises NetdefError naming the file."""
+    import yaml
+
+    path = Path(folder) / RUN_YAML
+    try:
+        record = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
+        raise NetdefError(f"{path}: cannot read the run's record ({reason}); give the "
+                          f"experiment file: netdef train EXPERIMENT --resume {folder}") from None
+    files = record.get("files") if isinstance(record, dict) else None
+    source = files.get("experiment", {}).get("source") if isinstance(files, dict) else None
+    overrides = record.get("overrides", {}) if isinstance(record, dict) else None
+    if not isinstance(source, str) or not isinstance(overrides, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in overrides.items()):
+        raise NetdefError(f"{path}: not a run record made by 'netdef train' (no experiment "
+                          f"file, or malformed overrides); give the experiment file: "
+                          f"netdef train EXPERIMENT --resume {folder}")
+    return source, overrides
 
 
 def versions() -> dict[str, str]:

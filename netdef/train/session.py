@@ -17,7 +17,7 @@ from ..schema.build import NEEDS_PARAMS
 from .events import Message, OnEvent
 from ..compiler.compile import device_names
 from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
-from .resume import check_definition, init_from, open_run, restore
+from .resume import check_definition, init_from, open_run, restore, with_recorded
 from .run import RunDir
 from .state import TrainState
 from .streams import Streams
@@ -25,9 +25,10 @@ from .streams import Streams
 
 @dataclass
 class TrainOptions:
-    """What ``netdef train`` was asked to do."""
+    """What ``netdef train`` was asked to do. With ``resume``, ``experiment`` may be None: the
+    run's recorded one is taken, with its recorded overrides (those given here win)."""
 
-    experiment: str
+    experiment: str | None
     overrides: dict[str, str] = field(default_factory=dict)
     resume: str | None = None
     force: bool = False
@@ -53,6 +54,7 @@ class Session:
     paths: dict[str, str | None]
     dist: Dist = SINGLE
     streams: Streams = Streams(seed=0)  # every random stream of the run (streams.py)
+    overrides: dict[str, str] = field(default_factory=dict)  # the command line's, for run.yaml
 
     @property
     def texts(self) -> dict[str, str]:
@@ -152,13 +154,15 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
 
     Under torchrun (``dist.active``) every rank prepares the whole net on its own devices and
     joins the process group; rank 0 opens (and, the first time, packs) the data first."""
+    run, ckpt = open_run(options.resume) if options.resume else (None, None)
+    if options.resume:
+        options = with_recorded(options, on_event)
     overrides = dict(options.overrides)
     if options.resume:
         overrides["save"] = str(Path(options.resume).resolve())
     exp, inline = read_experiment(options.experiment, overrides)
-    run, ckpt = open_run(options.resume) if options.resume else (
-        RunDir(save_folder(exp, options.experiment)), None)
-    if ckpt is None:
+    if run is None:
+        run = RunDir(save_folder(exp, options.experiment))
         run.refuse_existing()
     spec, first = _spec(options, exp, inline, None)  # definition errors before any data work
     devices = rank_devices(exp.devices, first.num_devices, dist, device_names)
@@ -202,7 +206,8 @@ def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Se
     paths = {"experiment": options.experiment, "definition": spec.path,
              "params": spec.params_path}
     return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
-                   batches, ckpt is not None, paths, dist, streams)
+                   batches, ckpt is not None, paths, dist, streams,
+                   overrides=options.overrides)
 
 
 def _with_channels_note(exc: NetdefError, spec, dataset, options: TrainOptions) -> NetdefError:

@@ -13,10 +13,15 @@ class StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self.signal: int | None = None
+        self.listeners: list = []  # called with the signal number at the first request
 
     def request(self, signum: int | None = None) -> None:
+        first = not self.requested
         self.requested = True
         self.signal = signum
+        if first:  # say at once that the stop is coming (the batch in flight may take long)
+            for listener in self.listeners:
+                listener(signum)
 
     def __call__(self) -> bool:
         return self.requested

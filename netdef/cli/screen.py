@@ -1,0 +1,278 @@
+"""Every event of the library, drawn on the terminal with rich: training, data, evaluation.
+
+The library never prints: training and evaluation hand dataclasses to an ``on_event`` callback
+(:mod:`netdef.train.events`, :class:`netdef.evaluate.EvalProgress`), and the data stage calls
+``emit(kind, **info)``. :class:`Screen` is the one place that turns all of them into lines and
+progress bars, so a data event reads the same under ``netdef train``, ``eval`` or ``prep``.
+Events are dispatched on their class name, so this module imports neither torch nor the
+training code.
+
+Results go to stdout; warnings, notes and the bars of ``eval``/``prep`` to stderr, so that
+``--json`` output stays clean. The training display is live on a terminal (a bar that moves
+every batch, and a line of numbers read back every ``log-freq`` batches); piped, it prints a
+few plain lines per epoch instead.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal as signals
+import time
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
+from rich.text import Text
+
+from .render import STYLE, duration
+
+MAX_PATHS = 5  # example paths shown for skipped or ignored files
+
+
+def pct(x: float | None) -> str:
+    return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
+
+
+class Times(ProgressColumn):
+    """``elapsed 0:42  ETA 1:40``: labelled, so neither number is taken for the other. A task
+    may carry its own ``eta`` (training: the whole run's, not the bar's)."""
+
+    def render(self, task) -> Text:
+        eta = task.fields.get("eta", task.time_remaining)
+        elapsed = task.fields.get("elapsed", task.elapsed)
+        text = f"elapsed {duration(elapsed)}"
+        if not task.finished:
+            text += f"  ETA {duration(eta)}"
+        return Text(text, style="progress.remaining")
+
+
+class Bars(Progress):
+    """rich's Progress with two more lines under the bars: the training numbers, and a notice
+    (a stop on its way). Class defaults: Progress.__init__ already renders once."""
+
+    footer: str = ""
+    notice: str = ""
+
+    def get_renderables(self):
+        yield self.make_tasks_table(self.tasks)
+        if self.footer:
+            yield Text(self.footer, no_wrap=True, overflow="ellipsis")
+        if self.notice:
+            yield Text(self.notice, style="bold yellow", no_wrap=True, overflow="ellipsis")
+
+
+class Screen:
+    """Draws events (call it with one) and the data stage's ``emit(kind, **info)`` (:meth:`data`).
+
+    The progress bars live on stdout for training (``bars_on_out``), on stderr for the
+    commands whose stdout is a result. Use it as a context manager around the work."""
+
+    def __init__(self, out: Console, err: Console, bars_on_out: bool = False,
+                 label: str = "working"):
+        self.out, self.err, self.label, self.bars_on_out = out, err, label, bars_on_out
+        bars = out if bars_on_out else err
+        self.progress = Bars(TextColumn("[bold]{task.description}"), BarColumn(bar_width=28),
+                             TextColumn("{task.completed}/{task.total}"), Times(),
+                             console=bars, transient=not bars_on_out,
+                             disable=not bars.is_terminal)
+        self.live = not self.progress.disable
+        self.tasks: dict[str, TaskID] = {}
+        self.run: dict = {}  # what Started said: epochs, classes, total steps, the rate's name
+        self.clock: tuple[float, int] | None = None  # (time, step) of this process's 1st batch
+        self.tests = 0
+        self.logged = 0  # the step of the last progress line printed when piped
+        self.stopping = ""  # "Ctrl-C" or "SIGTERM" once a stop was asked for
+
+    # -- plumbing -------------------------------------------------------------------------
+    def __enter__(self) -> "Screen":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event) -> None:
+        handler = getattr(self, f"on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+        elif hasattr(event, "text") and hasattr(event, "severity"):  # e.g. torch.compile's
+            self.note(event.severity, event.text)
+
+    def data(self, kind: str, **info) -> None:
+        """The data stage's ``emit(kind, **info)``."""
+        self.on_data(kind, info)
+
+    def print(self, text: str, style: str | None = None, err: bool = False) -> None:
+        """A line (markup allowed; escape what comes from outside). While the training display
+        is live on the terminal every line goes through it, above the bars; else ``err``
+        lines go to stderr."""
+        console = self.err if err and not (self.live and self.bars_on_out) else self.out
+        console.print(text, style=style, highlight=False, soft_wrap=True)
+
+    def note(self, severity: str, text: str) -> None:
+        """``warning: …`` / ``note: …`` on stderr; plain information on stdout."""
+        style = STYLE.get(severity)
+        if severity in ("warning", "note"):
+            self.print(f"[{style}]{severity}:[/] {escape(text)}", err=True)
+        else:
+            self.print(escape(text))
+
+    def bar(self, key: str, description: str, done: int, total: int, **fields) -> None:
+        """Add or move the bar ``key``."""
+        if key not in self.tasks:
+            self.tasks[key] = self.progress.add_task(description, total=total, **fields)
+        self.progress.update(self.tasks[key], completed=done, total=total,
+                             description=description, **fields)
+
+    def drop(self, key: str) -> None:
+        if key in self.tasks:
+            self.progress.remove_task(self.tasks.pop(key))
+
+    def stop(self) -> None:
+        """End the live display (before a closing message, so it is not glued to a bar); its
+        last frame stays on the terminal."""
+        self.progress.stop()
+
+    # -- messages and evaluation ----------------------------------------------------------
+    def on_Message(self, e) -> None:
+        self.note(e.severity, e.text)
+
+    def on_EvalProgress(self, e) -> None:
+        self.bar("eval", self.label, e.done, e.total)
+
+    # -- data -----------------------------------------------------------------------------
+    def on_DataEvent(self, e) -> None:
+        self.on_data(e.kind, e.info)
+
+    def on_data(self, kind: str, info: dict) -> None:
+        get = info.get
+        if kind == "pack_start":
+            self.print(f"data: packing {get('total')} images of {escape(str(get('source')))} at "
+                       f"{get('image_size')} px into {escape(str(get('dst')))} (once; later "
+                       f"runs reuse the pack)", "dim", err=True)
+            self.bar("pack", "packing", 0, int(get("total") or 0))
+        elif kind == "pack_progress":
+            self.bar("pack", "packing", int(get("done") or 0), int(get("total") or 0))
+        elif kind == "pack_done":
+            self.drop("pack")
+            skipped = f", skipped {get('skipped')} unreadable" if get("skipped") else ""
+            self.print(f"data: packed {get('train')} training and {get('val')} validation "
+                       f"images{skipped}", "dim", err=True)
+        elif kind == "skipped":
+            of = f" of {get('total')}" if get("total") else ""
+            self._paths(f"{get('count')}{of} images could not be read and are skipped",
+                        get("paths"))
+        elif kind == "ignored":
+            self._paths(f"{get('count')} files that are not images are ignored", get("paths"),
+                        "note")
+        elif kind == "rebuild":
+            self.note("warning", f"data: rebuilding the packed cache {get('dst')}: "
+                                 f"{get('reason')}")
+        else:  # a kind this version does not know yet: its fields, readably
+            fields = ", ".join(f"{k} {v}" for k, v in info.items())
+            self.note("note", f"data: {kind.replace('_', ' ')}" + (f": {fields}" if fields else ""))
+
+    def _paths(self, text: str, paths, severity: str = "warning") -> None:
+        shown = [str(p) for p in (paths or [])][:MAX_PATHS]
+        self.note(severity, f"data: {text}" + (", e.g.:" if shown else ""))
+        for p in shown:
+            self.print(f"  {escape(p)}", err=True)
+
+    # -- training -------------------------------------------------------------------------
+    def on_Started(self, e) -> None:
+        self.run = {"epochs": e.epochs, "classes": e.classes, "rate_of": e.rate_of}
+        verb = f"resuming at step {e.step:,}" if e.resumed else "training"
+        self.print(f"{verb} on {', '.join(e.devices)}: {e.params:,} parameters; {e.classes} "
+                   f"classes, {e.num_train:,} training / {e.num_val:,} validation images")
+        self.print(f"  {e.epochs} epochs × {e.batches_per_epoch} batches of {e.batch_size}; "
+                   f"run folder {escape(e.run_dir)}", "dim")
+        self.clock = None
+
+    def on_EpochStarted(self, e) -> None:
+        self.drop("epoch")
+        self.bar("epoch", f"epoch {e.epoch}/{self.run.get('epochs', '?')}", e.start_batch,
+                 e.batches, eta=None, elapsed=self._elapsed())
+
+    def on_BatchDone(self, e) -> None:
+        now = time.perf_counter()
+        if self.clock is None:
+            self.clock = (now, e.step - 1)
+        t0, step0 = self.clock
+        done = e.step - step0
+        eta = (now - t0) / done * (e.total_steps - e.step) if done else None
+        if self.live:
+            self.bar("epoch", f"epoch {e.epoch}/{self.run.get('epochs', '?')}", e.batch,
+                     e.batches, eta=eta, elapsed=now - t0)
+
+    def _elapsed(self) -> float | None:
+        return time.perf_counter() - self.clock[0] if self.clock else 0.0
+
+    def on_Progress(self, e) -> None:
+        rate_of = self.run.get("rate_of") or "lr"
+        numbers = (f"train nll {e.nll:.4f}  error {pct(e.top1_err)}  {rate_of} {e.rate:.2e}  "
+                   f"{e.images_per_s:,.0f} images/s")
+        if self.live:
+            self.progress.footer = "  " + numbers
+            return
+        # piped (a log file): a line per quarter epoch or so, and at the end of each epoch
+        if e.batch == e.batches or e.step - self.logged >= max(1, e.batches // 4):
+            self.logged = e.step
+            self.print(f"epoch {e.epoch} batch {e.batch}/{e.batches}: {numbers}, "
+                       f"ETA {duration(e.eta_s)}", "dim")
+
+    def on_StopRequested(self, e) -> None:
+        """Said at once, though sent from within the signal handler: printing there could
+        re-enter a print in progress, so the live display shows it (its refresh thread draws
+        it), and piped output gets one unbuffered write."""
+        name = "SIGTERM" if e.signal == signals.SIGTERM else "Ctrl-C"
+        again = " (Ctrl-C again: quit unsaved)" if name == "Ctrl-C" else ""
+        self.stopping = name
+        text = f"{name}: stopping after this batch, then saving{again}"
+        if self.live:
+            self.progress.notice = text
+            return
+        try:
+            os.write(self.err.file.fileno(), (text + "\n").encode())
+        except (AttributeError, OSError, ValueError):  # no file descriptor (a test's stream)
+            self.progress.notice = text  # printed with the closing lines instead
+
+    def on_Tested(self, e) -> None:
+        top5 = (f"  top-5 error {pct(e.val_top5)}"
+                if self.run.get("classes", 0) > 5 else "")  # top-5 of 5 classes or fewer: 0
+        best = "  [bold green]best so far[/]" if e.best else ""
+        self.print(f"[bold]test[/] after epoch {e.epoch} (step {e.step:,}){best}")
+        self.print(f"  validation  nll {e.val_nll:.4f}  error {pct(e.val_top1)}{top5}")
+        self.print(f"  training    nll {e.train_nll:.4f}  error {pct(e.train_top1)}  (mean "
+                   f"since the last test)", "dim")
+        if e.health and not self.tests:
+            self.print("  weights: mean|w|, mean|Δw| of the last update, Δw/w = their ratio",
+                       "dim")
+        self.tests += 1
+        width = max((len(h.name) for h in e.health), default=0)
+        for h in e.health:
+            ratio = h.mean_abs_dw / h.mean_abs_w if h.mean_abs_w else float("nan")
+            self.print(f"  {h.name:<{width}}  mean|w| {h.mean_abs_w:.3e}  mean|Δw| "
+                       f"{h.mean_abs_dw:.3e}  Δw/w {ratio:.1e}", "dim")
+
+    def on_Checkpointed(self, e) -> None:
+        if e.reason == "end":
+            self.print(f"saved {escape(e.path)} (step {e.step})", "dim")
+
+    def on_Finished(self, e) -> None:
+        unsaid = "" if self.live else self.progress.notice
+        self.stop()
+        if unsaid:
+            self.print(unsaid, "bold yellow", err=True)
+        if e.interrupted:
+            import shlex
+
+            how = f"{self.stopping}: " if self.stopping else ""
+            self.print(f"[bold yellow]{how}stopped[/] at step {e.step}; checkpoint saved in "
+                       f"{escape(e.run_dir)}. Continue with:\n  netdef train --resume "
+                       f"{escape(shlex.quote(e.run_dir))}", err=True)
+            return
+        best = (f"; best validation error {pct(e.best_val_top1)} (best.pt)"
+                if e.best_val_top1 is not None else "")
+        self.print(f"[bold green]done[/] in {duration(e.seconds)}: {e.step} steps{best}; run "
+                   f"folder {escape(e.run_dir)}")

@@ -1,0 +1,136 @@
+"""netdef.cli.screen, the one renderer of the library's events: data events read the same in
+every command (and none is dropped), the training screen's words, its per-batch bar with
+labelled times, and a stop acknowledged at once."""
+
+from __future__ import annotations
+
+import io
+import re
+import signal
+
+from click.testing import CliRunner
+from rich.console import Console
+
+from netdef.cli import cli
+from netdef.cli.screen import Screen
+from netdef.evaluate import EvalProgress
+from netdef.train import events as ev
+from netdef.train.events import (BatchDone, DataEvent, EpochStarted, Finished, Health, Message,
+                                 Progress, Started, StopRequested)
+
+
+def screen(terminal: bool = False, bars_on_out: bool = False):
+    out, err = io.StringIO(), io.StringIO()
+    kw = dict(width=80, force_terminal=terminal, color_system=None, highlight=False)
+    return Screen(Console(file=out, **kw), Console(file=err, **kw), bars_on_out), out, err
+
+
+def a_start(classes: int = 10, step: int = 0) -> Started:
+    return Started("runs/q", 2, 4, 8, step, 8, ("cpu",), step > 0, 32, 8, classes, classes,
+                   1234, rate_of="conv1 epsW")
+
+
+def a_test(best: bool = True) -> ev.Tested:
+    return ev.Tested(1, 4, 0.52, 0.25, 0.125, 0.9, 0.375, best, 0.1,
+                  (Health("conv1.weight", 1e-2, 1e-4), Health("fc.weight", 2e-2, 4e-5)))
+
+
+def test_data_events_are_sentences_on_stderr():
+    s, out, err = screen()
+    s.data("skipped", paths=["a/b.jpg", "a/c.jpg"], count=2, total=91)
+    s(DataEvent("rebuild", {"reason": "the source changed", "dst": "/c/x"}))
+    s.data("ignored", paths=["notes.txt"], count=1)
+    s.data("some_new_kind", value=3)
+    text = err.getvalue()
+    assert out.getvalue() == ""
+    assert "warning: data: 2 of 91 images could not be read and are skipped, e.g.:" in text
+    assert "  a/b.jpg\n  a/c.jpg\n" in text
+    assert "warning: data: rebuilding the packed cache /c/x: the source changed" in text
+    assert "note: data: 1 files that are not images are ignored" in text
+    assert "note: data: some new kind: value 3" in text
+    assert "{" not in text  # never a raw dict
+
+
+def test_eval_shows_the_data_events_it_used_to_drop(trained_run, eval_cache, monkeypatch):
+    import netdef.evaluate as evaluate
+
+    real = evaluate.open_eval_data
+
+    def rebuilt(model, data=None, on_event=None):
+        on_event("rebuild", reason="the packed cache is damaged: bad header", dst="/cache/x")
+        return real(model, data, on_event=on_event)
+
+    monkeypatch.setattr(evaluate, "open_eval_data", rebuilt)
+    r = CliRunner().invoke(cli, ["eval", "--model", str(trained_run / "ckpt.pt")])
+    assert r.exit_code == 0, r.output
+    assert "rebuilding the packed cache /cache/x: the packed cache is damaged" in r.stderr
+    assert "rebuilding" not in r.stdout and "top-1 error" in r.stdout
+
+
+def test_training_words_piped():
+    s, out, err = screen()
+    with s:
+        s(a_start(classes=10))
+        s(EpochStarted(1, 0, 4))
+        for b in range(1, 5):
+            s(BatchDone(1, b, 4, b, 8))
+        s(Progress(1, 4, 4, 4, 8, 1.25, 0.5, 1e-3, 100.0, 12.0))
+        s(a_test())
+        s(a_test(best=False))
+        s(Finished("runs/q", 8, False, 0.25, 0.25, 75.0))
+    text = out.getvalue()
+    assert "train nll 1.2500  error 50.0%  conv1 epsW 1.00e-03" in text  # the rate, named
+    assert "err " not in text and "top-1" not in text  # "error" everywhere
+    assert "validation  nll 0.5200  error 25.0%  top-5 error 12.5%" in text
+    assert "training    nll 0.9000  error 37.5%" in text
+    assert text.count("Δw/w = their ratio") == 1  # the health line explained, once
+    assert "conv1.weight  mean|w| 1.000e-02  mean|Δw| 1.000e-04  Δw/w 1.0e-02" in text
+    assert "done in 1:15: 8 steps; best validation error 25.0%" in text
+    assert err.getvalue() == ""
+
+
+def test_top5_hidden_when_there_are_five_classes_or_fewer():
+    s, out, _ = screen()
+    s(a_start(classes=5))
+    s(a_test())
+    assert "top-5" not in out.getvalue() and "error 25.0%" in out.getvalue()
+
+
+def test_live_bar_moves_every_batch_with_labelled_times():
+    s, out, _ = screen(terminal=True, bars_on_out=True)
+    with s:
+        s(a_start())
+        s(EpochStarted(1, 0, 4))
+        s(BatchDone(1, 1, 4, 1, 8))
+        s(BatchDone(1, 2, 4, 2, 8))
+        [task] = s.progress.tasks
+        assert task.completed == 2  # no Progress report yet: the bar moves anyway
+        s(Progress(1, 2, 4, 2, 8, 1.25, 0.5, 1e-3, 100.0, 12.0))
+        s.progress.refresh()
+        s(StopRequested(signal.SIGINT))  # as from the signal handler: shown by the display
+        s.progress.refresh()
+        s(Finished("runs/q", 3, True, None, None, 5.0))
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # cursor codes out
+    assert "epoch 1/2" in text and "2/4" in text and "elapsed " in text and "ETA " in text
+    assert "train nll 1.2500  error 50.0%  conv1 epsW 1.00e-03" in text
+    assert "Ctrl-C: stopping after this batch, then saving" in text
+    # the closing message starts a line of its own, and names the real command
+    assert "\nCtrl-C: stopped at step 3; checkpoint saved in runs/q. Continue with:\n" \
+           "  netdef train --resume runs/q\n" in text
+
+
+def test_stop_acknowledged_at_once_when_piped(capfd):
+    s, out, err = screen()
+    s.err.file = open(2, "w", closefd=False)  # a real file descriptor, as when piped
+    s(StopRequested(signal.SIGTERM))
+    assert "SIGTERM: stopping after this batch, then saving\n" in capfd.readouterr().err
+
+
+def test_eval_progress_and_messages():
+    s, out, err = screen()
+    with s:
+        s(EvalProgress(5, 10))
+        s(Message("a warning", "warning"))
+        s(Message("plain information"))
+    assert s.progress.tasks[0].completed == 5
+    assert "warning: a warning" in err.getvalue() and "plain information" in out.getvalue()

@@ -1,0 +1,94 @@
+"""`netdef train` on the terminal: Ctrl-C acknowledged at once and the real resume command,
+a resume that needs only the run folder (its recorded experiment and overrides), and an
+explicit override on resume winning and shown. stdout and stderr are checked apart."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from netdef.cli import cli
+from netdef.cli.screen import Screen
+
+from trainnets import write_experiment
+
+SHAPES = "builtin:shapes?train=16&val=8&classes=4"
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path_factory, monkeypatch):
+    root = tmp_path_factory.getbasetemp() / "netdef-cache"
+    monkeypatch.setenv("NETDEF_CACHE", str(root))
+    return root
+
+
+def netdef(*args):
+    return CliRunner().invoke(cli, list(map(str, args)), catch_exceptions=False)
+
+
+def ctrl_c_at(monkeypatch, step: int) -> None:
+    """A real SIGINT to this process when the display hears of batch ``step``."""
+    seen = Screen.on_BatchDone
+
+    def on_batch(self, e):
+        seen(self, e)
+        if e.step == step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(Screen, "on_BatchDone", on_batch)
+
+
+def test_resume_needs_only_the_run_folder(tmp_path, monkeypatch):
+    # the experiment's own data folder does not exist: the run trains on --data builtin:shapes
+    exp = write_experiment(tmp_path, workers=0, log_freq=1, data="no/such/folder")
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 3)
+        stopped = netdef("train", exp, "--data", SHAPES)
+    assert stopped.exit_code == 130, stopped.output
+    err = stopped.stderr
+    assert "Ctrl-C: stopping after this batch, then saving" in err
+    assert err.index("stopping after this batch") < err.index("stopped at step 3")
+    assert f"Continue with:\n  netdef train --resume {run}\n" in err
+    assert "EXPERIMENT" not in stopped.output
+    record = yaml.safe_load((run / "run.yaml").read_text())
+    assert record["overrides"] == {"data": SHAPES}
+
+    resumed = netdef("train", "--resume", run)  # no experiment, no --data
+    assert resumed.exit_code == 0, resumed.output
+    out = resumed.stdout
+    assert f"resuming {run}: {exp} data={SHAPES} (recorded)\n" in out
+    assert "resuming at step 3" in out and "done in" in out and "16 steps" in out
+
+
+def test_an_override_on_resume_wins_and_is_shown(tmp_path, monkeypatch):
+    exp = write_experiment(tmp_path, workers=0, log_freq=1, epochs=1)
+    run = tmp_path / "run"
+    with monkeypatch.context() as m:
+        ctrl_c_at(m, 2)
+        assert netdef("train", exp, "--epochs", "1").exit_code == 130
+    resumed = netdef("train", "--resume", run, "epochs=2")
+    assert resumed.exit_code == 0, resumed.output
+    assert f"resuming {run}: {exp} (recorded), epochs=2 (given, was epochs=1)\n" in resumed.stdout
+    assert "done in" in resumed.stdout and "16 steps" in resumed.stdout
+    assert yaml.safe_load((run / "run.yaml").read_text())["overrides"] == {"epochs": "2"}
+
+
+def test_train_without_experiment_or_resume_is_a_usage_error(tmp_path):
+    r = CliRunner().invoke(cli, ["train"])
+    assert r.exit_code == 2 and "give an EXPERIMENT file" in r.stderr
+    r = CliRunner().invoke(cli, ["train", str(tmp_path / "none.cfg")])
+    assert r.exit_code == 2 and "no such file" in r.stderr
+
+
+def test_resume_of_a_folder_without_a_record_says_what_to_do(tmp_path):
+    exp = write_experiment(tmp_path, workers=0)
+    assert netdef("train", exp, "epochs=1").exit_code == 0
+    (tmp_path / "run" / "run.yaml").write_text("- not\n- a record\n")
+    r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run")])
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "run.yaml: not a run record" in r.stderr and "netdef train EXPERIMENT --resume" in r.stderr
