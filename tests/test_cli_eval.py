@@ -129,3 +129,60 @@ def test_bad_input_exits_1_with_a_located_message(run, tmp_path, make, args, mes
 def test_usage_errors_exit_2(run):
     assert netdef("eval", "--model", run / "ckpt.pt", "--crops", "3", ok=False).exit_code == 2
     assert netdef("eval", ok=False).exit_code == 2
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    """stdout as an 80-column terminal."""
+    import sys
+
+    from rich.console import Console
+
+    import netdef.cli.eval_cmds as cmds
+
+    monkeypatch.setattr(cmds, "stdout_console",
+                        lambda: Console(file=sys.stdout, width=80, highlight=False))
+
+
+def test_eval_and_predict_fit_80_columns_without_breaking_words(run, tmp_path, narrow):
+    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines[1:]), lines  # the first: the data, one line
+    for words in ("top-1 error", "top-1 accuracy", "1-crop", "10-crop", "nll"):
+        assert any(words in line for line in lines), words
+    assert any(line.startswith("evaluation time: ") and line.endswith("× 10 views)")
+               for line in lines)
+    photo = tmp_path / ("a-rather-long-folder-name-" * 3) / "photo.png"
+    photo.parent.mkdir()
+    Image.new("RGB", (30, 24), (200, 20, 20)).save(photo)
+    result = netdef("predict", "--model", run / "ckpt.pt", photo)
+    assert result.exit_code == 0, result.output
+    assert str(photo) in result.stdout.splitlines()  # the path whole, on its own line
+    import netdef as nd
+    for name in nd.load_checkpoint(run / "ckpt.pt").classes:
+        assert name in result.stdout
+
+
+def test_eval_json_is_rounded_once(run):
+    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--json")
+    data = json.loads(result.stdout)
+    assert "seconds" in data and "seconds" not in data["one_crop"]
+    floats = [v for d in (data, data["one_crop"]) for v in d.values() if isinstance(v, float)]
+    assert all(len(repr(v).split(".")[1]) <= 6 for v in floats), floats
+    assert data["seconds"] == round(data["seconds"], 2)
+
+
+def test_show_preds_count_and_no_errors(run, tmp_path, monkeypatch):
+    result = netdef("show-preds", "--model", run / "ckpt.pt", "--count", "5",
+                    "--out", tmp_path / "p.png")
+    assert result.exit_code == 0, result.output
+    assert "(5 image(s))" in result.stdout and is_png(tmp_path / "p.png")
+    import netdef.show.preds as P
+
+    monkeypatch.setattr(P, "pick", lambda *a, **k: [])
+    result = netdef("show-preds", "--model", run / "ckpt.pt", "--only-errors",
+                    "--out", tmp_path / "none.png")
+    assert result.exit_code == 0, result.output
+    assert "no misclassified image among the 30 validation images" in result.stdout
+    assert not (tmp_path / "none.png").exists()

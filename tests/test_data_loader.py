@@ -119,18 +119,18 @@ def test_builtin_bad_names():
 
 
 def test_prep_command(tmp_path):
-    from netdef.cli.data_cmds import prep_cmd
+    from netdef.cli import cli  # the group: its error boundary turns NetdefError into exit 1
 
     write_folder(tmp_path / "src", size=16)
     runner = CliRunner()
-    ok = runner.invoke(prep_cmd, [str(tmp_path / "src"), str(tmp_path / "dst"),
-                                  "--image-size", "16", "--workers", "1"],
+    ok = runner.invoke(cli, ["prep", str(tmp_path / "src"), str(tmp_path / "dst"),
+                             "--image-size", "16", "--workers", "1"],
                        catch_exceptions=False)
     assert ok.exit_code == 0 and "2 classes, 12 train, 4 val images of 3×16×16" in ok.output
-    bad = runner.invoke(prep_cmd, [str(tmp_path / "nope")])
-    assert bad.exit_code == 1 and f"{tmp_path}/nope: data folder does not exist" in bad.output
+    bad = runner.invoke(cli, ["prep", str(tmp_path / "nope")])
+    assert bad.exit_code == 1 and f"{tmp_path}/nope: data folder does not exist" in bad.stderr
     assert "Traceback" not in bad.output
-    help_ = runner.invoke(prep_cmd, ["--help"])
+    help_ = runner.invoke(cli, ["prep", "--help"])
     assert help_.exit_code == 0 and "Examples:" in help_.output
 
 

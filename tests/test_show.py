@@ -115,3 +115,93 @@ def test_lr_png_and_the_assumed_plateau(tmp_path):
     plateau = parse_schedule("plateau[base=1;factor=0.1;patience=2]")
     rates = [lr_at(plateau, 0.5, assumed_errors(t, 2)) for t in range(8)]
     assert rates == pytest.approx([1, 1, 1, 0.1, 0.1, 0.1, 0.1, 0.1])  # one drop, at test 3
+
+
+def test_one_channel_filters_are_grey_and_bigger_than_before():
+    w = np.random.default_rng(0).normal(size=(32, 1, 5, 5)).astype(np.float32)
+    image = filter_image([FilterBlock("conv1 | gpu=0 (cpu) | 32 filters 5x5x1", w)])
+    tile = 5 * 15                                     # at least 72 px: 5x5 enlarged 15x
+    assert image.size == (8 * (tile + F.GAP) + F.GAP,  # 32 filters: 4 rows of 8
+                          F.CAPTION_H + 4 * (tile + F.GAP) + F.GAP) == (627, 339)
+    px = np.asarray(image)[F.CAPTION_H:].astype(int)
+    assert (px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all()  # grey
+
+
+def test_filters_over_many_channels_show_a_subset_and_say_so(model):
+    block = F.layer_block(model, "fc", input_idx=1, channels=48)      # (3, 48, 3, 3)
+    assert block.filters.shape == (3, 16, 3, 3)
+    assert "shown: 3 of 3 filters (rows) x 16 of 48 input channels (columns); --all" \
+        in block.caption
+    assert "gpu=0 (cpu)" in block.caption and "tower" not in block.caption
+    full = F.layer_block(model, "fc", input_idx=1, channels=48, full=True)
+    assert full.filters.shape == (3, 48, 3, 3) and "shown:" not in full.caption
+    assert render_filters(model, ["fc"], input_idx=1, channels=48).size[0] == \
+        16 * (3 * 24 + F.GAP) + F.GAP                  # 16 channel tiles of 3x3 at 24x
+
+
+def _records(path, batches: int | None, steps=(10, 20, 30), tests=()):
+    import json
+
+    lines = [{"kind": "train", "epoch": 1, "batch": s, "step": s, "nll": 2.0 / s,
+              "top1_err": 0.5, "rate": 0.01 if s < 25 else 0.001,
+              **({"batches": batches} if batches else {})} for s in steps]
+    lines += [{"kind": "test", "epoch": e, "step": e * 39, "val_nll": 1.0, "val_top1_err": 0.3,
+               "val_top5_err": 0.1, "train_nll": 1.0, "train_top1_err": 0.3} for e in tests]
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return read_metrics(path)
+
+
+def _legend(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def test_cost_of_a_run_stopped_in_its_first_epoch(tmp_path):
+    from netdef.show.cost import cost_figure
+
+    fig = cost_figure(_records(tmp_path / "a", batches=39), "a")      # 30 of 39 batches done
+    ax_nll, ax_err, ax_lr = fig.axes
+    train = ax_nll.get_lines()[0]                     # (then the dotted rate-change marks)
+    assert list(train.get_xdata()) == pytest.approx([10 / 39, 20 / 39, 30 / 39])
+    assert _legend(ax_nll) == ["training nll"]        # no test yet: no validation entries
+    assert _legend(ax_err) == ["training error"]
+    rate = ax_lr.get_lines()[0]
+    assert rate.get_drawstyle() == "steps-pre" and ax_lr.get_xlabel() == "epoch"
+    # a log without the batch count and no test: drawn against steps, and labelled so
+    fig = cost_figure(_records(tmp_path / "b", batches=None), "b")
+    assert list(fig.axes[0].get_lines()[0].get_xdata()) == [10, 20, 30]
+    assert fig.axes[2].get_xlabel().startswith("step")
+
+
+def test_cost_with_tests_lists_every_curve(tmp_path):
+    from netdef.show.cost import cost_figure
+
+    fig = cost_figure(_records(tmp_path, batches=39, steps=(20, 39, 59, 78), tests=(1, 2)), "r")
+    assert _legend(fig.axes[0]) == ["training nll", "validation nll"]
+    assert _legend(fig.axes[1]) == ["training error", "validation error",
+                                    "validation top-5 error"]
+
+
+def test_preds_with_no_error_write_no_picture(model, tmp_path, monkeypatch):
+    import netdef.show.preds as P
+
+    monkeypatch.setattr(P, "pick", lambda *a, **k: [])
+    assert P.render_preds(model, None, tmp_path / "p.png", only_errors=True) == (None, 0)
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_preds_title_the_true_class_plainly_and_redden_a_wrong_guess(model):
+    from netdef.show.output import pyplot
+    from netdef.show.preds import Shown, _draw
+
+    plt = pyplot()
+    fig, (ax_img, ax_bar) = plt.subplots(1, 2)
+    wrong = Shown(0, np.zeros((3, 8, 8), np.uint8), 1, [(0, 0.6), (1, 0.3), (2, 0.1)])
+    _draw(model, wrong, ax_img, ax_bar)
+    assert ax_img.get_title() == f"true: {model.classes[1]}"
+    assert ax_img.title.get_color() not in ("tab:red", "red")
+    colours = [bar.get_facecolor() for bar in ax_bar.patches]
+    from matplotlib.colors import to_rgba
+    assert colours == [to_rgba("tab:red"), to_rgba("tab:green"), to_rgba("tab:grey")]
+    plt.close(fig)

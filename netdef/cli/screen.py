@@ -78,7 +78,7 @@ class Screen:
                              disable=not bars.is_terminal)
         self.live = not self.progress.disable
         self.tasks: dict[str, TaskID] = {}
-        self.run: dict = {}  # what Started said: epochs, classes, total steps, the rate's name
+        self.run: dict = {}  # what Started said: epochs, classes, the rate's name
         self.clock: tuple[float, int] | None = None  # (time, step) of this process's 1st batch
         self.tests = 0
         self.logged = 0  # the step of the last progress line printed when piped

@@ -173,8 +173,8 @@ def layer_block(model, name: str, input_idx: int = 0, channels: int | None = Non
     subset = ""
     if c not in (1, 3) and not full and (f > SUBSET or c > SUBSET):
         w = w[:SUBSET, :SUBSET]
-        subset = (f" | first {w.shape[0]} filters (rows) x first {w.shape[1]} input channels "
-                  f"(columns); --all for every one")
+        subset = (f" | shown: {w.shape[0]} of {f} filters (rows) x {w.shape[1]} of {c} input "
+                  f"channels (columns); --all for every one")
     # ASCII only: Pillow's fallback bitmap font has no '×' or '·'. Devices as the file numbers
     # them (gpu=0, gpu=1), then the real device they ran on.
     caption = (f"{name} | gpu={device} ({_real(model, device)}) | {f} filters {k}x{k}x{c}"
