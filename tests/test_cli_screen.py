@@ -115,7 +115,7 @@ def test_live_bar_moves_every_batch_with_labelled_times():
     assert "train nll 1.2500  error 50.0%  conv1 epsW 1.00e-03" in text
     assert "Ctrl-C: stopping after this batch, then saving" in text
     # the closing message starts a line of its own, and names the real command
-    assert "\nCtrl-C: stopped at step 3; checkpoint saved in runs/q. Continue with:\n" \
+    assert "\ninterrupted (Ctrl-C) at step 3; checkpoint saved in runs/q. Continue with:\n" \
            "  netdef train --resume runs/q\n" in text
 
 

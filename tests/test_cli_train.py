@@ -52,7 +52,7 @@ def test_resume_needs_only_the_run_folder(tmp_path, monkeypatch):
     assert stopped.exit_code == 130, stopped.output
     err = stopped.stderr
     assert "Ctrl-C: stopping after this batch, then saving" in err
-    assert err.index("stopping after this batch") < err.index("stopped at step 3")
+    assert err.index("stopping after this batch") < err.index("interrupted (Ctrl-C) at step 3")
     assert f"Continue with:\n  netdef train --resume {run}\n" in err
     assert "EXPERIMENT" not in stopped.output
     record = yaml.safe_load((run / "run.yaml").read_text())

@@ -267,8 +267,8 @@ class Screen:
         if e.interrupted:
             import shlex
 
-            how = f"{self.stopping}: " if self.stopping else ""
-            self.print(f"[bold yellow]{how}stopped[/] at step {e.step}; checkpoint saved in "
+            how = f" ({self.stopping})" if self.stopping else ""
+            self.print(f"[bold yellow]interrupted[/]{how} at step {e.step}; checkpoint saved in "
                        f"{escape(e.run_dir)}. Continue with:\n  netdef train --resume "
                        f"{escape(shlex.quote(e.run_dir))}", err=True)
             return
