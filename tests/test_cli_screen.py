@@ -134,3 +134,48 @@ def test_eval_progress_and_messages():
         s(Message("plain information"))
     assert s.progress.tasks[0].completed == 5
     assert "warning: a warning" in err.getvalue() and "plain information" in out.getvalue()
+
+
+def test_event_objects_of_the_data_stage_and_nets_without_a_classifier():
+    """Data events as objects with a sentence (``text``), and training numbers when the net's
+    costs are reported by name (no classifier: no nll or error)."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class PackStarted:
+        total: int
+        text: str = "packing 90 images"
+
+    @dataclass
+    class ImagesSkipped:
+        text: str = "skipped 1 of 91 images that cannot be decoded"
+
+    @dataclass
+    class SomethingNew:
+        text: str = "a new remark"
+
+    @dataclass
+    class Progress:  # as the loop reports a net whose only cost is cost.sum2
+        epoch: int = 1
+        batch: int = 4
+        batches: int = 4
+        step: int = 4
+        total_steps: int = 8
+        nll: None = None
+        top1_err: None = None
+        rate: float = 1e-3
+        images_per_s: float = 100.0
+        eta_s: float = 12.0
+        costs: dict = None
+
+    s, out, err = screen()
+    with s:
+        s.data(PackStarted(90))
+        s.data(ImagesSkipped())
+        s.data(SomethingNew())
+        s(a_start())
+        s(Progress(costs={"sqdiff": 9e33}))
+    assert "data: packing 90 images (once" in err.getvalue()
+    assert "warning: data: skipped 1 of 91 images" in err.getvalue()
+    assert "a new remark" in out.getvalue()
+    assert "train sqdiff 9.000e+33  conv1 epsW" in out.getvalue()

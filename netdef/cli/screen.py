@@ -34,6 +34,22 @@ def pct(x: float | None) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
 
 
+def num(x: float | None) -> str:
+    """Fixed point from 0.001 to 10⁵, scientific outside (a blown-up cost: 9.000e+33)."""
+    if x is None:
+        return "-"
+    return f"{x:.4f}" if x == 0 or (math.isfinite(x) and 1e-3 <= abs(x) < 1e5) else f"{x:.3e}"
+
+
+def scores(nll: float | None, err: float | None, costs: dict[str, float]) -> str:
+    """The classifier's nll and error; every cost layer by name when there is more than the
+    classifier's, or no classifier at all (as cuda-convnet2 printed each cost layer)."""
+    parts = [f"nll {num(nll)}  error {pct(err)}"] if nll is not None else []
+    if nll is None or len(costs) > 1:
+        parts += [f"{name} {num(value)}" for name, value in costs.items()]
+    return "  ".join(parts)
+
+
 class Times(ProgressColumn):
     """``elapsed 0:42  ETA 1:40``: labelled, so neither number is taken for the other. A task
     may carry its own ``eta`` (training: the whole run's, not the bar's)."""
@@ -96,12 +112,16 @@ class Screen:
         handler = getattr(self, f"on_{type(event).__name__}", None)
         if handler is not None:
             handler(event)
-        elif hasattr(event, "text") and hasattr(event, "severity"):  # e.g. torch.compile's
-            self.note(event.severity, event.text)
+        elif hasattr(event, "text"):  # e.g. torch.compile's: a sentence, maybe a severity
+            self.note(getattr(event, "severity", "info"), event.text)
 
-    def data(self, kind: str, **info) -> None:
-        """The data stage's ``emit(kind, **info)``."""
-        self.on_data(kind, info)
+    def data(self, event, /, **info) -> None:
+        """The data stage's callback: ``emit(kind, **info)``, or one event object (with a
+        ``text`` sentence), as training's events are."""
+        if isinstance(event, str):
+            self.on_data(event, info)
+        else:
+            self(event)
 
     def print(self, text: str, style: str | None = None, err: bool = False) -> None:
         """A line (markup allowed; escape what comes from outside). While the training display
@@ -173,6 +193,28 @@ class Screen:
             fields = ", ".join(f"{k} {v}" for k, v in info.items())
             self.note("note", f"data: {kind.replace('_', ' ')}" + (f": {fields}" if fields else ""))
 
+    # the data stage's event objects: a sentence each (``text``), a bar while packing
+    def on_PackStarted(self, e) -> None:
+        self.print(f"data: {escape(e.text)} (once; later runs reuse the pack)", "dim", err=True)
+        self.bar("pack", "packing", 0, e.total)
+
+    def on_PackProgress(self, e) -> None:
+        self.bar("pack", "packing", e.done, e.total)
+
+    def on_PackDone(self, e) -> None:
+        self.drop("pack")
+        self.print(f"data: {escape(e.text)}", "dim", err=True)
+
+    def on_ImagesSkipped(self, e) -> None:
+        self.note("warning", f"data: {e.text}")
+
+    on_CacheRebuilt = on_ImagesSkipped
+
+    def on_FilesIgnored(self, e) -> None:
+        self.note("note", f"data: {e.text}")
+
+    on_DataNote = on_FilesIgnored
+
     def _paths(self, text: str, paths, severity: str = "warning") -> None:
         shown = [str(p) for p in (paths or [])][:MAX_PATHS]
         self.note(severity, f"data: {text}" + (", e.g.:" if shown else ""))
@@ -210,8 +252,8 @@ class Screen:
 
     def on_Progress(self, e) -> None:
         rate_of = self.run.get("rate_of") or "lr"
-        numbers = (f"train nll {e.nll:.4f}  error {pct(e.top1_err)}  {rate_of} {e.rate:.2e}  "
-                   f"{e.images_per_s:,.0f} images/s")
+        numbers = (f"train {scores(e.nll, e.top1_err, getattr(e, 'costs', {}))}  {rate_of} "
+                   f"{e.rate:.2e}  {e.images_per_s:,.0f} images/s")
         if self.live:
             self.progress.footer = "  " + numbers
             return
@@ -238,13 +280,14 @@ class Screen:
             self.progress.notice = text  # printed with the closing lines instead
 
     def on_Tested(self, e) -> None:
-        top5 = (f"  top-5 error {pct(e.val_top5)}"
-                if self.run.get("classes", 0) > 5 else "")  # top-5 of 5 classes or fewer: 0
+        top5 = (f"  top-5 error {pct(e.val_top5)}" if e.val_top5 is not None
+                and self.run.get("classes", 0) > 5 else "")  # top-5 of ≤ 5 classes: always 0
         best = "  [bold green]best so far[/]" if e.best else ""
         self.print(f"[bold]test[/] after epoch {e.epoch} (step {e.step:,}){best}")
-        self.print(f"  validation  nll {e.val_nll:.4f}  error {pct(e.val_top1)}{top5}")
-        self.print(f"  training    nll {e.train_nll:.4f}  error {pct(e.train_top1)}  (mean "
-                   f"since the last test)", "dim")
+        val = scores(e.val_nll, e.val_top1, getattr(e, "val_costs", {}))
+        train = scores(e.train_nll, e.train_top1, getattr(e, "train_costs", {}))
+        self.print(f"  validation  {val}{top5}")
+        self.print(f"  training    {train}  (mean since the last test)", "dim")
         if e.health and not self.tests:
             self.print("  weights: mean|w|, mean|Δw| of the last update, Δw/w = their ratio",
                        "dim")
