@@ -15,8 +15,8 @@ from netdef.cli import cli
 from netdef.cli.screen import Screen
 from netdef.evaluate import EvalProgress
 from netdef.train import events as ev
-from netdef.train.events import (BatchDone, DataEvent, EpochStarted, Finished, Health, Message,
-                                 Progress, Started, StopRequested)
+from netdef.train.events import (BatchDone, EpochStarted, Finished, Health, Message, Progress,
+                                 Started, StopRequested)
 
 
 def screen(terminal: bool = False, bars_on_out: bool = False):
@@ -36,19 +36,25 @@ def a_test(best: bool = True) -> ev.Tested:
 
 
 def test_data_events_are_sentences_on_stderr():
+    from netdef.data.events import CacheRebuilt, FilesIgnored, ImagesSkipped, PackDone, PackStarted
+
     s, out, err = screen()
-    s.data("skipped", paths=["a/b.jpg", "a/c.jpg"], count=2, total=91)
-    s(DataEvent("rebuild", {"reason": "the source changed", "dst": "/c/x"}))
-    s.data("ignored", paths=["notes.txt"], count=1)
-    s.data("some_new_kind", value=3)
+    with s:
+        s(PackStarted(source="/src", dst="/c/x", total=91, image_size=64, layout="classes"))
+        s(ImagesSkipped(count=1, total=91, limit="at most 1% of the images",
+                        examples=(("a/b.jpg", "not an image"),)))
+        s(FilesIgnored(count=1, examples=("notes.txt",)))
+        s(CacheRebuilt(dst="/c/x", reason="the source changed"))
+        s(PackDone(dst="/c/x", train=80, val=10, test=0, skipped=1, channels=3,
+                   channels_reason="RGB images"))
     text = err.getvalue()
     assert out.getvalue() == ""
-    assert "warning: data: 2 of 91 images could not be read and are skipped, e.g.:" in text
-    assert "  a/b.jpg\n  a/c.jpg\n" in text
-    assert "warning: data: rebuilding the packed cache /c/x: the source changed" in text
-    assert "note: data: 1 files that are not images are ignored" in text
-    assert "note: data: some new kind: value 3" in text
-    assert "{" not in text  # never a raw dict
+    assert "data: packing 91 images of /src (classes layout) at 64×64 px into /c/x" in text
+    assert "warning: data: skipped 1 of 91 images that cannot be decoded" in text
+    assert "  a/b.jpg: not an image" in text
+    assert "note: data: ignored 1 file(s) that are not images" in text
+    assert "warning: data: packing /c/x again: the source changed" in text
+    assert "data: packed 80 training, 10 validation images" in text
 
 
 def test_eval_shows_the_data_events_it_used_to_drop(trained_run, eval_cache, monkeypatch):
@@ -56,15 +62,17 @@ def test_eval_shows_the_data_events_it_used_to_drop(trained_run, eval_cache, mon
 
     real = evaluate.open_eval_data
 
-    def rebuilt(model, data=None, on_event=None):
-        on_event("rebuild", reason="the packed cache is damaged: bad header", dst="/cache/x")
-        return real(model, data, on_event=on_event)
+    def rebuilt(model, data=None, on_event=None, **kw):
+        from netdef.data.events import CacheRebuilt
+
+        on_event(CacheRebuilt(dst="/cache/x", reason="the packed cache is damaged: bad header"))
+        return real(model, data, on_event=on_event, **kw)
 
     monkeypatch.setattr(evaluate, "open_eval_data", rebuilt)
     r = CliRunner().invoke(cli, ["eval", "--model", str(trained_run / "ckpt.pt")])
     assert r.exit_code == 0, r.output
-    assert "rebuilding the packed cache /cache/x: the packed cache is damaged" in r.stderr
-    assert "rebuilding" not in r.stdout and "top-1 error" in r.stdout
+    assert "data: packing /cache/x again: the packed cache is damaged" in r.stderr
+    assert "packing" not in r.stdout and "top-1 error" in r.stdout
 
 
 def test_training_words_piped():
@@ -136,46 +144,44 @@ def test_eval_progress_and_messages():
     assert "warning: a warning" in err.getvalue() and "plain information" in out.getvalue()
 
 
-def test_event_objects_of_the_data_stage_and_nets_without_a_classifier():
-    """Data events as objects with a sentence (``text``), and training numbers when the net's
-    costs are reported by name (no classifier: no nll or error)."""
+def test_unknown_sentences_and_nets_without_a_classifier():
+    """An event this version has no handler for still shows its sentence (``text``); a net
+    without a classifier reports its costs by name, big ones in scientific notation."""
     from dataclasses import dataclass
-
-    @dataclass
-    class PackStarted:
-        total: int
-        text: str = "packing 90 images"
-
-    @dataclass
-    class ImagesSkipped:
-        text: str = "skipped 1 of 91 images that cannot be decoded"
 
     @dataclass
     class SomethingNew:
         text: str = "a new remark"
 
-    @dataclass
-    class Progress:  # as the loop reports a net whose only cost is cost.sum2
-        epoch: int = 1
-        batch: int = 4
-        batches: int = 4
-        step: int = 4
-        total_steps: int = 8
-        nll: None = None
-        top1_err: None = None
-        rate: float = 1e-3
-        images_per_s: float = 100.0
-        eta_s: float = 12.0
-        costs: dict = None
-
     s, out, err = screen()
     with s:
-        s.data(PackStarted(90))
-        s.data(ImagesSkipped())
-        s.data(SomethingNew())
+        s(SomethingNew())
         s(a_start())
-        s(Progress(costs={"sqdiff": 9e33}))
-    assert "data: packing 90 images (once" in err.getvalue()
-    assert "warning: data: skipped 1 of 91 images" in err.getvalue()
-    assert "a new remark" in out.getvalue()
-    assert "train sqdiff 9.000e+33  conv1 epsW" in out.getvalue()
+        s(Progress(1, 4, 4, 4, 8, None, None, 1e-3, 100.0, 12.0, costs={"sqdiff": 9e33}))
+        s(ev.Tested(1, 4, None, None, None, None, None, False, 0.1,
+                    val_costs={"sqdiff": 61.5}, train_costs={"sqdiff": 70.25}))
+    text = out.getvalue()
+    assert "a new remark" in text
+    assert "train sqdiff 9.000e+33  conv1 epsW" in text
+    assert "validation  sqdiff 61.5000" in text and "training    sqdiff 70.2500" in text
+    assert "error" not in text and "top-5" not in text
+
+
+def test_ablation_events_and_its_resume_command():
+    from netdef.ablate.events import ReportWritten, RunDone, RunStarted, ViewsScored
+
+    s, out, err = screen()
+    s.resume_with = "netdef ablate examples/quickstart.cfg lrn"
+    with s:
+        s(RunStarted(index=1, total=2, variant="base", seed=0, folder="runs/a/base-0",
+                     action="train"))
+        s(RunDone(variant="base", seed=0, val_top1=0.25, seconds=3.0))
+        s(ViewsScored(seed=0, folder="runs/a/base-0", one_view=0.3, ten_views=0.25, seconds=2))
+        s(ReportWritten(json="a.json", markdown="a.md", pictures=("p.png",)))
+        s(Finished("runs/a/lrn-0", 3, True, None, None, 5.0))
+    text = out.getvalue()
+    assert "run 1/2: base seed 0 — training (runs/a/base-0)" in text
+    assert "base seed 0: validation error 25.0%" in text
+    assert "ten-view, seed 0: error 30.0% on the centre crop, 25.0% on ten views" in text
+    assert "report: a.md, a.json, 1 picture(s)" in text
+    assert "Continue with:\n  netdef ablate examples/quickstart.cfg lrn\n" in err.getvalue()

@@ -110,7 +110,7 @@ def test_the_display_names_each_cost_and_eval_says_there_is_no_classifier(autoen
     result = CliRunner().invoke(cli, ["train", str(autoencoder)])
     assert result.exit_code == 0, result.output
     assert "sqdiff" in result.output and "nll" not in result.output
-    assert "val sqdiff" in result.output and "train sqdiff" in result.output
+    assert "validation  sqdiff" in result.output and "train sqdiff" in result.output
     ckpt = str(autoencoder.parent / "run" / "ckpt.pt")
     for args in (["eval", "--model", ckpt], ["predict", "--model", ckpt, "photo.jpg"],
                  ["show-preds", "--model", ckpt]):

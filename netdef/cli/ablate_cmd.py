@@ -2,54 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 from rich.markup import escape
 from rich.table import Table
 
-from ..errors import NetdefError
-from .render import STYLE, print_diagnostics, stderr_console, stdout_console
+from .render import STYLE, stderr_console, stdout_console
 from .screen import Screen
 
 CLAIM_HELP = "relu, lrn, overlap-pool, dropout, augment, ten-view, towers"
-
-
-class AblateDisplay:
-    """A header line per run, the ten-view scores and the report's paths; every other event
-    (each run's training) goes to the training display."""
-
-    def __init__(self, out, training):
-        self.out, self.training = out, training
-
-    def __call__(self, event) -> None:
-        handler = getattr(self, f"on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
-        else:
-            self.training(event)
-
-    def on_RunStarted(self, e) -> None:
-        verb = {"train": "training", "resume": "resuming", "reuse": "finished, reused"}[e.action]
-        self.out.print(f"[bold]run {e.index}/{e.total}[/]: {escape(e.variant)} seed {e.seed} — "
-                       f"{verb} ({escape(e.folder)})", highlight=False)
-
-    def on_RunDone(self, e) -> None:
-        self.out.print(f"  {escape(e.variant)} seed {e.seed}: validation top-1 error "
-                       f"{_pct(e.val_top1)}", style="dim", highlight=False)
-
-    def on_ViewsScored(self, e) -> None:
-        self.out.print(f"  ten-view, seed {e.seed}: top-1 error {_pct(e.one_view)} on the "
-                       f"centre crop, {_pct(e.ten_views)} on ten views ({e.seconds:.0f} s)",
-                       highlight=False)
-
-    def on_ReportWritten(self, e) -> None:
-        self.out.print(f"[bold green]report[/]: {escape(e.markdown)}, {escape(e.json)}, "
-                       f"{len(e.pictures)} picture(s)", highlight=False)
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.1f}%"
 
 
 def show_plan(plan, show: bool) -> None:
@@ -113,7 +73,7 @@ def show_verdicts(result) -> None:
     stdout_console().print(table)
 
 
-@click.command("ablate")
+@click.command("ablate", short_help="Test the paper's claims on your net, variant by variant.")
 @click.argument("experiment", type=click.Path(exists=True, dir_okay=False))
 @click.argument("claims", nargs=-1, required=True, metavar="CLAIM...")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
@@ -151,23 +111,17 @@ def ablate_cmd(experiment: str, claims: tuple[str, ...], seeds, epochs, quick: b
 
     options = AblateOptions(experiment=experiment, claims=claims, seeds=seeds, epochs=epochs,
                             quick=quick, out=out, threshold=threshold / 100, devices=devices)
-    err = stderr_console()
-    try:
-        plan = make_plan(options)
-        show_plan(plan, show)
-        if dry_run:
-            return
-        from ..ablate import run_ablation
+    plan = make_plan(options)
+    show_plan(plan, show)
+    if dry_run:
+        return
+    from ..ablate import run_ablation
 
-        screen = stdout_console()
-        with Screen(screen, err, bars_on_out=True) as training:
-            result = run_ablation(plan, on_event=AblateDisplay(screen, training),
-                                  command=command_line(options))
-    except NetdefError as exc:
-        print_diagnostics(err, exc.diagnostics)
-        sys.exit(1)
+    with Screen(stdout_console(), stderr_console(), bars_on_out=True) as screen:
+        # an interrupted run is continued by rerunning the ablation: finished runs are
+        # reused, the interrupted one resumes
+        screen.resume_with = command_line(options)
+        result = run_ablation(plan, on_event=screen, command=command_line(options))
     if result.interrupted:
-        err.print("[bold yellow]interrupted[/]; rerun the same command to continue "
-                  "(finished runs are reused, the interrupted one resumes)")
-        sys.exit(130)
+        click.get_current_context().exit(130)
     show_verdicts(result)

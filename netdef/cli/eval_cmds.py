@@ -82,7 +82,7 @@ def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
     model = _model(ckpt)
     check_classifier(model, "eval")  # before any data is opened
     with _screen("evaluating") as screen:
-        ds = open_eval_data(model, data, on_event=screen.data)
+        ds = open_eval_data(model, data, on_event=screen)
         result = evaluate(model, ds, int(crops), batch_size, screen, _workers(model), split)
     record = {"checkpoint": ckpt, "data": str(data or model.experiment.get("data")),
               "split": split, **result.to_dict()}
@@ -172,7 +172,7 @@ def features_cmd(ckpt, layer, data, split, out) -> None:
     path = _out(out, ".", "")
     labels_path = _out(None, path.parent, f"{path.stem}-labels.npy")
     with _screen(f"features of {layer}") as screen:
-        ds = open_eval_data(model, data, on_event=screen.data)
+        ds = open_eval_data(model, data, on_event=screen)
         acts, labels = features(model, layer, ds, split, on_event=screen,
                                 workers=_workers(model))
     _save_npy(path, acts, np)
@@ -269,7 +269,7 @@ def show_preds_cmd(ckpt, data, only_errors, count, out) -> None:
     check_classifier(model, "show-preds")  # before any data is opened
     path = _out(out, ckpt, f"{Path(ckpt).stem}-preds.png")
     with _screen("predicting") as screen:
-        ds = open_eval_data(model, data, on_event=screen.data)
+        ds = open_eval_data(model, data, on_event=screen)
         written, shown = render_preds(model, ds, path, only_errors, count, on_event=screen)
     if written is None:
         stdout_console().print(f"no misclassified image among the {ds.num_val:,} validation "

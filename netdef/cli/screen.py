@@ -1,9 +1,10 @@
 """Every event of the library, drawn on the terminal with rich: training, data, evaluation.
 
-The library never prints: training and evaluation hand dataclasses to an ``on_event`` callback
-(:mod:`netdef.train.events`, :class:`netdef.evaluate.EvalProgress`), and the data stage calls
-``emit(kind, **info)``. :class:`Screen` is the one place that turns all of them into lines and
-progress bars, so a data event reads the same under ``netdef train``, ``eval`` or ``prep``.
+The library never prints: training, data, evaluation and ablation hand dataclasses to an
+``on_event`` callback (:mod:`netdef.train.events`, :mod:`netdef.data.events`,
+:class:`netdef.evaluate.EvalProgress`, :mod:`netdef.ablate.events`). :class:`Screen` is the
+one place that turns all of them into lines and progress bars, so a data event reads the same
+under ``netdef train``, ``eval``, ``prep`` or ``ablate``.
 Events are dispatched on their class name, so this module imports neither torch nor the
 training code.
 
@@ -26,9 +27,6 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColum
 from rich.text import Text
 
 from .render import STYLE, duration
-
-MAX_PATHS = 5  # example paths shown for skipped or ignored files
-
 
 def pct(x: float | None) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
@@ -79,7 +77,7 @@ class Bars(Progress):
 
 
 class Screen:
-    """Draws events (call it with one) and the data stage's ``emit(kind, **info)`` (:meth:`data`).
+    """Draws events: call it with one (it is an ``on_event`` callback).
 
     The progress bars live on stdout for training (``bars_on_out``), on stderr for the
     commands whose stdout is a result. Use it as a context manager around the work."""
@@ -99,6 +97,7 @@ class Screen:
         self.tests = 0
         self.logged = 0  # the step of the last progress line printed when piped
         self.stopping = ""  # "Ctrl-C" or "SIGTERM" once a stop was asked for
+        self.resume_with = ""  # the command that continues, when not 'netdef train --resume'
 
     # -- plumbing -------------------------------------------------------------------------
     def __enter__(self) -> "Screen":
@@ -114,14 +113,6 @@ class Screen:
             handler(event)
         elif hasattr(event, "text"):  # e.g. torch.compile's: a sentence, maybe a severity
             self.note(getattr(event, "severity", "info"), event.text)
-
-    def data(self, event, /, **info) -> None:
-        """The data stage's callback: ``emit(kind, **info)``, or one event object (with a
-        ``text`` sentence), as training's events are."""
-        if isinstance(event, str):
-            self.on_data(event, info)
-        else:
-            self(event)
 
     def print(self, text: str, style: str | None = None, err: bool = False) -> None:
         """A line (markup allowed; escape what comes from outside). While the training display
@@ -161,39 +152,7 @@ class Screen:
     def on_EvalProgress(self, e) -> None:
         self.bar("eval", self.label, e.done, e.total)
 
-    # -- data -----------------------------------------------------------------------------
-    def on_DataEvent(self, e) -> None:
-        self.on_data(e.kind, e.info)
-
-    def on_data(self, kind: str, info: dict) -> None:
-        get = info.get
-        if kind == "pack_start":
-            self.print(f"data: packing {get('total')} images of {escape(str(get('source')))} at "
-                       f"{get('image_size')} px into {escape(str(get('dst')))} (once; later "
-                       f"runs reuse the pack)", "dim", err=True)
-            self.bar("pack", "packing", 0, int(get("total") or 0))
-        elif kind == "pack_progress":
-            self.bar("pack", "packing", int(get("done") or 0), int(get("total") or 0))
-        elif kind == "pack_done":
-            self.drop("pack")
-            skipped = f", skipped {get('skipped')} unreadable" if get("skipped") else ""
-            self.print(f"data: packed {get('train')} training and {get('val')} validation "
-                       f"images{skipped}", "dim", err=True)
-        elif kind == "skipped":
-            of = f" of {get('total')}" if get("total") else ""
-            self._paths(f"{get('count')}{of} images could not be read and are skipped",
-                        get("paths"))
-        elif kind == "ignored":
-            self._paths(f"{get('count')} files that are not images are ignored", get("paths"),
-                        "note")
-        elif kind == "rebuild":
-            self.note("warning", f"data: rebuilding the packed cache {get('dst')}: "
-                                 f"{get('reason')}")
-        else:  # a kind this version does not know yet: its fields, readably
-            fields = ", ".join(f"{k} {v}" for k, v in info.items())
-            self.note("note", f"data: {kind.replace('_', ' ')}" + (f": {fields}" if fields else ""))
-
-    # the data stage's event objects: a sentence each (``text``), a bar while packing
+    # -- data: the data stage's events, a sentence each (``text``), a bar while packing --
     def on_PackStarted(self, e) -> None:
         self.print(f"data: {escape(e.text)} (once; later runs reuse the pack)", "dim", err=True)
         self.bar("pack", "packing", 0, e.total)
@@ -215,14 +174,11 @@ class Screen:
 
     on_DataNote = on_FilesIgnored
 
-    def _paths(self, text: str, paths, severity: str = "warning") -> None:
-        shown = [str(p) for p in (paths or [])][:MAX_PATHS]
-        self.note(severity, f"data: {text}" + (", e.g.:" if shown else ""))
-        for p in shown:
-            self.print(f"  {escape(p)}", err=True)
-
     # -- training -------------------------------------------------------------------------
     def on_Started(self, e) -> None:
+        self.drop("epoch")  # a previous run's (netdef ablate trains several)
+        if self.live and not self.progress.live.is_started:
+            self.progress.start()  # stopped by the previous run's Finished
         self.run = {"epochs": e.epochs, "classes": e.classes, "rate_of": e.rate_of}
         verb = f"resuming at step {e.step:,}" if e.resumed else "training"
         self.print(f"{verb} on {', '.join(e.devices)}: {e.params:,} parameters; {e.classes} "
@@ -311,11 +267,29 @@ class Screen:
             import shlex
 
             how = f" ({self.stopping})" if self.stopping else ""
+            again = self.resume_with or f"netdef train --resume {shlex.quote(e.run_dir)}"
             self.print(f"[bold yellow]interrupted[/]{how} at step {e.step}; checkpoint saved in "
-                       f"{escape(e.run_dir)}. Continue with:\n  netdef train --resume "
-                       f"{escape(shlex.quote(e.run_dir))}", err=True)
+                       f"{escape(e.run_dir)}. Continue with:\n  {escape(again)}", err=True)
             return
         best = (f"; best validation error {pct(e.best_val_top1)} (best.pt)"
                 if e.best_val_top1 is not None else "")
         self.print(f"[bold green]done[/] in {duration(e.seconds)}: {e.step} steps{best}; run "
                    f"folder {escape(e.run_dir)}")
+
+    # -- ablation (netdef ablate): a header per run, the ten-view scores, the report ---------
+    def on_RunStarted(self, e) -> None:
+        verb = {"train": "training", "resume": "resuming", "reuse": "finished, reused"}[e.action]
+        self.print(f"[bold]run {e.index}/{e.total}[/]: {escape(e.variant)} seed {e.seed} — "
+                   f"{verb} ({escape(e.folder)})")
+
+    def on_RunDone(self, e) -> None:
+        self.print(f"  {escape(e.variant)} seed {e.seed}: validation error {pct(e.val_top1)}",
+                   "dim")
+
+    def on_ViewsScored(self, e) -> None:
+        self.print(f"  ten-view, seed {e.seed}: error {pct(e.one_view)} on the centre crop, "
+                   f"{pct(e.ten_views)} on ten views ({e.seconds:.0f} s)")
+
+    def on_ReportWritten(self, e) -> None:
+        self.print(f"[bold green]report[/]: {escape(e.markdown)}, {escape(e.json)}, "
+                   f"{len(e.pictures)} picture(s)")
