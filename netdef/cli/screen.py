@@ -1,4 +1,5 @@
-"""Every event of the library, drawn on the terminal with rich: training, data, evaluation.
+"""Every event of the library, drawn on the terminal with rich: training, data, evaluation,
+ablation.
 
 The library never prints: training, data, evaluation and ablation hand dataclasses to an
 ``on_event`` callback (:mod:`netdef.train.events`, :mod:`netdef.data.events`,
@@ -27,6 +28,7 @@ from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColum
 from rich.text import Text
 
 from .render import STYLE, duration
+
 
 def pct(x: float | None) -> str:
     return "-" if x is None or math.isnan(x) else f"{100 * x:.1f}%"
