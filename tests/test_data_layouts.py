@@ -226,19 +226,19 @@ def test_max_bad_as_a_count_or_a_percentage(tmp_path, limit, ok):
 
 
 def test_prep_reports_skips_as_one_clear_message_never_then_fails(tmp_path):
-    from netdef.cli.data_cmds import prep_cmd
+    from netdef.cli import cli  # the group: its boundary turns NetdefError into exit 1
 
     write_folder(tmp_path / "src", train=50, val=1)
     (tmp_path / "src" / "train" / "a" / "bad.png").write_bytes(b"nope")
     runner = CliRunner()
-    fail = runner.invoke(prep_cmd, [str(tmp_path / "src"), str(tmp_path / "p"), "--image-size",
-                                    "16", "--workers", "1", "--max-bad", "0"])
+    fail = runner.invoke(cli, ["prep", str(tmp_path / "src"), str(tmp_path / "p"),
+                               "--image-size", "16", "--workers", "1", "--max-bad", "0"])
     assert fail.exit_code == 1 and "skipped" not in fail.output
     assert "1 of 103 images cannot be decoded" in fail.output and "max-bad allows at most 0 " \
                                                                  "images" in fail.output
     assert not (tmp_path / "p").exists()
-    ok = runner.invoke(prep_cmd, [str(tmp_path / "src"), str(tmp_path / "p"), "--image-size",
-                                  "16", "--workers", "1"])
+    ok = runner.invoke(cli, ["prep", str(tmp_path / "src"), str(tmp_path / "p"),
+                             "--image-size", "16", "--workers", "1"])
     assert ok.exit_code == 0, ok.output
     assert "skipped 1 of 103 images that cannot be decoded (allowed: at most 1% of the images; " \
            "see max-bad)" in ok.output
@@ -246,27 +246,27 @@ def test_prep_reports_skips_as_one_clear_message_never_then_fails(tmp_path):
 
 
 def test_prep_takes_image_size_from_an_experiment_and_says_so(tmp_path):
-    from netdef.cli.data_cmds import prep_cmd
+    from netdef.cli import cli  # the group: its boundary turns NetdefError into exit 1
 
     write_folder(tmp_path / "src", size=24)
     exp = tmp_path / "exp.cfg"
     exp.write_text("[train]\nlayers = net.cfg\ndata = src\nimage-size = 20\nchannels = 1\n")
-    out = CliRunner().invoke(prep_cmd, [str(exp), "--workers", "1"])
+    out = CliRunner().invoke(cli, ["prep", str(exp), "--workers", "1"])
     assert out.exit_code == 0, out.output
     assert f"image-size 20 (from {exp})" in out.output and f"channels 1 (from {exp})" in out.output
     assert "2 classes, 12 train, 4 val images of 1×20×20 (set by channels = 1)" in out.output
-    again = CliRunner().invoke(prep_cmd, [str(exp), "--workers", "1", "--image-size", "16"])
+    again = CliRunner().invoke(cli, ["prep", str(exp), "--workers", "1", "--image-size", "16"])
     assert "image-size 16 (--image-size)" in again.output and "of 1×16×16" in again.output
-    plain = CliRunner().invoke(prep_cmd, [str(tmp_path / "src"), str(tmp_path / "p"),
-                                          "--workers", "1"])
+    plain = CliRunner().invoke(cli, ["prep", str(tmp_path / "src"), str(tmp_path / "p"),
+                                     "--workers", "1"])
     assert "image-size 256 (the default" in plain.output
 
 
 def test_prep_bad_max_bad_is_a_clear_error(tmp_path):
-    from netdef.cli.data_cmds import prep_cmd
+    from netdef.cli import cli  # the group: its boundary turns NetdefError into exit 1
 
     write_folder(tmp_path / "src")
-    out = CliRunner().invoke(prep_cmd, [str(tmp_path / "src"), "--max-bad", "0.01"])
+    out = CliRunner().invoke(cli, ["prep", str(tmp_path / "src"), "--max-bad", "0.01"])
     assert out.exit_code == 1 and "a fraction is written as a percentage, e.g. 1%" in out.output
     assert "Traceback" not in out.output
 
