@@ -1,6 +1,6 @@
 """Data pipeline throughput vs the training step (hand-run; prints ratios, never part of the tests).
 
-Measures, in one run (DESIGN.md §5):
+Measures, in one run (docs/design.md §3, §7):
 
 1. packing: images/s per core (JPEG decode + resize + write) on ImageNet-sized (500×375) JPEGs;
 2. loading: packed cache → augmented float32 training batch at 224 (2 workers), images/s;

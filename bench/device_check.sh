@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The GPU checks of issue 8 in one call on a lent machine (DEVELOPERS.md; the device tool's
-# README): the gpu-marked tests, then bench/gpu.py. Prepare on the development machine first:
+# The GPU checks in one call on a machine with CUDA GPUs and no network (docs/performance.md):
+# the gpu-marked tests, then bench/gpu.py. Prepare on the development machine first:
 #
 #   echo /.whl/ >> .git/info/exclude
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \

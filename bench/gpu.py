@@ -1,4 +1,4 @@
-"""GPU benchmark (hand-run; prints ratios, never part of the tests): issue 8, DESIGN.md §5.
+"""GPU benchmark (hand-run; prints ratios, never part of the tests; docs/design.md §7).
 
 On whatever CUDA devices exist, times a training step (forward, costs, backward, SGD-momentum
 update) of the compiled two-tower AlexNet (``layers/alexnet-2gpu.cfg``) against the hand-written
@@ -14,7 +14,8 @@ memory of each row. On a machine without CUDA it says so and exits 0.
 Every row uses ``--channels-last`` (default auto: NHWC in bf16 on CUDA, for the hand-written
 net too); two more rows time the bf16 reference and folded net in the other layout.
 
-Targets (issue 8): compiled/hand-written ≥ 0.95 in bf16; end-to-end ≥ 0.9 of step-only.
+Targets (docs/performance.md "GPU checks"): compiled/hand-written ≥ 0.95 in bf16; end-to-end
+≥ 0.9 of step-only.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Checkpoints: one file of tensors and plain data, written atomically (DESIGN.md §4, §6).
+"""Checkpoints: one file of tensors and plain data, written atomically (docs/design.md §5).
 A stage of its own, between data and train / evaluate, since both of them read it.
 
 A checkpoint loads with ``torch.load(weights_only=True)``, so a file carrying pickled code is

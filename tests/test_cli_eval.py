@@ -1,5 +1,5 @@
 """The evaluation and picture commands end to end: PNGs written, --json parsed, and one test
-per bad input (issue 6)."""
+per bad input."""
 
 from __future__ import annotations
 

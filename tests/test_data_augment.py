@@ -1,4 +1,5 @@
-"""Augmentation (DESIGN.md §3): crops, mirrors, ten views, lighting statistics, determinism."""
+"""Augmentation (docs/design.md §3): crops, mirrors, ten views, lighting statistics,
+determinism."""
 
 import numpy as np
 import pytest

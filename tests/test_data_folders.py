@@ -1,4 +1,4 @@
-"""Image folders (DESIGN.md §3): the three layouts, labels.txt, and every kind of bad data."""
+"""Image folders (docs/design.md §3): the three layouts, labels.txt, every kind of bad data."""
 
 import os
 

@@ -1,4 +1,5 @@
-"""Loaders (DESIGN.md §3, §7): determinism, ranks, resume, workers, views, builtin:shapes, prep."""
+"""Loaders (docs/design.md §3, §8): determinism, ranks, resume, workers, views, builtin:shapes,
+prep."""
 
 from pathlib import Path
 

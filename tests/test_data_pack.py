@@ -1,4 +1,5 @@
-"""Packing (DESIGN.md §3): pixels round-trip, mean and PCA match numpy, modes, reuse, rebuild."""
+"""Packing (docs/design.md §3): pixels round-trip, mean and PCA match numpy, modes, reuse,
+rebuild."""
 
 import io
 import json

@@ -1,5 +1,5 @@
 """netdef.evaluate: the 10-view average, top-k with ties, loading a checkpoint from its own
-text, whole-set evaluation, predict and features (issue 6)."""
+text, whole-set evaluation, predict and features."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The language side and `import netdef` never import torch (DESIGN.md §1); only the CLI
+"""The language side and `import netdef` never import torch (docs/design.md §1); only the CLI
 imports click; a stage imports only the stages before it."""
 
 import ast
@@ -31,7 +31,7 @@ def test_only_the_cli_imports_click():
     assert offenders == []
 
 
-# Pipeline order (DEVELOPERS.md); modules of one rank are siblings and do not import each other.
+# Pipeline order (docs/design.md §1); modules of one rank are siblings: neither imports the other.
 STAGE_RANK = {"errors": 0, "syntax": 1, "schedules": 2, "schema": 3, "check": 4, "compiler": 5,
               "data": 6, "optim": 7, "checkpoint": 7, "train": 8, "evaluate": 8, "show": 9,
               "speed": 9, "ablate": 10, "cli": 11}

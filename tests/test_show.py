@@ -1,4 +1,4 @@
-"""netdef.show: the filter picture's size and block layout, and every picture as a PNG (issue 6)."""
+"""netdef.show: the filter picture's size and block layout, and every picture as a PNG."""
 
 from __future__ import annotations
 

@@ -54,7 +54,7 @@ def test_bench_of_a_bad_file_exits_1(tmp_path):
 
 
 def test_step_flops_of_alexnet():
-    # 2·MACs forward + 4·MACs backward; conv1 (reads the data) 2·MACs backward (issue 9: 4.14)
+    # 2·MACs forward + 4·MACs backward; conv1 (reads the data) 2·MACs backward: 4.14 GFLOP/image
     flops = step_flops(load(LAYERS / "alexnet-2gpu.cfg"))
     assert abs(flops / 1e9 - 4.14) < 0.01
 

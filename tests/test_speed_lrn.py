@@ -11,7 +11,7 @@ SIZES = [2, 3, 4, 5, 7, 9]
 
 
 def loop_cmrnorm(x, size, scale, power, k, blocked):
-    """cuda-convnet kFCNorm written channel by channel (notes §8)."""
+    """cuda-convnet kFCNorm written channel by channel (``cudaconv2/conv_util.cu``)."""
     c = x.shape[1]
     out = torch.empty_like(x)
     for f in range(c):

@@ -1,4 +1,4 @@
-"""Data parallelism under torchrun (DESIGN.md §7): two CPU ranks over gloo train the same
+"""Data parallelism under torchrun (docs/design.md §8): two CPU ranks over gloo train the same
 weights as one process with the same global batch (dropout included: its masks are keyed by
 the image's place in the global batch), only rank 0 writes the run folder, and a run stopped
 mid-epoch resumes bit for bit."""

@@ -1,5 +1,5 @@
-"""The training step reads no tensor back to the host (DESIGN.md §5): metrics stay on the device
-and are read once per ``log-freq`` batches, so GPUs are never stalled inside a step."""
+"""The training step reads no tensor back to the host (docs/design.md §7): metrics stay on the
+device and are read once per ``log-freq`` batches, so GPUs are never stalled inside a step."""
 
 from __future__ import annotations
 

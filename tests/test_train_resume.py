@@ -1,6 +1,6 @@
 """Exact resume: a run with dropout and colour noise killed with SIGKILL mid-epoch, or stopped
 with SIGINT or a StopFlag, and resumed ends with the same weights and the same metrics, bit for
-bit, as an uninterrupted run (CPU, same seed; DESIGN.md §4), with 0 and 2 loader workers and
+bit, as an uninterrupted run (CPU, same seed; docs/design.md §4), with 0 and 2 loader workers and
 wherever torch's global generator happens to stand (training never draws from it)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`netdef train` end to end on a tiny net and a few generated images: the run folder, its
-files, the display, and one test per bad input (issue 5)."""
+files, the display, and one test per bad input."""
 
 from __future__ import annotations
 

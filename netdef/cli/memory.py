@@ -1,11 +1,9 @@
 """How the command line asks for CPU memory: huge pages, and freed memory kept for reuse.
 
-PyTorch's CPU allocator has no cache: every tensor is a ``malloc`` and every release a
-``free``. glibc serves large requests (above its mmap threshold: 128 KiB, rising with use to
-at most 32 MiB) with fresh ``mmap`` pages and hands them back at ``free``, so each step of a CPU training run makes the kernel zero-fill
-every large activation, gradient and pooling-index tensor again, page by page. On the 2-core
-development machine that was about 30 % of an AlexNet step (issue 9). Two settings, both on by
-default in ``main()`` before any command imports torch:
+PyTorch's CPU allocator has no cache, and glibc hands large freed blocks back to the kernel,
+so every step of a CPU training run would have its large tensors zero-filled again, page by
+page (docs/performance.md "Memory: huge pages and freed memory kept" has the measurements).
+Two settings, both on by default in ``main()`` before any command imports torch:
 
 * :func:`use_huge_pages` sets ``THP_MEM_ALLOC_ENABLE=1``: PyTorch then asks the kernel for
   transparent huge pages (2 MiB) for large tensors, so a fault fills 2 MiB instead of 4 KiB.
@@ -16,13 +14,7 @@ default in ``main()`` before any command imports torch:
   ``MALLOC_MMAP_MAX_`` or ``MALLOC_TRIM_THRESHOLD_`` (their values win), ``NETDEF_KEEP_FREED=0``,
   or the C library is not glibc (macOS, musl: nothing is changed).
 
-Measured on that machine with ``python bench/compiled_vs_reference.py --batch 64 --iters 3
---rounds 3 --no-bf16 --no-compile`` (AlexNet two-tower, fp32, alternating processes, the VM
-showing up to 50 % steal time): 18.2 images/s with neither setting, 22.9 with both (1.26×);
-peak resident memory 1.96 → 2.41 GB, since a process keeps what it used at its peak. Start-up
-cost: one ``mallopt`` call each, not measurable against ``netdef --version``'s 0.55 s.
-Tensors that other threads allocate come from their own glibc arenas and may still be mapped
-fresh when large; torch's CPU ops allocate their outputs on the calling thread.
+The price: a process keeps the memory it used at its peak.
 """
 
 from __future__ import annotations

@@ -6,11 +6,8 @@ default libgomp's idle threads spin for 300,000 ``pause`` instructions (millisec
 current x86 CPUs) at every barrier and between parallel regions before they sleep. On an
 idle machine that saves a wake-up per region; on a busy one (the loader's own worker
 processes, a browser, another run) the spinning threads take the cores that the thread
-everyone waits for needs, and a step can run ten times slower. Measured on the 2-core
-development machine with the other core busy, a quickstart training step (batch 64, the
-median of 20 steps, alternating processes): 540–670 ms spinning (libgomp's default) against
-114–117 ms with ``OMP_WAIT_POLICY=PASSIVE`` (idle threads sleep at once); bounded spinning
-lay between (``GOMP_SPINCOUNT`` 3,000: 145–157 ms; 30,000: 118–364 ms). So:
+everyone waits for needs, and a step can run several times slower (docs/performance.md
+"Threads: sleeping, not spinning" has the measurements). So:
 
 * :func:`wait_settings`: ``OMP_WAIT_POLICY=PASSIVE`` unless the user set the wait policy
   (``OMP_WAIT_POLICY``, libgomp's ``GOMP_SPINCOUNT`` or LLVM/Intel OpenMP's ``KMP_BLOCKTIME``)

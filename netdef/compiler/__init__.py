@@ -1,4 +1,5 @@
-"""The compiler stage: a checked net to PyTorch modules across devices (DESIGN.md §1, §5)."""
+"""The compiler stage: a checked net to PyTorch modules across devices (docs/design.md §1,
+§7)."""
 
 from .compile import compile_net, resolve_devices
 from .net import Net

@@ -2,19 +2,15 @@
 
 PyTorch runs every fp32 CPU convolution through oneDNN (mkldnn) while that backend is on, and
 otherwise picks NNPACK for stride-1 convolutions of batches of 16 or more (ATen's
-``use_nnpack``: NCHW float32, kernels up to 16×16, padding below the kernel size). On the
-2-core development machine (AVX2, torch 2.13) NNPACK's forward took, for AlexNet's layers at
-batch 64, conv2 167 vs 185 ms, conv3 84 vs 159, conv4 83 vs 123, conv5 61 vs 92 (oneDNN
-kept conv1, stride 4: 123 vs 302 ms), and the whole training step ran about 1.1× faster.
-The backward pass is left to oneDNN: ``convolution_backward`` chooses its backend when it
-runs, with oneDNN back on, so gradients are computed exactly as before.
+``use_nnpack``: NCHW float32, kernels up to 16×16, padding below the kernel size). On an AVX2
+CPU NNPACK's forward beat oneDNN's for AlexNet's stride-1 layers (docs/performance.md "CPU
+convolution forward: NNPACK where it beats oneDNN" has the measurements). The backward pass is
+left to oneDNN: ``convolution_backward`` chooses its backend when it runs, with oneDNN back on,
+so gradients are computed exactly as before.
 
-NNPACK's kernels go no wider than AVX2, so on a CPU with AVX-512 oneDNN wins everywhere:
-measured on a 2-core AVX-512 Xeon (one thread, CPU time per training step, alternating),
-cuda-convnet's CIFAR-10 net (layers-18pct, batch 128) 199 ms with NNPACK's forward against 178
-with oneDNN's, a MNIST-sized net (28×28×1, 5×5 convs of 32 and 64 maps, batch 128) 140 against
-114. There NNPACK is never chosen; nor for channels-last inputs (NNPACK reads NCHW only, and
-its NCHW output would undo the layout).
+NNPACK's kernels go no wider than AVX2, so on a CPU with AVX-512 oneDNN wins and NNPACK is
+never chosen; nor for channels-last inputs (NNPACK reads NCHW only, and its NCHW output would
+undo the layout).
 
 NNPACK's 3×3 kernels use Winograd transforms, so outputs differ from oneDNN's by float
 rounding (about 1e-5 relative); the algorithm is fixed per shape, so runs stay repeatable.

@@ -1,4 +1,4 @@
-"""The compiled net: steps in wavefront order over one or more devices (DESIGN.md §5).
+"""The compiled net: steps in wavefront order over one or more devices (docs/design.md §7).
 
 A :class:`Step` runs one op for one layer, or for a folded group of tower layers whose outputs
 it stacks along dim 1 (each member a slice). Values cross devices only along layer edges,

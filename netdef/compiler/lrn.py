@@ -1,6 +1,6 @@
 """A fast cross-map response normalisation (cmrnorm) with a hand-derived backward.
 
-Forward, for x (N, C, H, W) and channel f (cuda-convnet ``kFCNorm``; notes §8):
+Forward, for x (N, C, H, W) and channel f (cuda-convnet's ``kFCNorm``, ``cudaconv2/conv_util.cu``):
 
     s_f = Σ_{j ∈ W(f)} x_j²,   d_f = k + α·s_f,   y_f = x_f · d_f^(−β)
 

@@ -4,8 +4,8 @@ The unit of work is a whole batch: a worker reads its images with ``pread`` (no 
 a process's memory stays flat however large the cache is), and either augments them on the CPU
 or, when the device is a GPU, hands the uint8 images over pinned memory and the same functions
 run on the device. The batch order of an epoch is one permutation drawn from (seed, epoch);
-``batch_size`` is global (DESIGN.md §7): rank r of ``world`` takes the r-th slice of every global
-batch, so the ranks together see exactly the single-process batches.
+``batch_size`` is global (docs/design.md §8): rank r of ``world`` takes the r-th slice of
+every global batch, so the ranks together see exactly the single-process batches.
 """
 
 from __future__ import annotations

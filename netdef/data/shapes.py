@@ -1,4 +1,4 @@
-"""``builtin:shapes``: a generated, deterministic image set (DESIGN.md §3).
+"""``builtin:shapes``: a generated, deterministic image set (docs/design.md §3).
 
 Each class is a shape × colour × texture; the first ten are chosen so that neither colour nor
 shape alone separates them (red disc / blue disc / red cross / blue cross, green triangle /

@@ -1,7 +1,7 @@
 """A trained net back from its checkpoint alone: :func:`load_checkpoint` and :class:`LoadedModel`.
 
 The checkpoint carries the definition and params *text*, the input side, the class names, the
-mean image and the PCA (DESIGN.md §4), so the net is rebuilt from those, never from files on
+mean image and the PCA (docs/design.md §5), so the net is rebuilt from those, never from files on
 disk: a checkpoint copied to another machine works with no other file but the data.
 """
 

@@ -1,4 +1,5 @@
-"""Evaluation the paper's way: the whole validation set, one centre crop or ten views (§4.1).
+"""Evaluation the paper's way: the whole validation set, one centre crop or ten views
+(Krizhevsky et al. 2012, §4.1).
 
     model = netdef.load_checkpoint("runs/quickstart/ckpt.pt")
     result = evaluate(model, open_eval_data(model), crops=10)

@@ -1,4 +1,4 @@
-"""Training (DESIGN.md §4): the loop, the step, the random streams, run folders,
+"""Training (docs/design.md §4): the loop, the step, the random streams, run folders,
 checkpoints, resume.
 
     from netdef.train import TrainOptions, train

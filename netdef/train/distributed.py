@@ -1,10 +1,11 @@
-"""Data parallelism under ``torchrun`` (DESIGN.md §7): gloo on CPU, NCCL on GPUs.
+"""Data parallelism under ``torchrun`` (docs/design.md §8): gloo on CPU, NCCL on GPUs.
 
 Each rank holds the whole (possibly two-device) net and trains on its slice of every global
 batch; after ``backward`` the gradients are averaged across ranks with one ``all_reduce`` over a
 flat bucket. DistributedDataParallel is not used: netdef's ``Net`` spreads its layers over
-several devices and runs its own forward (``Net._run``), which DDP's single-module wrapping does
-not fit; one explicit bucket per step does the same arithmetic (sum / world) with no hooks.
+several devices and runs its own forward (``Net.run_layers``), which DDP's single-module
+wrapping does not fit; one explicit bucket per step does the same arithmetic (sum / world) with
+no hooks.
 
 Without torchrun (no ``WORLD_SIZE`` in the environment) everything here is a no-op.
 """
@@ -157,9 +158,9 @@ def any_rank(dist: Dist, flag: bool) -> bool:
 
 
 def rank_devices(text: str, logical: int, dist: Dist, resolve) -> list[str]:
-    """DESIGN.md §7: with ``auto`` local rank r takes GPUs r·k … r·k+k−1 (folded when fewer);
-    an explicit list is split evenly among the local ranks; ``resolve`` is the single-process
-    rule, used as is without torchrun or on CPU."""
+    """With ``auto`` local rank r takes GPUs r·k … r·k+k−1 (folded when fewer); an explicit
+    list is split evenly among the local ranks; ``resolve`` is the single-process rule, used
+    as is without torchrun or on CPU (docs/design.md §8)."""
     n = dist.local_world
     if n <= 1:
         return resolve(text, logical)

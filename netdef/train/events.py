@@ -1,7 +1,7 @@
 """What the training loop reports, as plain dataclasses handed to an ``on_event`` callback.
 
-The library never prints: the CLI renders these with rich (DESIGN.md §1), a notebook or a test
-may collect them. Data events (packing the data: :mod:`netdef.data.events`) pass through
+The library never prints: the CLI renders these with rich (docs/design.md §10), a notebook or
+a test may collect them. Data events (packing the data: :mod:`netdef.data.events`) pass through
 unchanged.
 """
 

@@ -1,4 +1,4 @@
-"""The training loop (DESIGN.md §4): epochs over the training set, a test every ``test-freq``
+"""The training loop (docs/design.md §4): epochs over the training set, a test every ``test-freq``
 epochs, checkpoints after each test and at the end, a clean stop on Ctrl-C / SIGTERM.
 
 The update itself is :meth:`netdef.train.step.TrainStep.update`; the random streams are
@@ -40,8 +40,8 @@ def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | No
           handle_signals: bool = True) -> Finished:
     """Run (or resume) the experiment; returns how it ended. Bad input raises NetdefError.
 
-    Under torchrun every rank trains its slice of each global batch (DESIGN.md §7); only rank 0
-    reports events and writes the run folder."""
+    Under torchrun every rank trains its slice of each global batch (docs/design.md §8); only
+    rank 0 reports events and writes the run folder."""
     dist = from_env()
     if not dist.main:
         on_event = ignore
@@ -168,7 +168,7 @@ class Trainer:
     def stopping(self) -> bool:
         """One process stops after the batch in flight. Under torchrun a rank stops only when
         the ranks agreed to (at the next report), so that none is left waiting in a collective
-        for one that already left (DESIGN.md §7)."""
+        for one that already left (docs/design.md §8)."""
         return self.halt if self.dist.active else self.stop.requested
 
     def reduce_with_stop(self, values: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """Continuing a run (``--resume DIR``) and starting from another run's weights (``--init-from``).
 
-DESIGN.md §4: resume continues at the next batch with the same data order and random draws,
+docs/design.md §4: resume continues at the next batch with the same data order and random draws,
 re-reads the params file (edited rates take effect), and refuses a changed definition unless
 forced, printing the diff.
 """
@@ -124,7 +124,8 @@ def restore(net, opt, ckpt: dict, force: bool) -> tuple[TrainState, list[str]]:
 
 
 def init_from(net, path: str | Path) -> tuple[list[str], list[str]]:
-    """``--init-from CKPT``: another run's weights, by layer name and shape (DESIGN.md §4)."""
+    """``--init-from CKPT``: another run's weights, by layer name and shape (docs/design.md
+    §4)."""
     ckpt = load_checkpoint(path)
     weights = ckpt.get("weights")
     if not isinstance(weights, dict):

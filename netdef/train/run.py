@@ -1,8 +1,8 @@
-"""The run directory (DESIGN.md §4): ``ckpt.pt``, ``best.pt``, ``metrics.jsonl``, ``run.yaml``
-and copies of the files as used.
+"""The run directory (docs/design.md §4): ``ckpt.pt``, ``best.pt``, ``metrics.jsonl``,
+``run.yaml`` and copies of the files as used.
 
 Training into a folder that already holds a checkpoint is refused unless resuming
-(LANGUAGE.md §6), so a run is never overwritten by accident.
+(docs/design.md §4), so a run is never overwritten by accident.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ class RunDir:
             raise NetdefError(f"{self.path}: cannot create the run folder ({exc.strerror})") from None
 
     def refuse_existing(self) -> None:
-        """LANGUAGE.md §6: a folder holding a checkpoint is only continued with --resume."""
+        """docs/design.md §4: a folder holding a checkpoint is only continued with --resume."""
         if self.ckpt.exists():
             raise NetdefError(f"{self.path} already holds a run ({CKPT}); continue it with "
                               f"--resume {self.path}, or train into another folder with --save DIR")

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM: ask the loop to stop after the batch in flight (DESIGN.md §4)."""
+"""Ctrl-C and SIGTERM: ask the loop to stop after the batch in flight (docs/design.md §4)."""
 
 from __future__ import annotations
 

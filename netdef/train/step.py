@@ -20,12 +20,8 @@ fp16 one code path.
   means on for a net wholly on the CPU, and for one wholly on CUDA in bf16/fp16 (cuDNN's
   tensor-core kernels read NHWC and PyTorch's AMP guide recommends it); off otherwise. On the
   CPU, pooling and the normalisations run vectorised over channels in NHWC and per pixel in
-  NCHW: measured on a 2-core AVX-512 Xeon (one thread, CPU time per fp32 training step,
-  alternating), cuda-convnet's CIFAR-10 net (layers-18pct, batch 128) 134 ms NCHW against 87
-  NHWC, the quickstart (batch 64) 45 against 30, a MNIST-sized net 111 against 79, the
-  two-tower AlexNet (batch 32) a tie (1.37–1.47 s either way); with the same CPU limited to
-  AVX2 the small nets gained alike (18pct 204–225 against 162–167 ms) and AlexNet lost 6 %.
-  The layout never changes results beyond float rounding; :func:`use_channels_last` decides.
+  NCHW (docs/performance.md "Channels-last activations" has the measurements). The layout
+  never changes results beyond float rounding; :func:`use_channels_last` decides.
 - ``forward(net, images, labels) -> StepResult``: what runs under autocast; the default,
   :func:`~netdef.train.metrics.cost_forward`, sums the net's costs and scores its classifier.
 - ``streams`` and ``first_image``: the dropout masks of step s are keyed by
