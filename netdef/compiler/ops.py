@@ -2,7 +2,7 @@
 
 Each op is called as ``op(xs, ws)``: ``xs`` the input tensors (any leading batch shape that
 reshapes to the view the op needs), ``ws`` the tensors listed by its builder, in that order.
-Parameters live in the :class:`~netdef.compiler.graph.Net`, never in the op, so that folded
+Parameters live in the :class:`~netdef.compiler.net.Net`, never in the op, so that folded
 and split compilations share one naming scheme (``conv3a.weight.1``).
 """
 
