@@ -114,7 +114,8 @@ def test_links_between_the_readme_and_the_docs_resolve():
                 wrong.append(f"{page.relative_to(ROOT)}: {m['path']} does not exist")
             elif m["anchor"] and target.suffix == ".md" and m["anchor"] not in _anchors(
                     target.read_text(encoding="utf-8")):
-                wrong.append(f"{page.relative_to(ROOT)}: {m['path']}#{m['anchor']}: no such heading")
+                wrong.append(f"{page.relative_to(ROOT)}: {m['path']}#{m['anchor']}: "
+                             "no such heading")
     assert wrong == []
 
 
@@ -123,3 +124,15 @@ def test_the_design_page_keeps_its_numbered_sections():
     doc = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
     numbers = sorted(int(n) for n in _sections(doc))
     assert numbers == list(range(1, len(numbers) + 1)) and len(numbers) >= 10
+
+
+def test_the_files_the_docs_name_exist():
+    """A module or file named in the README or docs/ (``train/step.py``, relative to the
+    repository or to netdef/) exists: renaming one means updating the page."""
+    # a placeholder such as OUT/ablate.md is not a file of the repository
+    named = re.compile(r"`((?![A-Z]+/)(?:[\w.-]+/)+[\w.-]+\.(?:py|cfg|yaml|sh|md))`")
+    wrong = [f"{page.relative_to(ROOT)}: {m[1]}"
+             for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+             for m in named.finditer(_text(page))
+             if not any((base / m[1]).exists() for base in (ROOT, ROOT / "netdef", page.parent))]
+    assert wrong == []
