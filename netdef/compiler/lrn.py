@@ -21,10 +21,9 @@ faults (the kernel zero-fills them), so the forward allocates only d, d^(−β) 
 its temporaries in y; on the CPU both directions work through the batch in cache-sized chunks
 of images (:func:`chunks`). Saved for backward: x (kept anyway by the in-place ReLU before it), d
 and d^(−β). torch's LocalResponseNorm runs pad + avg_pool3d + pow + div forward and autograd
-through all of them backward: on the 2-core CPU, forward + backward of a (128, 128, 27, 27)
-batch took 1039 ms with it and 90 ms with this (huge pages on, load ≈ 2.7). Under
-``torch.compile`` the same function is written in plain ops (:func:`_traceable`), which
-inductor fuses.
+through all of them backward, about ten times slower on the CPU (docs/performance.md
+"Cross-map normalisation"). Under ``torch.compile`` the same function is written in plain
+ops (:func:`_traceable`), which inductor fuses.
 """
 
 from __future__ import annotations
@@ -85,8 +84,8 @@ def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool,
 def chunks(x: torch.Tensor) -> list[slice]:
     """Image ranges to work through one at a time: on the CPU about 2 MiB of fp32 per
     temporary, so the dozen passes over each chunk run from cache instead of main memory
-    (measured on the 2-core machine, forward + backward of (64, 96, 55, 55): 90 → 60 ms);
-    on a GPU the whole batch at once (fewer kernel launches)."""
+    (docs/performance.md "Cross-map normalisation"); on a GPU the whole batch at once (fewer
+    kernel launches)."""
     n = x.shape[0]
     per_image = max(1, x[:1].numel())
     step = n if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // per_image)
