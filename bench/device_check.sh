@@ -8,7 +8,7 @@
 #       --platform manylinux2014_x86_64 -d .whl pydantic==2.13.4 pydantic_core==2.46.4 \
 #       annotated-types typing-inspection
 #
-# then run `bash bench/device_check.sh` there, carrying `.whl` (the lent machines' Python 3.12
+# then run `bash bench/device_check.sh` there, carrying `.whl` (the GPU machines' Python 3.12
 # has PyTorch, pytest, click, rich, PyYAML, numpy and Pillow, but not pydantic). Output goes to
 # $OUT (or ./device-out) as gpu-tests.txt and gpu-bench.txt.
 set -u
