@@ -132,7 +132,7 @@ def bench_alexnet(batch: int, steps: int = 3) -> tuple[float, str]:
                                  devices=("cpu", "cpu"))
         what = "compiled layers/alexnet-2gpu.cfg (netdef.compile_net)"
         loss_fn = lambda x, y: sum(net.costs(x, y).values())
-    except Exception as exc:  # the compiler is another issue's work: say what was used
+    except Exception as exc:  # a broken install: time a hand-written net instead, and say so
         net = _hand_alexnet()
         what = f"hand-written torch AlexNet (compile_net unavailable: {type(exc).__name__})"
         loss_fn = lambda x, y: F.cross_entropy(net(x), y)
