@@ -46,11 +46,11 @@ def make_jpegs(root: str, n: int) -> None:
 
 def bench_pack(tmp: str, n: int) -> float:
     """Images/s of one decode process packing ``n`` JPEGs at 256."""
-    from netdef.data import prepare
+    from netdef.data import pack_dataset
 
     make_jpegs(os.path.join(tmp, "jpegs"), n)
     t = time.perf_counter()
-    prepare(os.path.join(tmp, "jpegs"), os.path.join(tmp, "packed-jpegs"), image_size=256,
+    pack_dataset(os.path.join(tmp, "jpegs"), os.path.join(tmp, "packed-jpegs"), image_size=256,
             workers=1)
     return n / (time.perf_counter() - t)
 

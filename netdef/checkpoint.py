@@ -24,7 +24,7 @@ FORMAT = "netdef-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` (tensors and plain data) to ``path`` atomically; the old file stays
     whole if anything fails. Raises NetdefError naming the path on an OS error (full disk…)."""
     path = Path(path)
@@ -59,7 +59,7 @@ def _remove(tmp: str) -> None:
         pass
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """Read a netdef checkpoint safely; a missing, truncated, foreign or code-carrying file
     raises NetdefError saying which."""
     path = Path(path)

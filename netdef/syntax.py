@@ -80,10 +80,10 @@ def read_text(path: str | Path) -> str:
         data = p.read_bytes()
     except OSError as exc:
         raise NetdefError.at(where, f"cannot read file: {exc.strerror or exc}") from None
-    return decode(data, str(path))
+    return decode_text(data, str(path))
 
 
-def decode(data: bytes, path: str) -> str:
+def decode_text(data: bytes, path: str) -> str:
     """UTF-8 text (a BOM is allowed); a NUL byte or an invalid sequence is located exactly."""
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]

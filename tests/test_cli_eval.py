@@ -160,7 +160,7 @@ def test_eval_and_predict_fit_80_columns_without_breaking_words(run, tmp_path, n
     assert result.exit_code == 0, result.output
     assert str(photo) in result.stdout.splitlines()  # the path whole, on its own line
     import netdef as nd
-    for name in nd.load_checkpoint(run / "ckpt.pt").classes:
+    for name in nd.load_model(run / "ckpt.pt").classes:
         assert name in result.stdout
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from netdef.data import open_dataset, prepare, train_loader, val_loader
+from netdef.data import open_dataset, pack_dataset, train_loader, val_loader
 from netdef.errors import NetdefError
 from trainnets import TINY, TINY_PARAMS
 
@@ -39,11 +39,11 @@ def grey_folder(root, classes=4, count=12, mode="L"):
 @pytest.mark.parametrize("mode", ["L", "LA", "I;16", "RGB"])
 def test_a_grey_set_packs_as_one_channel(tmp_path, mode):
     root = grey_folder(tmp_path / "g", mode=mode)
-    ds = prepare(str(root), str(tmp_path / "p"), image_size=16, workers=2)
+    ds = pack_dataset(str(root), str(tmp_path / "p"), image_size=16, workers=2)
     assert ds.channels == 1 and ds.meta["channels_reason"] == "every image is grayscale"
     assert ds.train_images.shape[1:] == (1, 16, 16) and ds.mean.shape == (1, 16, 16)
     assert ds.eigval.shape == (1,) and ds.eigvec.shape == (1, 1)
-    three = prepare(str(root), str(tmp_path / "q"), image_size=16, channels=3, workers=1)
+    three = pack_dataset(str(root), str(tmp_path / "q"), image_size=16, channels=3, workers=1)
     assert three.channels == 3 and three.meta["channels_reason"] == "set by channels = 3"
     assert np.array_equal(three.train_images[:, 1], ds.train_images[:, 0])
     assert np.allclose(three.mean[2], ds.mean[0], atol=1e-4)
@@ -64,7 +64,7 @@ def test_one_colour_image_makes_the_set_rgb_and_channels_1_makes_it_grey(tmp_pat
 
 
 def test_loader_batches_have_the_data_channels_and_no_colour_noise(tmp_path):
-    ds = prepare(str(grey_folder(tmp_path / "g")), str(tmp_path / "p"), image_size=16,
+    ds = pack_dataset(str(grey_folder(tmp_path / "g")), str(tmp_path / "p"), image_size=16,
                  workers=1)
     with_noise = [x for x, _ in train_loader(ds, 8, 12, color_noise=0.5, seed=1, workers=0)]
     without = [x for x, _ in train_loader(ds, 8, 12, color_noise=0.0, seed=1, workers=0)]
@@ -96,7 +96,7 @@ def grey_experiment(tmp_path, net=GREY_NET, **keys):
 def test_a_one_channel_net_trains_and_its_checkpoint_works(tmp_path):
     """The gray-input case: a net declaring channels=1 on grey data trains; eval, predict
     and show-filters read the channel count from the checkpoint."""
-    from netdef.evaluate import evaluate, load_checkpoint, open_eval_data, predict
+    from netdef.evaluate import evaluate, load_model, open_eval_data, predict
     from netdef.show import render_filters
     from netdef.train import Message, TrainOptions, train
 
@@ -105,7 +105,7 @@ def test_a_one_channel_net_trains_and_its_checkpoint_works(tmp_path):
                  handle_signals=False)
     notes = [e.text for e in events if isinstance(e, Message)]
     assert sum("no PCA colour noise" in n for n in notes) == 1
-    model = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    model = load_model(tmp_path / "run" / "ckpt.pt")
     assert model.channels == 1 and model.mean.shape == (1, 20, 20)
     result = evaluate(model, open_eval_data(model), crops=10)
     assert result.images == 4 and done.step == 5
@@ -131,7 +131,7 @@ def test_the_nets_channels_and_the_datas_must_agree(tmp_path):
 
 def test_a_pack_made_ahead_refuses_a_different_channels_key(tmp_path):
     root = grey_folder(tmp_path / "g")
-    prepare(str(root), str(tmp_path / "p"), image_size=16, workers=1)
+    pack_dataset(str(root), str(tmp_path / "p"), image_size=16, workers=1)
     with pytest.raises(NetdefError, match="the pack has 1 channel.* but channels = 3; pack it "
                                           "again with 'netdef prep"):
         open_dataset(str(tmp_path / "p"), channels=3)

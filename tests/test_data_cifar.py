@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from netdef.data import open_dataset, prepare
+from netdef.data import open_dataset, pack_dataset
 from netdef.data.cifar import safe_load
 from netdef.errors import NetdefError
 
@@ -74,20 +74,20 @@ def test_cifar10_packs_with_val_carved_and_the_test_batch(tmp_path):
 def test_cifar10_names_from_labels_txt_and_other_sizes(tmp_path):
     root = write_cifar10(tmp_path / "c")
     (root / "labels.txt").write_text("0 plane\n1 car\n")
-    ds = prepare(str(root), str(tmp_path / "p"), image_size=24, channels=1)
+    ds = pack_dataset(str(root), str(tmp_path / "p"), image_size=24, channels=1)
     assert ds.class_names[:3] == ["plane", "car", "bird"]
     assert ds.train_images.shape == (90, 1, 24, 24)
 
 
 def test_cifar100_fine_and_coarse(tmp_path):
     root = write_cifar100(tmp_path / "cifar-100-python")
-    fine = prepare(str(root), str(tmp_path / "f"), image_size=32)
-    coarse = prepare(str(root), str(tmp_path / "c"), image_size=32, label_set="coarse")
+    fine = pack_dataset(str(root), str(tmp_path / "f"), image_size=32)
+    coarse = pack_dataset(str(root), str(tmp_path / "c"), image_size=32, label_set="coarse")
     assert len(fine.classes) == 100 and fine.class_names[7] == "fine7"
     assert len(coarse.classes) == 20 and coarse.layout == "cifar-100 (coarse labels)"
     assert coarse.labels("test").tolist() == [k % 20 for k in range(40)]
     with pytest.raises(NetdefError, match="label-set = coarse applies to CIFAR-100"):
-        prepare(str(write_cifar10(tmp_path / "ten")), str(tmp_path / "x"), label_set="coarse")
+        pack_dataset(str(write_cifar10(tmp_path / "ten")), str(tmp_path / "x"), label_set="coarse")
 
 
 class _System:
@@ -114,7 +114,7 @@ def test_a_malicious_pickle_is_refused_before_it_runs(tmp_path, payload, asks):
     obj[b"labels"] = evil
     dump(root / "data_batch_3", obj)
     with pytest.raises(NetdefError) as exc:
-        prepare(str(root), str(tmp_path / "p"), image_size=32)
+        pack_dataset(str(root), str(tmp_path / "p"), image_size=32)
     msg = str(exc.value)
     assert f"{root / 'data_batch_3'}: refused to load this pickle: it asks for" in msg
     assert asks in msg and "which CIFAR batches never hold" in msg
@@ -161,6 +161,6 @@ def test_bad_batches_are_named_and_nothing_is_written(tmp_path, damage, message)
     else:
         dump(path, [obj] if damage == "not_dict" else obj)
     with pytest.raises(NetdefError) as exc:
-        prepare(str(root), str(tmp_path / "p"), image_size=32)
+        pack_dataset(str(root), str(tmp_path / "p"), image_size=32)
     assert f"{path}: " in str(exc.value) and message in str(exc.value)
     assert not (tmp_path / "p").exists() and not (tmp_path / ".p.partial").exists()

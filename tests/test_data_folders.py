@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from netdef.data import (DataError, FilesIgnored, ImagesSkipped, list_folder, open_dataset,
-                         prepare)
+                         pack_dataset)
 from netdef.errors import NetdefError
 from test_data_pack import write_folder
 
@@ -177,7 +177,7 @@ def test_unreadable_file(tmp_path, monkeypatch):
 
         monkeypatch.setattr(builtins, "open", fake_open)
     events = []
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=16, workers=1,
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=16, workers=1,
                  on_event=events.append)
     assert ds.num_train == 119
     skipped = next(e for e in events if isinstance(e, ImagesSkipped))

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from netdef.data import PackedData, open_dataset, prepare
+from netdef.data import PackedData, open_dataset, pack_dataset
 from netdef.data.idx import find_idx, read_idx
 from netdef.errors import NetdefError
 
@@ -47,7 +47,7 @@ def write_idx(folder, train=40, test=12, side=12, gz=True, prefix="", classes=10
 @pytest.mark.parametrize("gz", [True, False])
 def test_idx_folder_packs_as_one_channel_with_val_and_test(tmp_path, gz):
     arrays = write_idx(tmp_path / "mnist", gz=gz)
-    ds = prepare(str(tmp_path / "mnist"), str(tmp_path / "pack"), image_size=12)
+    ds = pack_dataset(str(tmp_path / "mnist"), str(tmp_path / "pack"), image_size=12)
     assert ds.channels == 1 and ds.layout == "idx" and ds.splits == ("train", "val", "test")
     assert (ds.num_train, ds.num_val, ds.num_test) == (30, 10, 12)   # 1 of each class's 4
     assert ds.classes == [str(k) for k in range(10)] and ds.class_names == ds.classes
@@ -63,9 +63,9 @@ def test_idx_folder_packs_as_one_channel_with_val_and_test(tmp_path, gz):
 
 def test_the_validation_split_is_seeded(tmp_path):
     write_idx(tmp_path / "m", train=200)
-    a = prepare(str(tmp_path / "m"), str(tmp_path / "a"), image_size=12, seed=1)
-    b = prepare(str(tmp_path / "m"), str(tmp_path / "b"), image_size=12, seed=1)
-    c = prepare(str(tmp_path / "m"), str(tmp_path / "c"), image_size=12, seed=2,
+    a = pack_dataset(str(tmp_path / "m"), str(tmp_path / "a"), image_size=12, seed=1)
+    b = pack_dataset(str(tmp_path / "m"), str(tmp_path / "b"), image_size=12, seed=1)
+    c = pack_dataset(str(tmp_path / "m"), str(tmp_path / "c"), image_size=12, seed=2,
                 val_fraction=0.25)
     assert np.array_equal(a.val_images[:], b.val_images[:])
     assert c.num_val == 50 and not np.array_equal(a.val_images[:], c.val_images[:20])
@@ -73,7 +73,7 @@ def test_the_validation_split_is_seeded(tmp_path):
 
 def test_resized_and_three_channels_on_request(tmp_path):
     write_idx(tmp_path / "m")
-    ds = prepare(str(tmp_path / "m"), str(tmp_path / "p"), image_size=24, channels=3)
+    ds = pack_dataset(str(tmp_path / "m"), str(tmp_path / "p"), image_size=24, channels=3)
     assert ds.images("test").shape == (12, 3, 24, 24) and ds.eigval.shape == (3,)
     assert (ds.images("test")[:, 0] == ds.images("test")[:, 2]).all()
 
@@ -91,7 +91,7 @@ def test_a_file_named_explicitly_picks_one_of_several_sets(tmp_path):
 
 def test_emnist_images_are_transposed_back(tmp_path):
     arrays = write_idx(tmp_path / "e", prefix="emnist-balanced-", side=10)
-    ds = prepare(str(tmp_path / "e" / "emnist-balanced-train-images-idx3-ubyte.gz"),
+    ds = pack_dataset(str(tmp_path / "e" / "emnist-balanced-train-images-idx3-ubyte.gz"),
                  str(tmp_path / "p"), image_size=10)
     assert np.array_equal(ds.images("test")[:, 0], arrays["test"][0].transpose(0, 2, 1))
 
@@ -104,21 +104,21 @@ def test_dotted_names_as_some_mirrors_write_them(tmp_path):
 def test_class_names_from_labels_txt_or_the_experiment(tmp_path):
     write_idx(tmp_path / "m", classes=3)
     (tmp_path / "m" / "labels.txt").write_text("0 T-shirt/top\n1 Trouser\n")
-    ds = prepare(str(tmp_path / "m"), str(tmp_path / "p"), image_size=12)
+    ds = pack_dataset(str(tmp_path / "m"), str(tmp_path / "p"), image_size=12)
     assert ds.class_names[:3] == ["T-shirt/top", "Trouser", "2"] and len(ds.classes) == 10
-    ds = prepare(str(tmp_path / "m"), str(tmp_path / "q"), image_size=12,
+    ds = pack_dataset(str(tmp_path / "m"), str(tmp_path / "q"), image_size=12,
                  class_names="top, trouser, pullover")
     assert ds.class_names == ["top", "trouser", "pullover"]
     (tmp_path / "m" / "labels.txt").write_text("T-shirt/top\nTrouser\nPullover\n")
     with pytest.raises(NetdefError, match=r"labels.txt:1:1: error: expected '<label> <readable "
                                           r"name>' \(got 'T-shirt/top' alone\)"):
-        prepare(str(tmp_path / "m"), str(tmp_path / "r"), image_size=12)
+        pack_dataset(str(tmp_path / "m"), str(tmp_path / "r"), image_size=12)
 
 
 def test_classes_without_training_images_are_noted(tmp_path):
     write_idx(tmp_path / "m", classes=4)
     events = []
-    prepare(str(tmp_path / "m"), str(tmp_path / "p"), image_size=12, on_event=events.append)
+    pack_dataset(str(tmp_path / "m"), str(tmp_path / "p"), image_size=12, on_event=events.append)
     notes = [e.text for e in events if type(e).__name__ == "DataNote"]
     assert notes and "6 of the 10 classes have no training image (4, 5, 6, 7, 8, 9)" in notes[0]
 
@@ -173,7 +173,7 @@ def test_bad_idx_files_are_named_and_nothing_is_written(tmp_path, damage):
     message = bad_set(tmp_path, damage)
     names = "0,1,2,3,4,5,6,7,8,9" if damage == "label" else None
     with pytest.raises(NetdefError) as exc:
-        prepare(str(tmp_path / "m"), str(tmp_path / "pack"), image_size=12, class_names=names)
+        pack_dataset(str(tmp_path / "m"), str(tmp_path / "pack"), image_size=12, class_names=names)
     assert message in str(exc.value)
     assert "Traceback" not in str(exc.value)
     assert not (tmp_path / "pack").exists() and not (tmp_path / ".pack.partial").exists()

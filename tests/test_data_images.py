@@ -51,13 +51,13 @@ def test_exif_orientation_in_predict(tmp_path):
     """predict decodes a path and a PIL image the packer's way: upright."""
     from types import SimpleNamespace
 
-    from netdef.evaluate.predict import decode
+    from netdef.evaluate.predict import decode_image
 
     path = tmp_path / "phone.jpg"
     sideways_jpeg(path, 6)
     model = SimpleNamespace(image_size=32, channels=3)
     for source in (str(path), Image.open(path)):
-        img = decode(model, source)
+        img = decode_image(model, source)
         assert img[0, 2].mean() > 150 and img[0, -2].mean() < 80      # red on top
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from netdef.data import (CacheRebuilt, DataNote, PackDone, PackProgress, PackStarted, list_folder,
-                         open_dataset, prepare)
+                         open_dataset, pack_dataset)
 from netdef.errors import NetdefError
 from test_data_pack import write_folder
 
@@ -37,7 +37,7 @@ def test_a_class_called_train_is_a_class(tmp_path):
     listing = list_folder(class_folders(tmp_path / "vehicles"))
     assert listing.layout == "classes" and listing.classes == ["bicycle", "bus", "train"]
     assert (len(listing.train), len(listing.val)) == (27, 3)
-    ds = prepare(str(tmp_path / "vehicles"), str(tmp_path / "pack"), image_size=16, workers=1)
+    ds = pack_dataset(str(tmp_path / "vehicles"), str(tmp_path / "pack"), image_size=16, workers=1)
     assert sorted(set(ds.val_labels.tolist())) == [0, 1, 2]
 
 
@@ -53,7 +53,7 @@ def test_split_folders_with_a_test_split(tmp_path):
         (tmp_path / "src" / "test" / c).mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (16, 16), (i, 9, 9)).save(tmp_path / "src" / "test" / c / f"{i}.png")
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "pack"), image_size=16, workers=1)
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "pack"), image_size=16, workers=1)
     assert (ds.num_train, ds.num_val, ds.num_test, ds.splits) == (12, 4, 6, ("train", "val", "test"))
     assert ds.labels("test").tolist() == [0, 0, 0, 1, 1, 1]
     (tmp_path / "src" / "test" / "zebra").mkdir()
@@ -63,7 +63,7 @@ def test_split_folders_with_a_test_split(tmp_path):
 
 def test_asking_a_pack_without_one_for_its_test_split(tmp_path):
     write_folder(tmp_path / "src")
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "pack"), image_size=16, workers=1)
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "pack"), image_size=16, workers=1)
     with pytest.raises(NetdefError, match="the data has no test split"):
         ds.count("test")
 
@@ -137,11 +137,11 @@ def test_a_pack_interrupted_half_way_leaves_nothing(tmp_path):
         if isinstance(event, PackProgress) and event.done >= event.total // 2:
             raise Interrupt
     with pytest.raises(Interrupt):
-        prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1,
+        pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1,
                 on_event=stop_half_way)
     assert not dst.exists() and not (tmp_path / ".pack.partial").exists()
     events = []
-    ds = prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1,
+    ds = pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1,
                  on_event=events.append)
     kinds = [type(e) for e in events]
     assert CacheRebuilt not in kinds and PackStarted in kinds and PackDone in kinds
@@ -155,17 +155,17 @@ def test_a_killed_pack_leaves_no_damaged_pack(tmp_path):
     dst = tmp_path / "pack"
     script = textwrap.dedent(f"""
         import os, signal
-        from netdef.data import PackProgress, prepare
+        from netdef.data import PackProgress, pack_dataset
         def kill(e):
             if isinstance(e, PackProgress) and e.done >= e.total // 2:
                 os.kill(os.getpid(), signal.SIGKILL)
-        prepare({str(tmp_path / 'src')!r}, {str(dst)!r}, image_size=16, workers=1, on_event=kill)
+        pack_dataset({str(tmp_path / 'src')!r}, {str(dst)!r}, image_size=16, workers=1, on_event=kill)
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert run.returncode == -9, run.stderr.decode()
     assert not dst.exists() and (tmp_path / ".pack.partial").exists()
     events = []
-    prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1, on_event=events.append)
+    pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1, on_event=events.append)
     assert not any(isinstance(e, CacheRebuilt) for e in events)
     assert not (tmp_path / ".pack.partial").exists() and (dst / "meta.json").exists()
 
@@ -174,11 +174,11 @@ def test_a_failed_pack_keeps_the_previous_pack(tmp_path):
     """Packing fails (too many bad images): the pack made before is still there and valid."""
     write_folder(tmp_path / "src", train=10, val=2)
     dst = tmp_path / "pack"
-    before = prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
+    before = pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
     for i in range(3):
         (tmp_path / "src" / "train" / "a" / f"bad{i}.png").write_bytes(b"nope")
     with pytest.raises(NetdefError, match="3 of 27 images cannot be decoded"):
-        prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
+        pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
     from netdef.data import PackedData
 
     assert PackedData(dst).fingerprint == before.fingerprint
@@ -190,19 +190,19 @@ def test_a_destination_holding_other_files_is_refused(tmp_path):
     (tmp_path / "docs" / "thesis.tex").write_text("precious")
     with pytest.raises(NetdefError, match="holds files that are not a netdef pack's "
                                           r"\(thesis.tex\)"):
-        prepare(str(tmp_path / "src"), str(tmp_path / "docs"), image_size=16, workers=1)
+        pack_dataset(str(tmp_path / "src"), str(tmp_path / "docs"), image_size=16, workers=1)
     assert (tmp_path / "docs" / "thesis.tex").read_text() == "precious"
 
 
 def test_an_older_pack_is_packed_again_saying_why(tmp_path):
     write_folder(tmp_path / "src")
     dst = tmp_path / "pack"
-    prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
+    pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1)
     meta = json.loads((dst / "meta.json").read_text())
     meta["format"] = "netdef-packed-1"
     (dst / "meta.json").write_text(json.dumps(meta))
     events = []
-    prepare(str(tmp_path / "src"), str(dst), image_size=16, workers=1, on_event=events.append)
+    pack_dataset(str(tmp_path / "src"), str(dst), image_size=16, workers=1, on_event=events.append)
     rebuilt = [e for e in events if isinstance(e, CacheRebuilt)]
     assert len(rebuilt) == 1 and "packed by another version of netdef" in rebuilt[0].reason
 
@@ -216,12 +216,12 @@ def test_max_bad_as_a_count_or_a_percentage(tmp_path, limit, ok):
     for name in ("x.png", "y.png"):
         (tmp_path / "src" / "train" / "a" / name).write_bytes(b"nope")
     if ok:
-        ds = prepare(str(tmp_path / "src"), str(tmp_path / "p"), image_size=16, workers=1,
+        ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "p"), image_size=16, workers=1,
                      max_bad=limit)
         assert ds.num_train == 18 and ds.meta["skipped"]["count"] == 2
     else:
         with pytest.raises(NetdefError, match="2 of 22 images cannot be decoded"):
-            prepare(str(tmp_path / "src"), str(tmp_path / "p"), image_size=16, workers=1,
+            pack_dataset(str(tmp_path / "src"), str(tmp_path / "p"), image_size=16, workers=1,
                     max_bad=limit)
 
 
@@ -275,8 +275,8 @@ def test_a_symlinked_destination_is_packed_where_it_points(tmp_path):
     write_folder(tmp_path / "src")
     (tmp_path / "big").mkdir()
     os.symlink(tmp_path / "big", tmp_path / "link")
-    prepare(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
+    pack_dataset(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
     write_folder(tmp_path / "src", train=7)                  # changed: packed again
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "link"), image_size=16, workers=1)
     assert os.path.islink(tmp_path / "link") and ds.num_train == 14
     assert (tmp_path / "big" / "meta.json").exists()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from netdef.data import open_dataset, prepare, train_loader, val_loader
+from netdef.data import open_dataset, pack_dataset, train_loader, val_loader
 from netdef.data import augment
 from test_data_pack import write_folder
 
@@ -21,7 +21,7 @@ def _cache(tmp_path, monkeypatch):
 @pytest.fixture
 def ds(tmp_path):
     write_folder(tmp_path / "src", classes=("a", "b", "c"), train=10, val=3, size=20)
-    return prepare(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=20, workers=1)
+    return pack_dataset(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=20, workers=1)
 
 
 def batches(loader):
@@ -101,7 +101,7 @@ def test_builtin_shapes_small(tmp_path):
 
 
 def test_builtin_shapes_is_deterministic(tmp_path):
-    from netdef.data.shapes import shapes_folder
+    from netdef.data.builtin_shapes import shapes_folder
 
     a = shapes_folder(str(tmp_path / "a"), 24, classes=2, train=2, val=1, workers=1)
     b = shapes_folder(str(tmp_path / "b"), 24, classes=2, train=2, val=1, workers=2)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset, prepare
+from netdef.data import CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset, pack_dataset
 from netdef.data.decode import load_image
 
 
@@ -36,7 +36,7 @@ def write_folder(root, classes=("a", "b"), train=6, val=2, size=16, seed=0, fmt=
 
 def test_pack_read_round_trips_pixels(tmp_path):
     pixels = write_folder(tmp_path / "src")
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=16, workers=1)
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=16, workers=1)
     assert (ds.num_train, ds.num_val, ds.classes) == (12, 4, ["a", "b"])
     train = [p for p in sorted(pixels) if "/train/" in p]
     for k, p in enumerate(train):
@@ -47,7 +47,7 @@ def test_pack_read_round_trips_pixels(tmp_path):
 
 def test_mean_and_pca_match_numpy(tmp_path):
     pixels = write_folder(tmp_path / "src", size=8, train=5)
-    ds = prepare(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=8, workers=2)
+    ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "dst"), image_size=8, workers=2)
     train = np.stack([pixels[p] for p in sorted(pixels) if "/train/" in p])   # (N, H, W, 3)
     assert np.allclose(ds.mean, train.mean(0).transpose(2, 0, 1), atol=1e-4)
     px = train.reshape(-1, 3) / 255.0
@@ -125,7 +125,7 @@ def test_reused_when_unchanged_rebuilt_when_changed(tmp_path):
 def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
     pixels = write_folder(tmp_path / "src", size=16, train=40)
     dst = str(tmp_path / "dst")
-    prepare(str(tmp_path / "src"), dst, image_size=16, workers=1)
+    pack_dataset(str(tmp_path / "src"), dst, image_size=16, workers=1)
     if damage == "truncate":
         with open(os.path.join(dst, "train.u8"), "r+b") as f:
             f.truncate(os.path.getsize(f.name) - 100)
@@ -146,7 +146,7 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
             PackedData(dst)
     events = []
     on = lambda e: events.append(type(e))
-    ds = open_dataset(dst, on_event=on) if damage != "drop_meta" else prepare(
+    ds = open_dataset(dst, on_event=on) if damage != "drop_meta" else pack_dataset(
         str(tmp_path / "src"), dst, image_size=16, workers=1, on_event=on)
     assert PackStarted in events and CacheRebuilt in events
     first = sorted(p for p in pixels if "/train/" in p)[0]

@@ -29,7 +29,7 @@ def run(trained_run):
 
 @pytest.fixture(scope="module")
 def model(run):
-    return netdef.load_checkpoint(run / "ckpt.pt")
+    return netdef.load_model(run / "ckpt.pt")
 
 
 def test_ten_views_average_the_softmax_probabilities():
@@ -64,13 +64,13 @@ def test_ties_give_fractional_credit():
     assert errors["nll"] == pytest.approx(-(math.log(0.5) + math.log(0.3)) / 2)
 
 
-def test_load_checkpoint_needs_no_other_file(run, tmp_path):
+def test_load_model_needs_no_other_file(run, tmp_path):
     copy = tmp_path / "elsewhere.pt"
     shutil.copyfile(run / "ckpt.pt", copy)
     for name in ("two.cfg", "two-params.cfg"):
         (run.parent / name).rename(tmp_path / name)  # the definition is gone from its place
     try:
-        model = netdef.load_checkpoint(copy)
+        model = netdef.load_model(copy)
     finally:
         for name in ("two.cfg", "two-params.cfg"):
             (tmp_path / name).rename(run.parent / name)
@@ -135,7 +135,7 @@ def test_features_of_every_image(model):
 
 def test_missing_and_foreign_checkpoints(tmp_path):
     with pytest.raises(NetdefError, match="no such checkpoint"):
-        netdef.load_checkpoint(tmp_path / "none.pt")
+        netdef.load_model(tmp_path / "none.pt")
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(NetdefError, match="not a netdef checkpoint"):
-        netdef.load_checkpoint(tmp_path / "other.pt")
+        netdef.load_model(tmp_path / "other.pt")

@@ -30,7 +30,7 @@ def run(trained_run):
 
 @pytest.fixture(scope="module")
 def model(run):
-    return netdef.load_checkpoint(run / "ckpt.pt")
+    return netdef.load_model(run / "ckpt.pt")
 
 
 def bank(seed: int) -> np.ndarray:

@@ -4,7 +4,7 @@ lists, bad bytes, repeated keys and ``rem`` lines as Python 2's ConfigParser rea
 import pytest
 
 from netdef.errors import NetdefError
-from netdef.syntax import decode, parse, split_list
+from netdef.syntax import decode_text, parse, split_list
 
 
 def test_sections_keys_and_positions():
@@ -60,16 +60,16 @@ def test_every_syntax_error_is_collected():
 
 def test_binary_and_invalid_utf8_are_located():
     with pytest.raises(NetdefError) as exc:
-        decode(b"[a]\ntype=\x00conv\n", "bin.cfg")
+        decode_text(b"[a]\ntype=\x00conv\n", "bin.cfg")
     assert (exc.value.diagnostics[0].span.line, exc.value.diagnostics[0].span.col) == (2, 6)
     with pytest.raises(NetdefError) as exc:
-        decode(b"[a]\n\ntype=co\xffnv\n", "u.cfg")
+        decode_text(b"[a]\n\ntype=co\xffnv\n", "u.cfg")
     d = exc.value.diagnostics[0]
     assert (d.span.line, d.span.col) == (3, 8) and "UTF-8" in d.message
 
 
 def test_bom_is_accepted():
-    assert decode(b"\xef\xbb\xbf[a]\n", "f.cfg") == "[a]\n"
+    assert decode_text(b"\xef\xbb\xbf[a]\n", "f.cfg") == "[a]\n"
 
 
 def test_a_repeated_key_keeps_the_last_value_with_a_warning_naming_both_lines():

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from netdef.cli import cli
 from netdef.errors import NetdefError
 from netdef import checkpoint as ck
-from netdef.train import load_checkpoint, save_checkpoint
+from netdef.train import read_checkpoint, write_checkpoint
 
 from trainnets import write_experiment
 
@@ -24,15 +24,15 @@ def cache(tmp_path_factory, monkeypatch):
 
 def test_round_trip_with_weights_only(tmp_path):
     path = tmp_path / "c.pt"
-    save_checkpoint(path, {"weights": {"a": torch.ones(2)}, "state": {"step": 3}})
-    data = load_checkpoint(path)
+    write_checkpoint(path, {"weights": {"a": torch.ones(2)}, "state": {"step": 3}})
+    data = read_checkpoint(path)
     assert data["state"]["step"] == 3 and torch.equal(data["weights"]["a"], torch.ones(2))
     assert torch.load(path, weights_only=True)["format"] == "netdef-checkpoint"
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
-    save_checkpoint(path, {"state": {"step": 1}})
+    write_checkpoint(path, {"state": {"step": 1}})
 
     def full(data, f):
         f.write(b"PK\x03\x04 partial")
@@ -40,8 +40,8 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ck, "_write", full)
     with pytest.raises(NetdefError, match="the disk is full"):
-        save_checkpoint(path, {"state": {"step": 2}})
-    assert load_checkpoint(path)["state"]["step"] == 1
+        write_checkpoint(path, {"state": {"step": 2}})
+    assert read_checkpoint(path)["state"]["step"] == 1
     assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temporary file left behind
 
 
@@ -59,25 +59,25 @@ def test_full_disk_during_training_exits_1_and_keeps_the_last_checkpoint(tmp_pat
     result = CliRunner().invoke(cli, ["train", str(exp)])
     assert result.exit_code == 1
     assert "could not save the checkpoint (the disk is full)" in result.output
-    assert load_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["step"] == 8
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["step"] == 8
 
 
 def test_truncated_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pt"
-    save_checkpoint(path, {"weights": {"a": torch.randn(1000)}})
+    write_checkpoint(path, {"weights": {"a": torch.randn(1000)}})
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(NetdefError, match="truncated or corrupt"):
-        load_checkpoint(path)
+        read_checkpoint(path)
 
 
 def test_foreign_checkpoint(tmp_path):
     path = tmp_path / "model.pt"
     torch.save({"state_dict": {"fc.weight": torch.ones(2, 2)}}, path)
     with pytest.raises(NetdefError, match="not a netdef checkpoint"):
-        load_checkpoint(path)
+        read_checkpoint(path)
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(NetdefError, match="not a readable checkpoint"):
-        load_checkpoint(tmp_path / "notes.txt")
+        read_checkpoint(tmp_path / "notes.txt")
 
 
 class _Payload:
@@ -96,7 +96,7 @@ def test_pickled_callable_is_refused_and_nothing_runs(tmp_path):
     torch.save({"format": "netdef-checkpoint", "version": 1, "x": _Payload(marker)}, path)
     assert not marker.exists()
     with pytest.raises(NetdefError, match="refused"):
-        load_checkpoint(path)
+        read_checkpoint(path)
     assert not marker.exists()
 
 
@@ -106,7 +106,7 @@ def test_resume_from_a_bad_checkpoint_exits_1(tmp_path, damage):
     run = tmp_path / "run"
     run.mkdir()
     if damage == "truncated":
-        save_checkpoint(run / "ckpt.pt", {"weights": {"a": torch.randn(1000)}})
+        write_checkpoint(run / "ckpt.pt", {"weights": {"a": torch.randn(1000)}})
         (run / "ckpt.pt").write_bytes((run / "ckpt.pt").read_bytes()[:300])
     elif damage == "foreign":
         torch.save({"model": torch.ones(1)}, run / "ckpt.pt")

@@ -76,14 +76,14 @@ def test_train_state_round_trips_the_grad_scaler():
 
 @pytest.mark.gpu
 def test_fp16_checkpoint_keeps_the_grad_scaler_and_resumes(tmp_path):
-    from netdef.checkpoint import load_checkpoint
+    from netdef.checkpoint import read_checkpoint
 
     exp = write_experiment(tmp_path, workers=0, precision="fp16", devices="cuda:0", epochs=1,
                            data="builtin:shapes?train=24&val=12&classes=4")
     train(TrainOptions(str(exp)), handle_signals=False)
-    saved = load_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["scaler"]
+    saved = read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["scaler"]
     assert saved["scale"] > 0 and "_growth_tracker" in saved
     train(TrainOptions(str(exp), overrides={"epochs": "2"}, resume=str(tmp_path / "run")),
           handle_signals=False)
-    again = load_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]
+    again = read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]
     assert again["step"] > 0 and again["scaler"]["scale"] > 0

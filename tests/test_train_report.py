@@ -126,7 +126,7 @@ def test_the_display_names_each_cost_and_eval_says_there_is_no_classifier(autoen
 def test_ties_score_alike_in_training_and_in_eval(tmp_path):
     """Every score equal (the last layer all zeros, nothing learns): top-1 error is chance,
     1 − 1/4, in the training log, in its validation test and in `netdef eval`."""
-    from netdef.evaluate import evaluate, load_checkpoint, open_eval_data
+    from netdef.evaluate import evaluate, load_model, open_eval_data
 
     exp = write_experiment(tmp_path, workers=0, epochs=1, eps="0")
     definition = tmp_path / "tiny.cfg"
@@ -137,7 +137,7 @@ def test_ties_score_alike_in_training_and_in_eval(tmp_path):
     assert {e.top1_err for e in events if isinstance(e, Progress)} == {0.75}
     (tested,) = [e for e in events if isinstance(e, train_events.Tested)]
     assert tested.val_top1 == 0.75 and tested.val_top5 == 0.0  # top-5 of 4 classes: all
-    model = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    model = load_model(tmp_path / "run" / "ckpt.pt")
     result = evaluate(model, open_eval_data(model))
     assert result.top1_err == pytest.approx(0.75) and result.top5_err == pytest.approx(0.0)
     assert result.nll == pytest.approx(tested.val_nll) == pytest.approx(math.log(4))

@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from netdef.cli import cli
-from netdef.train import Message, TrainOptions, load_checkpoint, train
+from netdef.train import Message, TrainOptions, read_checkpoint, train
 
 from trainnets import write_experiment
 
@@ -132,7 +132,7 @@ def test_resume_rereads_the_params_file(tmp_path):
     params = tmp_path / "tiny-params.cfg"
     params.write_text(params.read_text().replace("epsW=0.001", "epsW=0.0005"))
     assert run_cli(exp, "--resume", tmp_path / "run", "--epochs", "2").exit_code == 0
-    ckpt = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    ckpt = read_checkpoint(tmp_path / "run" / "ckpt.pt")
     assert ckpt["rates"]["fc1.weight"] == 0.0005 and ckpt["state"]["step"] == 16
 
 
@@ -157,7 +157,7 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     assert "the cost is nan" in result.output or "the cost is inf" in result.output
     assert f"is {tmp_path / 'run' / 'ckpt.pt'} (step 8)" in result.output  # written before it
     assert "0–255 minus the mean" in result.output
-    ckpt = load_checkpoint(tmp_path / "run" / "ckpt.pt")
+    ckpt = read_checkpoint(tmp_path / "run" / "ckpt.pt")
     assert ckpt["state"]["step"] == 8
     assert all(torch.isfinite(t).all() for t in ckpt["weights"].values() if t.is_floating_point())
 

@@ -96,7 +96,7 @@ def machine(devices: str) -> dict[str, str]:
     """Where the numbers were measured: CPU, core count, GPU (if used), library versions."""
     import torch
 
-    from ..train.run import versions
+    from ..train.rundir import versions
 
     info = {"cpu": platform.processor() or platform.machine(), "cores": str(os.cpu_count()),
             "system": platform.platform(terse=True)}

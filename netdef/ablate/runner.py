@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..errors import NetdefError
 from ..schema import read_experiment
-from ..train import StopFlag, TrainOptions, load_checkpoint, train
+from ..train import StopFlag, TrainOptions, read_checkpoint, train
 from .events import RunDone, RunStarted, ViewsScored
 from .plan import Plan, PlannedVariant
 from .results import RunResult, read_run
@@ -72,7 +72,7 @@ def _action(run: Run, epochs: int, expected: dict) -> str:
     ckpt = run.folder / "ckpt.pt"
     if not ckpt.is_file():
         return "train"
-    data = load_checkpoint(ckpt)
+    data = read_checkpoint(ckpt)
     texts = run.variant.checked.spec.texts
     stale = [what for what, key, now in (("definition", "definition", texts.get("def", "")),
                                          ("params", "params", texts.get("params", "")))
@@ -134,7 +134,7 @@ def _options(run: Run) -> TrainOptions:
 def score_views(plan: Plan, results: list[RunResult], on_event: Callable[[object], None]
                 ) -> None:
     """Each base checkpoint on its centre crop and on the ten views (one evaluation pass)."""
-    from ..evaluate import evaluate, load_checkpoint as load_model, open_eval_data
+    from ..evaluate import evaluate, load_model, open_eval_data
 
     for result in results:
         if result.variant != plan.base.name:

@@ -2,7 +2,7 @@
 
 from .load import ParamsChoice, find_params, load, params_candidates
 from .net import CheckedNet, LayerInfo, Transfer, check_net
-from .shapes import InputWeights, Shape, conv_out_side, numel, pool_out_side
+from ..schema.shapes import InputWeights, Shape, conv_out_side, numel, pool_out_side
 
 __all__ = ["ParamsChoice", "find_params", "load", "params_candidates", "CheckedNet",
            "LayerInfo", "Transfer", "check_net", "InputWeights", "Shape", "conv_out_side",

@@ -20,7 +20,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     """Compile, time per layer (fp32, eager), then time whole steps; a JSON-ready dict."""
     import torch
 
-    from ..check.shapes import numel
+    from ..schema.shapes import numel
     from ..compiler import compile_net
     from ..compiler.compile import output_layer
     from ..optim import build_optimizer

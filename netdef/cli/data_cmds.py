@@ -96,7 +96,7 @@ def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
       netdef prep examples/quickstart.cfg
       netdef prep ~/data/imagenet ~/data/imagenet-256 --image-size 256 --max-bad 0.1%
     """
-    from ..data import open_dataset, prepare
+    from ..data import open_dataset, pack_dataset
 
     with Screen(stdout_console(), stderr_console(), label="packing") as screen:
         src, values, said = _choices(src, given)
@@ -105,7 +105,7 @@ def prep_cmd(src: str, dst: str | None, workers: int | None, **given) -> None:
         if dst is None:
             ds = open_dataset(src, workers=workers, on_event=screen, **values)
         else:
-            ds = prepare(src, dst, workers=workers, on_event=screen, **values)
+            ds = pack_dataset(src, dst, workers=workers, on_event=screen, **values)
     test = f", {ds.num_test:,} test" if ds.num_test else ""
     click.echo(f"{ds.path}: {len(ds.classes)} classes, {ds.num_train:,} train, {ds.num_val:,} "
                f"val{test} images of {ds.channels}×{ds.image_size}×{ds.image_size} "

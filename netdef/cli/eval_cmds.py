@@ -37,9 +37,9 @@ def rounded(value, digits: int = 6):
 
 
 def _model(path: str):
-    from ..evaluate import load_checkpoint
+    from ..evaluate import load_model
 
-    return load_checkpoint(path, devices="auto")
+    return load_model(path, devices="auto")
 
 
 def _workers(model) -> int:

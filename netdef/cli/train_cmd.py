@@ -36,7 +36,7 @@ def _loader_workers(options) -> int:
     """The experiment's loader worker processes (0 when the file does not read: ``train``
     then reports why); on resume the run's recorded experiment and overrides count."""
     from ..schema.experiment import read_experiment
-    from ..train.run import read_record
+    from ..train.rundir import read_record
 
     try:
         experiment, overrides = options.experiment, options.overrides

@@ -8,24 +8,26 @@ import torch
 from torch import nn
 
 from ..check import CheckedNet
-from ..check.shapes import numel
+from ..schema.shapes import numel
 from ..errors import NetdefError
 from ..schema import SCORED_COSTS
 from . import costs, ops, ops_image, ops_norm, ops_pool, ops_simple  # noqa: F401 (they register builders)
 from .fold import Group, group_inputs, merged_layer, plan_groups, weight_plans
-from .graph import LayerOp, Step
+from .graph import ForwardStep, LayerOp
 from .net import Net
 from .ops import StackedFcOp
 from .ops_simple import neuron_op
 from .registry import Built, builder_for
 
 
-def device_names(text: str, logical: int) -> list[str]:
+def device_names(devices: str | Sequence[str], logical: int) -> list[str]:
     """The ``devices`` key or ``--devices``: ``auto`` (one GPU per logical device when there
     are enough, folded onto fewer, else MPS or the CPU), one device for all, or a comma list
-    (docs/language-guide.md "Devices")."""
-    if text.strip().lower() != "auto":
-        return [d.strip() for d in text.split(",") if d.strip()]
+    (docs/language-guide.md "Devices"); a sequence is taken as given."""
+    if not isinstance(devices, str):
+        return [str(d) for d in devices]
+    if devices.strip().lower() != "auto":
+        return [d.strip() for d in devices.split(",") if d.strip()]
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if gpus >= logical:
         return [f"cuda:{k}" for k in range(logical)]
@@ -159,7 +161,7 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
     return Net(checked, op_list, steps, where, data, tensors, output_layer(checked), cost_inputs)
 
 
-def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: list) -> Step:
+def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: list) -> ForwardStep:
     first = g.members[0]
     layer, info = checked.layer(first), checked.layers[first]
     device = real[info.device]
@@ -182,5 +184,6 @@ def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: lis
     else:
         width = info.shape[0]
         slices = [(i * width, width) for i in range(len(g.members))]
-    return Step(tuple(g.members), index, inputs, weights, device, slices,
-                len(g.members) if g.kind == "batch" else 1, is_cost)
+    return ForwardStep(members=tuple(g.members), op_index=index, inputs=inputs, weights=weights,
+                       device=device, slices=slices, is_cost=is_cost,
+                       batch_fold=len(g.members) if g.kind == "batch" else 1)

@@ -1,7 +1,7 @@
 """The compiled net: steps in wavefront order over one or more devices (docs/design.md §7).
 
-A :class:`Step` runs one op for one layer, or for a folded group of tower layers whose outputs
-it stacks along dim 1 (each member a slice). Values cross devices only along layer edges,
+A :class:`ForwardStep` runs one op for one layer, or for a folded group of tower layers whose
+outputs it stacks along dim 1 (each member a slice). Values cross devices only along layer edges,
 ``.to(device, non_blocking=True)`` once per tensor and destination within a forward; every
 intermediate is dropped as soon as its last consumer has run.
 """
@@ -14,17 +14,17 @@ from typing import Union
 import torch
 from torch import nn
 
-Plan = Union[str, tuple]  # a tensor name, or ("cat", dim, [Plan, ...])
+WeightPlan = Union[str, tuple]  # a tensor name, or ("cat", dim, [WeightPlan, ...])
 
 
-@dataclass
-class Step:
+@dataclass(kw_only=True)
+class ForwardStep:
     """One op call: ``members`` (layer names) are slices [offset, offset+size) of its output."""
 
     members: tuple[str, ...]
     op_index: int
     inputs: list[tuple[str, ...]]  # per op input: the layers concatenated along dim 1
-    weights: list[Plan]
+    weights: list[WeightPlan]
     device: torch.device
     slices: list[tuple[int, int]]
     batch_fold: int = 1  # > 1: towers folded into the batch dim (ops without weights)
@@ -61,7 +61,7 @@ def join(parts: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([p.flatten(1) for p in parts], dim=1)
 
 
-class _Run:
+class Forward:
     """The state of one forward: step outputs and per-device copies."""
 
     def __init__(self, net, images, labels):
@@ -109,16 +109,17 @@ class _Run:
         self.copies.pop(s, None)
 
 
-def resolve(plan: Plan, tensors: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor:
+def weight_tensor(plan: WeightPlan, tensors: dict[str, torch.Tensor],
+                  device: torch.device) -> torch.Tensor:
     """A weight plan to a tensor on ``device``: a name, or a concatenation of plans."""
     if isinstance(plan, str):
         t = tensors[plan]
         return t if t.device == device else t.to(device)
     _, dim, parts = plan
-    return torch.cat([resolve(p, tensors, device) for p in parts], dim=dim)
+    return torch.cat([weight_tensor(p, tensors, device) for p in parts], dim=dim)
 
 
-def make_run_plan(steps: list[Step], where: dict, targets: list[str]) -> RunPlan:
+def make_run_plan(steps: list[ForwardStep], where: dict, targets: list[str]) -> RunPlan:
     """The steps that ``targets`` need (in step order) and when each output can go."""
     needed: set[int] = set()
     stack = [where[t][0] for t in targets if t in where]

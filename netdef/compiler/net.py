@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import NetdefError
-from .graph import RunPlan, Step, _Run, make_run_plan, resolve
+from .graph import Forward, ForwardStep, RunPlan, make_run_plan, weight_tensor
 from .noise import member_keys
 
 
@@ -86,7 +86,7 @@ class Net(nn.Module):
     once, under its owner's name.
     """
 
-    def __init__(self, checked, ops: list[nn.Module], steps: list[Step], where: dict,
+    def __init__(self, checked, ops: list[nn.Module], steps: list[ForwardStep], where: dict,
                  data_ops: dict, tensors: dict[str, torch.Tensor], output: str,
                  cost_inputs: dict[str, tuple[str, str]]):
         super().__init__()
@@ -130,13 +130,13 @@ class Net(nn.Module):
         if key not in self._plans:
             self._plans[key] = make_run_plan(self.steps, self.where, targets)
         plan = self._plans[key]
-        run = _Run(self, images, labels)
+        run = Forward(self, images, labels)
         tensors = self._tensors()
         n = images.shape[0] if images is not None else labels.shape[0]
         for s in plan.order:
             step = self.steps[s]
             xs = [run.gather(group, step.device) for group in step.inputs]
-            ws = [resolve(p, tensors, step.device) for p in step.weights]
+            ws = [weight_tensor(p, tensors, step.device) for p in step.weights]
             if step.batch_fold > 1:  # (N, k·C, …) -> (N·k, C·…): towers as extra images
                 xs = [fold_towers(x, n, step.batch_fold) for x in xs]
             y = self.ops[step.op_index](xs, ws)

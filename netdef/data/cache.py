@@ -1,4 +1,4 @@
-"""From a ``data`` value to a validated pack: :func:`open_dataset` and :func:`prepare`.
+"""From a ``data`` value to a validated pack: :func:`open_dataset` and :func:`pack_dataset`.
 
 ``data`` is an image folder, IDX files, CIFAR batches, a pack made by ``netdef prep`` (a folder
 with ``meta.json``) or ``builtin:shapes[?classes=10&train=500&val=100&seed=0]``. Sources are
@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 from ..errors import NetdefError
 from .events import CacheRebuilt, DataNote, PackDone, ignore
 from .options import DataOptions
-from .packed import CacheInvalid, PackedData
-from .shapes import DEFAULTS, shapes_folder
+from .pack_reader import CacheInvalid, PackedData
+from .builtin_shapes import DEFAULTS, shapes_folder
 from .sources import Source, find_source
 from .writer import Staging, check_destination, locked, replace_meta, write_meta
 
@@ -59,11 +59,11 @@ def open_dataset(data: str, *, options: DataOptions | None = None,
                          ).hexdigest()[:12]
     name = os.path.basename(path.rstrip(os.sep)) or "root"
     dst = os.path.join(cache, "packed", f"{name}-{options.image_size}-{key}")
-    return prepare(path, dst, options=options, workers=workers, on_event=on_event)
+    return pack_dataset(path, dst, options=options, workers=workers, on_event=on_event)
 
 
-def prepare(src: str, dst: str, *, options: DataOptions | None = None,
-            workers: int | None = None, on_event=None, **values) -> PackedData:
+def pack_dataset(src: str, dst: str, *, options: DataOptions | None = None,
+                 workers: int | None = None, on_event=None, **values) -> PackedData:
     """Pack ``src`` into ``dst`` unless ``dst`` already holds a valid, current pack of it.
     The pack is written beside ``dst`` under a temporary name and renamed when whole; a
     ``dst`` holding files other than a pack's is refused."""
@@ -146,7 +146,7 @@ def _open_packed(path: str, options: DataOptions, workers, on_event) -> PackedDa
         if source is None or not os.path.exists(source):
             raise NetdefError(f"{path}: the pack cannot be used and its source is unknown or "
                               f"gone; run 'netdef prep SRC {path}' ({exc})") from None
-        return prepare(source, path, options=recorded, workers=workers, on_event=on_event)
+        return pack_dataset(source, path, options=recorded, workers=workers, on_event=on_event)
     if options.channels != "auto" and ds.channels != options.channels:
         raise NetdefError(f"{path}: the pack has {ds.channels} channel(s) but channels = "
                           f"{options.channels}; pack it again with 'netdef prep "

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..errors import NetdefError
 from . import augment
-from .packed import PackedData
+from .pack_reader import PackedData
 
 
 class ShuffledBatches(Sampler):

@@ -24,7 +24,7 @@ from .events import DataNote
 from .folders import held_out_positions, list_folder
 from .labels import class_names
 from .options import DataOptions
-from .pack import pack_listing
+from .pack_images import pack_listing
 from .writer import Packed
 
 

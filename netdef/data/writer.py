@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .packed import FORMAT, PACK_FILES, data_checksum, file_checksum, meta_checksum
+from .pack_reader import FORMAT, PACK_FILES, data_checksum, file_checksum, meta_checksum
 
 SHOWN_PATHS = 5           # example paths kept in events and meta.json
 

@@ -1,4 +1,4 @@
-"""A trained net back from its checkpoint alone: :func:`load_checkpoint` and :class:`LoadedModel`.
+"""A trained net back from its checkpoint alone: :func:`load_model` and :class:`LoadedModel`.
 
 The checkpoint carries the definition and params *text*, the input side, the class names, the
 mean image and the PCA (docs/design.md §5), so the net is rebuilt from those, never from files on
@@ -86,10 +86,10 @@ def check_classifier(model: LoadedModel, command: str) -> None:
                       f"writes any layer's outputs")
 
 
-def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
+def load_model(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
     """Read a netdef checkpoint and rebuild its net on ``devices`` ("auto", one device, or one
     per logical device); a missing, foreign or inconsistent file raises NetdefError."""
-    from ..checkpoint import load_checkpoint as read_checkpoint
+    from ..checkpoint import read_checkpoint
 
     path = str(path)
     data = read_checkpoint(path)
@@ -97,7 +97,9 @@ def load_checkpoint(path: str | Path, devices: str | Sequence[str] = "cpu") -> L
     if missing:
         raise NetdefError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
     checked = rebuild_checked(path, data)
-    real = resolve(devices, checked.num_devices)
+    from ..compiler.compile import device_names
+
+    real = device_names(devices, checked.num_devices)
     net = _compiled(path, checked, real, data["weights"])
     return LoadedModel(path, checked, net, real, list(map(str, data["classes"])),
                        _numpy(data.get("mean")), _numpy(data.get("eigval")),
@@ -126,17 +128,6 @@ def rebuild_checked(path: str, data: dict[str, Any]) -> CheckedNet:
     # initWFunc names are never run by the compiler, and the weights are replaced anyway.
     return check_net(spec, int(data["input_size"]), input_channels(data), len(data["classes"]),
                      allow_init_funcs=True)
-
-
-def resolve(devices: str | Sequence[str], logical: int) -> list[str]:
-    """``auto`` (the GPUs when there are enough, else the CPU), one device, or a list."""
-    if isinstance(devices, str):
-        if devices.strip().lower() == "auto":
-            from ..compiler.compile import device_names
-
-            return device_names("auto", logical)
-        return [d.strip() for d in devices.split(",") if d.strip()]
-    return [str(d) for d in devices]
 
 
 def _compiled(path: str, checked: CheckedNet, devices: list[str], weights: dict):

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import NetdefError
 from .model import LoadedModel, check_classifier
-from .run import EvalProgress, _ignore, average_views, view_probabilities
+from .evaluation import EvalProgress, _ignore, average_views, view_probabilities
 from .scores import topk_names
 
 
@@ -32,7 +32,7 @@ class Prediction:
                                               for c, p in self.top]}
 
 
-def decode(model: LoadedModel, image) -> np.ndarray:
+def decode_image(model: LoadedModel, image) -> np.ndarray:
     """A path or a PIL image -> uint8 (C, S, S) at the training image size and the net's
     channel count, upright by its EXIF orientation, decoded as the packer decodes; a file
     that is not an image raises NetdefError naming it."""
@@ -47,7 +47,7 @@ def decode(model: LoadedModel, image) -> np.ndarray:
         raise NetdefError(f"{image}: {exc}") from None
 
 
-def prepare(model: LoadedModel, images: np.ndarray | torch.Tensor, crops: int = 1
+def input_views(model: LoadedModel, images: np.ndarray | torch.Tensor, crops: int = 1
             ) -> torch.Tensor:
     """uint8 (N, C, S, S) -> float32 network input (N, C, s, s) or (N, 10, C, s, s)."""
     from ..data import augment
@@ -73,8 +73,8 @@ def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
     check_classifier(model, "predict")
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
-    decoded = np.stack([decode(model, im) for im in images])               # (N, C, S, S)
-    probs = view_probabilities(model, prepare(model, decoded, crops), batch_size)
+    decoded = np.stack([decode_image(model, im) for im in images])               # (N, C, S, S)
+    probs = view_probabilities(model, input_views(model, decoded, crops), batch_size)
     if crops > 1:
         probs = average_views(probs)                                       # (N, 10, K) -> (N, K)
     values, order = topk_names(probs, k)

@@ -1,7 +1,7 @@
 """Pictures (docs/design.md §1, "show"): the learned filters (the paper's Figure 3), training
 curves, validation predictions and the scheduled rates, as PNG files.
 
-    image = render_filters(netdef.load_checkpoint("runs/quickstart/ckpt.pt"))
+    image = render_filters(netdef.load_model("runs/quickstart/ckpt.pt"))
     image.save("filters.png")
 """
 

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..evaluate import EvalProgress, check_classifier, prepare, topk_names, view_probabilities
+from ..evaluate import EvalProgress, check_classifier, input_views, topk_names, view_probabilities
 from ..evaluate.predict import class_name
 from .output import pyplot, save_figure
 
@@ -63,7 +63,7 @@ def _spread(n: int, count: int = COUNT) -> np.ndarray:
 
 def _score(model, images, labels, idx: np.ndarray, batch_size: int) -> list[Shown]:
     batch = np.asarray(images[idx])                                       # uint8 (B, 3, S, S)
-    probs = view_probabilities(model, prepare(model, batch), batch_size)  # (B, K)
+    probs = view_probabilities(model, input_views(model, batch), batch_size)  # (B, K)
     values, order = topk_names(probs, TOP)
     return [Shown(int(i), batch[k], int(labels[i]),
                   [(int(c), float(v)) for v, c in zip(values[k], order[k])])

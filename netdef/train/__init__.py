@@ -7,7 +7,7 @@ checkpoints, resume.
 The library reports through ``on_event`` (see :mod:`netdef.train.events`); it never prints.
 """
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import read_checkpoint, write_checkpoint
 from .events import (Checkpointed, EpochStarted, Finished, Health, Message, Progress,
                      Started, Tested)
 from .loop import TrainingDiverged, train
@@ -17,7 +17,7 @@ from .signals import StopFlag
 from .step import make_train_step
 from .streams import Streams
 
-__all__ = ["train", "TrainOptions", "TrainingDiverged", "StopFlag", "load_checkpoint",
-           "save_checkpoint", "Checkpointed", "EpochStarted", "Finished", "Health",
+__all__ = ["train", "TrainOptions", "TrainingDiverged", "StopFlag", "read_checkpoint",
+           "write_checkpoint", "Checkpointed", "EpochStarted", "Finished", "Health",
            "Message", "Progress", "Started", "Tested", "make_train_step", "StepResult",
            "Streams"]

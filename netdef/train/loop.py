@@ -18,13 +18,13 @@ from contextlib import nullcontext
 
 import torch
 
-from ..checkpoint import save_checkpoint
+from ..checkpoint import write_checkpoint
 from ..errors import NetdefError
 from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (BatchDone, Checkpointed, EpochStarted, Finished, Health, Message, OnEvent,
                      Progress, Started, StopRequested, Tested, ignore)
-from .metrics import Averages, StepResult, evaluate, scored_cost
-from .session import Session, TrainOptions, prepare
+from .metrics import Averages, StepResult, scored_cost, validate
+from .session import Session, TrainOptions, open_session
 from .signals import StopFlag, catch_interrupts
 from .state import checkpoint_payload
 from .step import make_train_step
@@ -47,7 +47,7 @@ def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | No
         on_event = ignore
     finished = False
     try:
-        session = prepare(options, on_event, dist)
+        session = open_session(options, on_event, dist)
         stop = stop or StopFlag()
         stop.listeners.append(said := lambda signum: on_event(StopRequested(signum)))
         guard = catch_interrupts(stop) if handle_signals else nullcontext()
@@ -272,7 +272,7 @@ class Trainer:
         reduce = (lambda totals: sum_across(self.dist, totals)) if self.dist.active else None
         # under torchrun every rank scores its whole share (the totals are reduced at the end),
         # then the ranks agree whether any of them was asked to stop
-        result = evaluate(s.net, batches, StopFlag() if self.dist.active else self.stop, reduce)
+        result = validate(s.net, batches, StopFlag() if self.dist.active else self.stop, reduce)
         if self.dist.active:
             self.halt = self.halt or any_rank(self.dist, self.stop.requested)
         if self.stopping():
@@ -327,10 +327,10 @@ class Trainer:
         state.scaler = scaler.state_dict() if scaler.is_enabled() else None
         payload = checkpoint_payload(s.net, s.opt, state, s.texts, s.paths,
                                      s.experiment_record(), s.dataset)
-        save_checkpoint(s.run.ckpt, payload)
+        write_checkpoint(s.run.ckpt, payload)
         self.emit(Checkpointed(str(s.run.ckpt), state.step, reason))
         if best:
-            save_checkpoint(s.run.best, payload)
+            write_checkpoint(s.run.best, payload)
 
     def keep_safe_checkpoint(self) -> None:
         """ckpt.pt is about to be replaced by one written after the divergence warning: keep

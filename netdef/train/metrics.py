@@ -123,7 +123,7 @@ class ValResult:
 
 
 @torch.no_grad()
-def evaluate(net, batches, should_stop=lambda: False, reduce=None) -> ValResult | None:
+def validate(net, batches, should_stop=lambda: False, reduce=None) -> ValResult | None:
     """Every cost and the classifier's numbers over every batch (net in eval mode); None if
     stopped.
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from ..errors import NetdefError
-from ..checkpoint import load_checkpoint
+from ..checkpoint import read_checkpoint
 from .events import Message, OnEvent
-from .run import CKPT, RunDir, read_record
+from .rundir import CKPT, RunDir, read_record
 from .state import TrainState
 
 MAX_DIFF_LINES = 60
@@ -31,7 +31,7 @@ def open_run(folder: str | Path) -> tuple[RunDir, dict]:
     if not run.ckpt.is_file():
         raise NetdefError(f"{run.path}: holds no checkpoint ({CKPT}) to resume from; start a "
                           f"new run with --save {run.path} (without --resume)")
-    return run, load_checkpoint(run.ckpt)
+    return run, read_checkpoint(run.ckpt)
 
 
 def with_recorded(options, on_event: OnEvent):
@@ -126,7 +126,7 @@ def restore(net, opt, ckpt: dict, force: bool) -> tuple[TrainState, list[str]]:
 def init_from(net, path: str | Path) -> tuple[list[str], list[str]]:
     """``--init-from CKPT``: another run's weights, by layer name and shape (docs/design.md
     §4)."""
-    ckpt = load_checkpoint(path)
+    ckpt = read_checkpoint(path)
     weights = ckpt.get("weights")
     if not isinstance(weights, dict):
         raise NetdefError(f"{path}: the checkpoint holds no weights")

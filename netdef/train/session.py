@@ -18,7 +18,7 @@ from .events import Message, OnEvent
 from ..compiler.compile import device_names
 from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
 from .resume import check_definition, init_from, open_run, restore, with_recorded
-from .run import RunDir
+from .rundir import RunDir
 from .state import TrainState
 from .streams import Streams
 
@@ -149,7 +149,7 @@ def _check_batches(exp: Experiment, dataset, options: TrainOptions) -> int:
     return batches
 
 
-def prepare(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Session:
+def open_session(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) -> Session:
     """Read, check, load data, compile and restore; every bad input raises NetdefError.
 
     Under torchrun (``dist.active``) every rank prepares the whole net on its own devices and

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .run import versions
+from .rundir import versions
 
 
 @dataclass

@@ -95,7 +95,7 @@ def shapes_folder(cache_dir: str, image_size: int, classes: int = 10, train: int
 
 
 def _map(fn, tasks: list, workers: int | None) -> None:
-    from .pack import default_workers
+    from .pack_images import default_workers
 
     workers = default_workers() if workers is None else max(1, workers)
     if workers == 1 or len(tasks) <= 1:

@@ -1,7 +1,7 @@
 """Evaluation the paper's way: the whole validation set, one centre crop or ten views
 (Krizhevsky et al. 2012, §4.1).
 
-    model = netdef.load_checkpoint("runs/quickstart/ckpt.pt")
+    model = netdef.load_model("runs/quickstart/ckpt.pt")
     result = evaluate(model, open_eval_data(model), crops=10)
     print(result.top1_err, result.one_crop.top1_err)
 
