@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from netdef.cli import cli
 from netdef.errors import NetdefError
 from netdef import checkpoint as ck
+from netdef.checkpoint import Checkpoint
 from netdef.train import read_checkpoint, write_checkpoint
 
 from trainnets import write_experiment
@@ -22,17 +23,63 @@ def cache(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("NETDEF_CACHE", str(tmp_path_factory.getbasetemp() / "netdef-cache"))
 
 
+def record(step: int = 0, weights: dict | None = None) -> Checkpoint:
+    return Checkpoint(definition="[data]\ntype=data\n", input_size=8, classes=["a", "b"],
+                      weights=weights or {"a": torch.ones(2)}, state={"step": step})
+
+
 def test_round_trip_with_weights_only(tmp_path):
     path = tmp_path / "c.pt"
-    write_checkpoint(path, {"weights": {"a": torch.ones(2)}, "state": {"step": 3}})
+    write_checkpoint(path, record(step=3))
     data = read_checkpoint(path)
-    assert data["state"]["step"] == 3 and torch.equal(data["weights"]["a"], torch.ones(2))
-    assert torch.load(path, weights_only=True)["format"] == "netdef-checkpoint"
+    assert data.state["step"] == 3 and torch.equal(data.weights["a"], torch.ones(2))
+    assert data.classes == ["a", "b"] and data.input_size == 8
+    raw = torch.load(path, weights_only=True)
+    assert raw["format"] == "netdef-checkpoint" and raw["version"] == ck.VERSION
+
+
+def test_a_version_1_file_without_channels_still_loads(tmp_path):
+    """Files written before grey data have no 'channels' (RGB; the mean image tells) and may
+    hold generator states ('rng'), ignored now: same layout, same version."""
+    raw = record(step=5).to_dict()
+    del raw["channels"]
+    raw["rng"] = {"torch": torch.zeros(3, dtype=torch.uint8)}
+    raw["mean"] = torch.zeros(1, 8, 8)
+    torch.save(raw, tmp_path / "old.pt")
+    data = read_checkpoint(tmp_path / "old.pt")
+    assert data.state["step"] == 5 and data.channels is None and data.image_channels == 1
+
+
+@pytest.mark.parametrize("key, value, said", [
+    ("weights", {"a": [1.0, 2.0]}, "'weights' should be tensors by name (got dict)"),
+    ("input_size", "224", "'input_size' should be a positive integer (got str)"),
+    ("classes", "ab", "'classes' should be a list of names (got str)"),
+    ("state", None, "'state' should be a dict of progress (got NoneType)"),
+    ("definition", None, "'definition' should be text (got NoneType)"),
+])
+def test_a_damaged_field_is_named(tmp_path, key, value, said):
+    raw = record().to_dict()
+    raw[key] = value
+    torch.save(raw, tmp_path / "bad.pt")
+    with pytest.raises(NetdefError, match="damaged checkpoint") as err:
+        read_checkpoint(tmp_path / "bad.pt")
+    assert said in str(err.value) and str(tmp_path / "bad.pt") in str(err.value)
+
+
+def test_a_missing_field_and_another_version_are_named(tmp_path):
+    raw = record().to_dict()
+    del raw["weights"], raw["momentum"]
+    torch.save(raw, tmp_path / "bad.pt")
+    with pytest.raises(NetdefError, match="no 'weights'; no 'momentum'"):
+        read_checkpoint(tmp_path / "bad.pt")
+    torch.save({**record().to_dict(), "version": 2}, tmp_path / "new.pt")
+    with pytest.raises(NetdefError, match="checkpoint version 2; this netdef reads version 1"):
+        read_checkpoint(tmp_path / "new.pt")
 
 
 def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "ckpt.pt"
-    write_checkpoint(path, {"state": {"step": 1}})
+    write_checkpoint(path, record(step=1))
 
     def full(data, f):
         f.write(b"PK\x03\x04 partial")
@@ -40,8 +87,8 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ck, "_write", full)
     with pytest.raises(NetdefError, match="the disk is full"):
-        write_checkpoint(path, {"state": {"step": 2}})
-    assert read_checkpoint(path)["state"]["step"] == 1
+        write_checkpoint(path, record(step=2))
+    assert read_checkpoint(path).state["step"] == 1
     assert os.listdir(tmp_path) == ["ckpt.pt"]  # no temporary file left behind
 
 
@@ -59,12 +106,12 @@ def test_full_disk_during_training_exits_1_and_keeps_the_last_checkpoint(tmp_pat
     result = CliRunner().invoke(cli, ["train", str(exp)])
     assert result.exit_code == 1
     assert "could not save the checkpoint (the disk is full)" in result.output
-    assert read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["step"] == 8
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] == 8
 
 
 def test_truncated_checkpoint(tmp_path):
     path = tmp_path / "ckpt.pt"
-    write_checkpoint(path, {"weights": {"a": torch.randn(1000)}})
+    write_checkpoint(path, record(weights={"a": torch.randn(1000)}))
     path.write_bytes(path.read_bytes()[:500])
     with pytest.raises(NetdefError, match="truncated or corrupt"):
         read_checkpoint(path)
@@ -106,7 +153,7 @@ def test_resume_from_a_bad_checkpoint_exits_1(tmp_path, damage):
     run = tmp_path / "run"
     run.mkdir()
     if damage == "truncated":
-        write_checkpoint(run / "ckpt.pt", {"weights": {"a": torch.randn(1000)}})
+        write_checkpoint(run / "ckpt.pt", record(weights={"a": torch.randn(1000)}))
         (run / "ckpt.pt").write_bytes((run / "ckpt.pt").read_bytes()[:300])
     elif damage == "foreign":
         torch.save({"model": torch.ones(1)}, run / "ckpt.pt")

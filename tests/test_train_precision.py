@@ -81,9 +81,9 @@ def test_fp16_checkpoint_keeps_the_grad_scaler_and_resumes(tmp_path):
     exp = write_experiment(tmp_path, workers=0, precision="fp16", devices="cuda:0", epochs=1,
                            data="builtin:shapes?train=24&val=12&classes=4")
     train(TrainOptions(str(exp)), handle_signals=False)
-    saved = read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["scaler"]
+    saved = read_checkpoint(tmp_path / "run" / "ckpt.pt").state["scaler"]
     assert saved["scale"] > 0 and "_growth_tracker" in saved
     train(TrainOptions(str(exp), overrides={"epochs": "2"}, resume=str(tmp_path / "run")),
           handle_signals=False)
-    again = read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]
+    again = read_checkpoint(tmp_path / "run" / "ckpt.pt").state
     assert again["step"] > 0 and again["scaler"]["scale"] > 0

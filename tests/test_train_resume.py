@@ -78,7 +78,7 @@ def _wait_for_step(run: Path, step: int, proc, timeout: float = 120) -> None:
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    return read_checkpoint(run / "ckpt.pt")["weights"]
+    return read_checkpoint(run / "ckpt.pt").weights
 
 
 def _metrics(run: Path) -> list[dict]:
@@ -113,7 +113,7 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, runner, env, r
     _wait_for_step(tmp_path / "run", BATCHES + 3, proc)  # past the epoch-1 checkpoint
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    assert read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["step"] == BATCHES
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] == BATCHES
     resumed = _start(runner, env, exp, "--resume", str(tmp_path / "run"))
     out, _ = resumed.communicate(timeout=300)
     assert resumed.returncode == 0, out
@@ -132,7 +132,7 @@ def test_sigint_checkpoints_exits_130_and_resumes_exactly(tmp_path, runner, env,
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert "interrupted" in out and "--resume" in out
-    state = read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]
+    state = read_checkpoint(tmp_path / "run" / "ckpt.pt").state
     assert BATCHES + 3 <= state["step"] < EPOCHS * BATCHES  # stopped mid-epoch 2
     assert state["batch"] == state["step"] - BATCHES
     resumed = _start(runner, env, exp, "--resume", str(tmp_path / "run"))
@@ -184,4 +184,4 @@ def test_sigterm_checkpoints_and_exits_130(tmp_path, runner, env):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
-    assert read_checkpoint(tmp_path / "run" / "ckpt.pt")["state"]["step"] >= 2
+    assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] >= 2

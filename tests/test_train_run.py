@@ -133,7 +133,7 @@ def test_resume_rereads_the_params_file(tmp_path):
     params.write_text(params.read_text().replace("epsW=0.001", "epsW=0.0005"))
     assert run_cli(exp, "--resume", tmp_path / "run", "--epochs", "2").exit_code == 0
     ckpt = read_checkpoint(tmp_path / "run" / "ckpt.pt")
-    assert ckpt["rates"]["fc1.weight"] == 0.0005 and ckpt["state"]["step"] == 16
+    assert ckpt.rates["fc1.weight"] == 0.0005 and ckpt.state["step"] == 16
 
 
 def test_init_from_copies_matching_layers_and_lists_the_rest(tmp_path):
@@ -158,8 +158,8 @@ def test_nan_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
     assert f"is {tmp_path / 'run' / 'ckpt.pt'} (step 8)" in result.output  # written before it
     assert "0–255 minus the mean" in result.output
     ckpt = read_checkpoint(tmp_path / "run" / "ckpt.pt")
-    assert ckpt["state"]["step"] == 8
-    assert all(torch.isfinite(t).all() for t in ckpt["weights"].values() if t.is_floating_point())
+    assert ckpt.state["step"] == 8
+    assert all(torch.isfinite(t).all() for t in ckpt.weights.values() if t.is_floating_point())
 
 
 def test_stuck_loss_warns(tmp_path):

@@ -9,11 +9,10 @@ set, epochs, seeds, devices and wall time, so a reader can judge the budget behi
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import NetdefError
+from ..files import write_atomic
 from .claims import GAP, STEPS, VAL_TOP1, Claim
 from .plan import Plan, PlannedVariant
 from .results import RunResult
@@ -116,13 +115,7 @@ def report_dict(setting: Setting, plan: Plan, reports: list[VariantReport],
 
 def write_text(path: Path, text: str) -> Path:
     """Write atomically (a temporary file renamed over the target)."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise NetdefError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    return path
+    return write_atomic(path, text, what="the report")
 
 
 def write_json(path: Path, data: dict) -> Path:

@@ -10,13 +10,13 @@ stopped and never mixes results of different nets.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from ..errors import NetdefError
+from ..files import write_atomic
 from ..schema import read_experiment
 from ..train import StopFlag, TrainOptions, read_checkpoint, train
 from .events import RunDone, RunStarted, ViewsScored
@@ -74,17 +74,17 @@ def _action(run: Run, epochs: int, expected: dict) -> str:
         return "train"
     data = read_checkpoint(ckpt)
     texts = run.variant.checked.spec.texts
-    stale = [what for what, key, now in (("definition", "definition", texts.get("def", "")),
-                                         ("params", "params", texts.get("params", "")))
-             if str(data.get(key) or "") != now]
-    trained = data.get("experiment") or {}
+    stale = [what for what, then, now in (("definition", data.definition, texts.get("def", "")),
+                                          ("params", data.params, texts.get("params", "")))
+             if then != now]
+    trained = data.experiment
     stale += [f"'{k}' ({trained.get(k)!r}, now {v!r})" for k, v in expected.items()
               if k not in _FREE_KEYS and trained.get(k) != v]
     if stale:
         raise NetdefError(f"{run.folder}: this run was trained with another {', '.join(stale)} "
                           f"than variant '{run.variant.name}' has now; remove the folder or give "
                           f"another --out")
-    state = data.get("state") or {}
+    state = data.state
     done = int(state.get("epoch") or 0)
     if done > epochs:
         raise NetdefError(f"{run.folder}: the run has trained {done} epochs, more than the "
@@ -159,9 +159,5 @@ def _read_seconds(out: Path) -> dict[str, float]:
 
 
 def _write_seconds(out: Path, seconds: dict[str, float]) -> None:
-    tmp = out / (SECONDS + ".tmp")
-    try:
-        tmp.write_text(json.dumps(seconds, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, out / SECONDS)
-    except OSError as exc:
-        raise NetdefError(f"{out / SECONDS}: cannot write ({exc.strerror or exc})") from None
+    write_atomic(out / SECONDS, json.dumps(seconds, indent=1, sort_keys=True),
+                 what="the run times")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..files import write_atomic
 from .pack_reader import FORMAT, PACK_FILES, data_checksum, file_checksum, meta_checksum
 
 SHOWN_PATHS = 5           # example paths kept in events and meta.json
@@ -77,7 +78,7 @@ def check_destination(dst: str) -> None:
         raise NetdefError(f"{dst}: the pack's destination exists and is not a folder")
     try:
         foreign = sorted(n for n in os.listdir(dst) if n not in PACK_FILES
-                         and not n.startswith("meta.json.tmp") and n != ".lock")
+                         and not n.startswith(("meta.json.tmp", ".meta.json.")) and n != ".lock")
     except OSError as exc:
         raise NetdefError(f"{dst}: cannot list folder ({exc.strerror})") from None
     if foreign:
@@ -216,10 +217,6 @@ def replace_meta(folder: str, meta: dict) -> dict:
     """Write ``meta`` with a fresh checksum to ``folder/meta.json`` atomically."""
     meta = dict(meta)
     meta["checksum"] = meta_checksum(meta)
-    tmp = os.path.join(folder, f"meta.json.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(meta, f, indent=1)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, os.path.join(folder, "meta.json"))
+    write_atomic(os.path.join(folder, "meta.json"), json.dumps(meta, indent=1),
+                 what="the pack's meta.json")
     return meta

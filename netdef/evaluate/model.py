@@ -16,14 +16,12 @@ import numpy as np
 import torch
 
 from ..check import CheckedNet, check_net
+from ..checkpoint import Checkpoint, read_checkpoint
 from ..errors import NetdefError
 from ..schema import build_spec
 from ..syntax import parse
 
-REQUIRED_KEYS = ("definition", "weights", "input_size", "classes")
-
-
-@dataclass
+@dataclass(kw_only=True)
 class LoadedModel:
     """A compiled net in eval mode with its weights, and the checkpoint's metadata."""
 
@@ -89,44 +87,29 @@ def check_classifier(model: LoadedModel, command: str) -> None:
 def load_model(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
     """Read a netdef checkpoint and rebuild its net on ``devices`` ("auto", one device, or one
     per logical device); a missing, foreign or inconsistent file raises NetdefError."""
-    from ..checkpoint import read_checkpoint
-
-    path = str(path)
-    data = read_checkpoint(path)
-    missing = [k for k in REQUIRED_KEYS if k not in data]
-    if missing:
-        raise NetdefError(f"{path}: incomplete checkpoint (no {', '.join(map(repr, missing))})")
-    checked = rebuild_checked(path, data)
     from ..compiler.compile import device_names
 
+    path = str(path)
+    ckpt = read_checkpoint(path)
+    checked = rebuild_checked(path, ckpt)
     real = device_names(devices, checked.num_devices)
-    net = _compiled(path, checked, real, data["weights"])
-    return LoadedModel(path, checked, net, real, list(map(str, data["classes"])),
-                       _numpy(data.get("mean")), _numpy(data.get("eigval")),
-                       _numpy(data.get("eigvec")), int(data["input_size"]),
-                       input_channels(data), dict(data.get("experiment") or {}),
-                       dict(data.get("state") or {}), dict(data["weights"]))
+    net = _compiled(path, checked, real, ckpt.weights)
+    return LoadedModel(path=path, checked=checked, net=net, devices=real,
+                       classes=list(ckpt.classes), mean=_numpy(ckpt.mean),
+                       eigval=_numpy(ckpt.eigval), eigvec=_numpy(ckpt.eigvec),
+                       input_size=ckpt.input_size, channels=ckpt.image_channels,
+                       experiment=dict(ckpt.experiment), state=dict(ckpt.state),
+                       weights=dict(ckpt.weights))
 
 
-def input_channels(data: dict[str, Any]) -> int:
-    """The image channels a checkpoint's net reads: recorded, else its mean image's, else 3
-    (checkpoints from before grey data were RGB)."""
-    if data.get("channels") is not None:
-        return int(data["channels"])
-    mean = data.get("mean")
-    return int(mean.shape[0]) if getattr(mean, "ndim", 0) == 3 else 3
-
-
-def rebuild_checked(path: str, data: dict[str, Any]) -> CheckedNet:
+def rebuild_checked(path: str, ckpt: Checkpoint) -> CheckedNet:
     """The checked net from the definition and params text the checkpoint carries."""
-    label = data.get("definition_path") or f"{path}[definition]"
-    definition = parse(str(data["definition"]), str(label))
-    params_text = str(data.get("params") or "")
-    params = parse(params_text, str(data.get("params_path") or f"{path}[params]")) \
-        if params_text.strip() else None
+    definition = parse(ckpt.definition, ckpt.definition_path or f"{path}[definition]")
+    params = parse(ckpt.params, ckpt.params_path or f"{path}[params]") \
+        if ckpt.params.strip() else None
     spec = build_spec(definition, params)
     # initWFunc names are never run by the compiler, and the weights are replaced anyway.
-    return check_net(spec, int(data["input_size"]), input_channels(data), len(data["classes"]),
+    return check_net(spec, ckpt.input_size, ckpt.image_channels, len(ckpt.classes),
                      allow_init_funcs=True)
 
 

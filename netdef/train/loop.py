@@ -26,7 +26,7 @@ from .events import (BatchDone, Checkpointed, EpochStarted, Finished, Health, Me
 from .metrics import Averages, StepResult, scored_cost, validate
 from .session import Session, TrainOptions, open_session
 from .signals import StopFlag, catch_interrupts
-from .state import checkpoint_payload
+from .state import make_checkpoint
 from .step import make_train_step
 from .streams import rank_offset
 from .watch import CAUSES, DivergenceWatch, fmt, stuck_warning
@@ -325,12 +325,12 @@ class Trainer:
             self.keep_safe_checkpoint()
         scaler = self.step_fn.scaler
         state.scaler = scaler.state_dict() if scaler.is_enabled() else None
-        payload = checkpoint_payload(s.net, s.opt, state, s.texts, s.paths,
+        checkpoint = make_checkpoint(s.net, s.opt, state, s.texts, s.paths,
                                      s.experiment_record(), s.dataset)
-        write_checkpoint(s.run.ckpt, payload)
+        write_checkpoint(s.run.ckpt, checkpoint)
         self.emit(Checkpointed(str(s.run.ckpt), state.step, reason))
         if best:
-            write_checkpoint(s.run.best, payload)
+            write_checkpoint(s.run.best, checkpoint)
 
     def keep_safe_checkpoint(self) -> None:
         """ckpt.pt is about to be replaced by one written after the divergence warning: keep

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..errors import NetdefError
-from ..checkpoint import read_checkpoint
+from ..checkpoint import Checkpoint, read_checkpoint
 from .events import Message, OnEvent
 from .rundir import CKPT, RunDir, read_record
 from .state import TrainState
@@ -23,7 +23,7 @@ from .state import TrainState
 MAX_DIFF_LINES = 60
 
 
-def open_run(folder: str | Path) -> tuple[RunDir, dict]:
+def open_run(folder: str | Path) -> tuple[RunDir, Checkpoint]:
     """The run folder to resume and its latest checkpoint; refuse one with none."""
     run = RunDir(Path(folder))
     if not run.path.is_dir():
@@ -73,9 +73,9 @@ def definition_diff(old: str, new: str, path: str) -> str:
     return "\n".join(lines)
 
 
-def check_definition(ckpt: dict, text: str, path: str, force: bool) -> str | None:
+def check_definition(ckpt: Checkpoint, text: str, path: str, force: bool) -> str | None:
     """None when unchanged; the diff when changed and forced; NetdefError otherwise."""
-    old = ckpt.get("definition", "")
+    old = ckpt.definition
     if old == text:
         return None
     diff = definition_diff(old, text, path)
@@ -107,27 +107,22 @@ def copy_weights(net, weights: dict[str, torch.Tensor]) -> tuple[list[str], list
     return copied, skipped
 
 
-def restore(net, opt, ckpt: dict, force: bool) -> tuple[TrainState, list[str]]:
+def restore(net, opt, ckpt: Checkpoint, force: bool) -> tuple[TrainState, list[str]]:
     """Put weights, momenta and progress back; returns the state and what was skipped (only
     possible with --force after a definition change). Generator states that older
     checkpoints hold are ignored: every stream is keyed by position (:mod:`.streams`)."""
     try:
-        weights, momentum = ckpt["weights"], ckpt["momentum"]
-        state = TrainState.from_dict(ckpt["state"])
-    except (KeyError, TypeError) as exc:
-        raise NetdefError(f"checkpoint lacks {exc} (written by another netdef version?)") from None
-    _, skipped = copy_weights(net, weights)
+        state = TrainState.from_dict(ckpt.state)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise NetdefError(f"the checkpoint's training state is damaged ({exc})") from None
+    _, skipped = copy_weights(net, ckpt.weights)
     if skipped and not force:
         raise NetdefError("the checkpoint's weights do not fit the net: " + "; ".join(skipped))
-    opt.load_momentum_buffers(momentum)
+    opt.load_momentum_buffers(ckpt.momentum)
     return state, skipped
 
 
 def init_from(net, path: str | Path) -> tuple[list[str], list[str]]:
     """``--init-from CKPT``: another run's weights, by layer name and shape (docs/design.md
     §4)."""
-    ckpt = read_checkpoint(path)
-    weights = ckpt.get("weights")
-    if not isinstance(weights, dict):
-        raise NetdefError(f"{path}: the checkpoint holds no weights")
-    return copy_weights(net, weights)
+    return copy_weights(net, read_checkpoint(path).weights)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
 import shutil
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NetdefError
+from ..files import write_atomic
 
 CKPT = "ckpt.pt"
 BEST = "best.pt"
@@ -82,9 +82,7 @@ class RunDir:
                     keep.append(line)
             except json.JSONDecodeError:
                 continue  # a torn last line from a killed run
-        tmp = self.metrics.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
-        os.replace(tmp, self.metrics)
+        write_atomic(self.metrics, "".join(k + "\n" for k in keep), what="the metrics")
 
     def write_files(self, experiment: dict[str, Any], files: dict[str, str],
                     texts: dict[str, str], overrides: dict[str, str] | None = None) -> None:
@@ -118,9 +116,8 @@ class RunDir:
             "versions": versions(),
             "command": " ".join(sys.argv),
         }
-        tmp = self.path / (RUN_YAML + ".tmp")
-        tmp.write_text(yaml.safe_dump(record, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, self.path / RUN_YAML)
+        write_atomic(self.path / RUN_YAML, yaml.safe_dump(record, sort_keys=False),
+                     what="the run record")
 
 
 def read_record(folder: str | Path) -> tuple[str, dict[str, str]]:

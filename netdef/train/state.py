@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..checkpoint import Checkpoint
 from .rundir import versions
 
 
@@ -59,24 +60,24 @@ def _array(x) -> torch.Tensor | None:
     return None if x is None else torch.as_tensor(np.asarray(x)).clone()
 
 
-def checkpoint_payload(net, opt, state: TrainState, texts: dict[str, str],
-                       paths: dict[str, str | None], experiment: dict, dataset) -> dict[str, Any]:
-    """Everything a resume, ``netdef eval`` or ``show-filters`` needs; tensors and plain data."""
-    return {
-        "definition": texts.get("def", ""),
-        "params": texts.get("params", ""),
-        "definition_path": paths.get("definition"),
-        "params_path": paths.get("params"),
-        "experiment": experiment,
-        "input_size": int(net.checked.input_size),
-        "classes": list(map(str, dataset.class_names)),
-        "channels": int(dataset.channels),
-        "mean": _array(dataset.mean),
-        "eigval": _array(dataset.eigval),
-        "eigvec": _array(dataset.eigvec),
-        "weights": {k: _cpu(v) for k, v in net.state_dict().items()},
-        "momentum": {k: _cpu(v) for k, v in opt.momentum_buffers().items()},
-        "rates": opt.rates(),
-        "state": state.to_dict(),
-        "versions": versions(),
-    }
+def make_checkpoint(net, opt, state: TrainState, texts: dict[str, str],
+                    paths: dict[str, str | None], experiment: dict, dataset) -> Checkpoint:
+    """Everything a resume, ``netdef eval`` or ``show-filters`` needs, copied to the CPU."""
+    return Checkpoint(
+        definition=texts.get("def", ""),
+        params=texts.get("params", ""),
+        definition_path=paths.get("definition"),
+        params_path=paths.get("params"),
+        experiment=experiment,
+        input_size=int(net.checked.input_size),
+        classes=list(map(str, dataset.class_names)),
+        channels=int(dataset.channels),
+        mean=_array(dataset.mean),
+        eigval=_array(dataset.eigval),
+        eigvec=_array(dataset.eigvec),
+        weights={k: _cpu(v) for k, v in net.state_dict().items()},
+        momentum={k: _cpu(v) for k, v in opt.momentum_buffers().items()},
+        rates={k: float(v) for k, v in opt.rates().items()},
+        state=state.to_dict(),
+        versions=versions(),
+    )
