@@ -37,7 +37,8 @@ class Diagnostic:
     span: Span | None
     message: str
     severity: Severity = "error"
-    source_line: str | None = field(default=None, compare=False)
+    # what a caller may act on without reading the words (e.g. OUTPUTS_BEYOND_CLASSES)
+    code: str | None = field(default=None, compare=False)
 
     def format(self) -> str:
         """``path:line:col: severity: message`` (no location when unknown)."""
@@ -79,10 +80,10 @@ class Collector:
         self.items: list[Diagnostic] = []
 
     def add(self, span: Span | None, message: str, severity: Severity = "error",
-            source_line: str | None = None) -> None:
+            code: str | None = None) -> None:
         if severity == "warning" and self.strict:
             severity = "error"
-        self.items.append(Diagnostic(span, message, severity, source_line))
+        self.items.append(Diagnostic(span, message, severity, code))
 
     def error(self, span: Span | None, message: str) -> None:
         self.add(span, message, "error")
@@ -90,12 +91,12 @@ class Collector:
     def warning(self, span: Span | None, message: str) -> None:
         self.add(span, message, "warning")
 
-    def note(self, span: Span | None, message: str) -> None:
-        self.add(span, message, "note")
+    def note(self, span: Span | None, message: str, code: str | None = None) -> None:
+        self.add(span, message, "note", code)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         for d in diagnostics:
-            self.add(d.span, d.message, d.severity, d.source_line)
+            self.add(d.span, d.message, d.severity, d.code)
 
     @property
     def has_errors(self) -> bool:

@@ -58,9 +58,6 @@ class Document:
     lines: list[str]
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
-    def line_text(self, line: int) -> str | None:
-        return self.lines[line - 1] if 0 < line <= len(self.lines) else None
-
 
 def read(path: str | Path) -> Document:
     """Read and parse a file; unreadable, binary or non-UTF-8 input is a located NetdefError."""

@@ -25,14 +25,29 @@ def screen(terminal: bool = False, bars_on_out: bool = False):
     return Screen(Console(file=out, **kw), Console(file=err, **kw), bars_on_out), out, err
 
 
-def a_start(classes: int = 10, step: int = 0) -> Started:
-    return Started("runs/q", 2, 4, 8, step, 8, ("cpu",), step > 0, 32, 8, classes, classes,
-                   1234, rate_of="conv1 epsW")
+def a_start(classes: int | None = 10, step: int = 0) -> Started:
+    return Started(run_dir="runs/q", epochs=2, batches_per_epoch=4, batch_size=8, step=step,
+                   total_steps=8, devices=("cpu",), resumed=step > 0, num_train=32, num_val=8,
+                   classes=classes, outputs=classes or 768, params=1234, rate_of="conv1 epsW")
+
+
+def a_progress(batch: int = 4, nll: float | None = 1.25, top1_err: float | None = 0.5,
+               **costs) -> Progress:
+    return Progress(epoch=1, batch=batch, batches=4, step=batch, total_steps=8, nll=nll,
+                    top1_err=top1_err, rate=1e-3, images_per_s=100.0, eta_s=12.0, **costs)
+
+
+def a_finish(step: int, interrupted: bool, top1: float | None = None,
+             run_dir: str = "runs/q", seconds: float = 5.0) -> Finished:
+    return Finished(run_dir=run_dir, step=step, interrupted=interrupted, best_val_top1=top1,
+                    last_val_top1=top1, seconds=seconds)
 
 
 def a_test(best: bool = True) -> ev.Tested:
-    return ev.Tested(1, 4, 0.52, 0.25, 0.125, 0.9, 0.375, best, 0.1,
-                  (Health("conv1.weight", 1e-2, 1e-4), Health("fc.weight", 2e-2, 4e-5)))
+    return ev.Tested(epoch=1, step=4, val_nll=0.52, val_top1=0.25, val_top5=0.125,
+                     train_nll=0.9, train_top1=0.375, best=best, seconds=0.1,
+                     health=(Health("conv1.weight", 1e-2, 1e-4),
+                             Health("fc.weight", 2e-2, 4e-5)))
 
 
 def test_data_events_are_sentences_on_stderr():
@@ -81,11 +96,11 @@ def test_training_words_piped():
         s(a_start(classes=10))
         s(EpochStarted(1, 0, 4))
         for b in range(1, 5):
-            s(BatchDone(1, b, 4, b, 8))
-        s(Progress(1, 4, 4, 4, 8, 1.25, 0.5, 1e-3, 100.0, 12.0))
+            s(BatchDone(epoch=1, batch=b, batches=4, step=b, total_steps=8))
+        s(a_progress())
         s(a_test())
         s(a_test(best=False))
-        s(Finished("runs/q", 8, False, 0.25, 0.25, 75.0))
+        s(a_finish(8, False, 0.25, seconds=75.0))
     text = out.getvalue()
     assert "train nll 1.2500  error 50.0%  conv1 epsW 1.00e-03" in text  # the rate, named
     assert "err " not in text and "top-1" not in text  # "error" everywhere
@@ -109,15 +124,15 @@ def test_live_bar_moves_every_batch_with_labelled_times():
     with s:
         s(a_start())
         s(EpochStarted(1, 0, 4))
-        s(BatchDone(1, 1, 4, 1, 8))
-        s(BatchDone(1, 2, 4, 2, 8))
+        s(BatchDone(epoch=1, batch=1, batches=4, step=1, total_steps=8))
+        s(BatchDone(epoch=1, batch=2, batches=4, step=2, total_steps=8))
         [task] = s.progress.tasks
         assert task.completed == 2  # no Progress report yet: the bar moves anyway
-        s(Progress(1, 2, 4, 2, 8, 1.25, 0.5, 1e-3, 100.0, 12.0))
+        s(a_progress(batch=2))
         s.progress.refresh()
         s(StopRequested(signal.SIGINT))  # as from the signal handler: shown by the display
         s.progress.refresh()
-        s(Finished("runs/q", 3, True, None, None, 5.0))
+        s(a_finish(3, True))
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # cursor codes out
     assert "epoch 1/2" in text and "2/4" in text and "elapsed " in text and "ETA " in text
     assert "train nll 1.2500  error 50.0%  conv1 epsW 1.00e-03" in text
@@ -156,15 +171,17 @@ def test_unknown_sentences_and_nets_without_a_classifier():
     s, out, err = screen()
     with s:
         s(SomethingNew())
-        s(a_start())
-        s(Progress(1, 4, 4, 4, 8, None, None, 1e-3, 100.0, 12.0, costs={"sqdiff": 9e33}))
-        s(ev.Tested(1, 4, None, None, None, None, None, False, 0.1,
+        s(a_start(classes=None))  # a net without a classifier has no classes to count
+        s(a_progress(nll=None, top1_err=None, costs={"sqdiff": 9e33}))
+        s(ev.Tested(epoch=1, step=4, val_nll=None, val_top1=None, val_top5=None, train_nll=None,
+                    train_top1=None, best=False, seconds=0.1,
                     val_costs={"sqdiff": 61.5}, train_costs={"sqdiff": 70.25}))
     text = out.getvalue()
     assert "a new remark" in text
     assert "train sqdiff 9.000e+33  conv1 epsW" in text
     assert "validation  sqdiff 61.5000" in text and "training    sqdiff 70.2500" in text
     assert "error" not in text and "top-5" not in text
+    assert "1,234 parameters; 32 training / 8 validation images" in text  # no "N classes"
 
 
 def test_ablation_events_and_its_resume_command():
@@ -178,7 +195,7 @@ def test_ablation_events_and_its_resume_command():
         s(RunDone(variant="base", seed=0, val_top1=0.25, seconds=3.0))
         s(ViewsScored(seed=0, folder="runs/a/base-0", one_view=0.3, ten_views=0.25, seconds=2))
         s(ReportWritten(json="a.json", markdown="a.md", pictures=("p.png",)))
-        s(Finished("runs/a/lrn-0", 3, True, None, None, 5.0))
+        s(a_finish(3, True, run_dir="runs/a/lrn-0"))
     text = out.getvalue()
     assert "run 1/2: base seed 0 — training (runs/a/base-0)" in text
     assert "base seed 0: validation error 25.0%" in text

@@ -92,3 +92,17 @@ def test_resume_of_a_folder_without_a_record_says_what_to_do(tmp_path):
     r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run")])
     assert r.exit_code == 1 and r.stdout == ""
     assert "run.yaml: not a run record" in r.stderr and "netdef train EXPERIMENT --resume" in r.stderr
+
+
+def test_schema_and_shape_errors_are_reported_together(tmp_path):
+    """As `netdef check` does: a bad value in one layer does not hide a shape error in another."""
+    exp = write_experiment(tmp_path)
+    net = tmp_path / "tiny.cfg"
+    net.write_text(net.read_text().replace("channels=8", "channels=7")       # pool1: shape
+                   .replace("outputs=16", "outputs=sixteen"))                # fc1: schema
+    r = netdef("train", exp)
+    assert r.exit_code == 1 and r.stdout == ""
+    assert "layer 'pool1': input 1 has 8 channels (8×9×9), 'channels' says 7" in r.stderr
+    assert "layer 'fc1': 'outputs' must be an integer (got 'sixteen')" in r.stderr
+    assert "2 errors in" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()  # nothing packed or written before the errors

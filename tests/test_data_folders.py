@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import (DataError, FilesIgnored, ImagesSkipped, list_folder, open_dataset,
+from netdef.data import (FilesIgnored, ImagesSkipped, list_folder, open_dataset,
                          pack_dataset)
 from netdef.errors import NetdefError
 from test_data_pack import write_folder
@@ -20,10 +20,6 @@ def _cache(tmp_path, monkeypatch):
 def image(path, size=(16, 16), colour=(1, 2, 3)):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     Image.new("RGB", size, colour).save(path)
-
-
-def test_data_error_is_netdef_error():
-    assert DataError is NetdefError
 
 
 def test_imagenet_layout_and_labels(tmp_path):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from ..check import CheckedNet, pool_out_side
 from ..errors import Diagnostic, NetdefError, Span
@@ -100,20 +98,6 @@ def not_applicable(src: Sources, claim: str, message: str, span: Span | None = N
     """A claim that cannot apply to this net, located at the layer concerned when there is one."""
     where = "" if span is not None else f"{os.path.normpath(src.spec.path)}: "
     return NetdefError([Diagnostic(span, f"{where}claim '{claim}': {message}")])
-
-
-def experiment_span(path: str, key: str) -> Span:
-    """The line of an experiment key (INI ``key = v`` or YAML ``key: v``), else the file."""
-    pattern = re.compile(rf"^(\s*){re.escape(key)}\s*[=:]", re.IGNORECASE)
-    try:
-        lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        lines = []
-    for n, line in enumerate(lines, start=1):
-        m = pattern.match(line)
-        if m:
-            return Span(path, n, len(m.group(1)) + 1)
-    return Span(path)
 
 
 def base_variant(src: Sources) -> Variant:
@@ -237,7 +221,7 @@ def one_view(src: Sources) -> Variant:
         raise not_applicable(src, "ten-view", (
             f"inner-size {exp.inner_size} equals image-size {exp.image_size}: the four corner "
             f"crops and the centre crop are the same patch, so the ten views would be one image "
-            f"and its mirror"), experiment_span(src.experiment_path, "inner-size"))
+            f"and its mirror"), src.exp.span_of("inner-size"))
     return Edits(src).variant("ten-view", "one-view", "the same checkpoints, centre crop only "
                               "(the base uses the ten views)", trains=False)
 

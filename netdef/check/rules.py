@@ -15,6 +15,8 @@ from ..schema.shapes import layer_kind, numel
 if TYPE_CHECKING:
     from .net import LayerInfo
 
+# The code of the note "more outputs than classes": training repeats it as a Message.
+OUTPUTS_BEYOND_CLASSES = "outputs-beyond-classes"
 _SOURCE = re.compile(r"([^\[\]]+)(?:\[(\d+)\])?")
 WHAT_COSTS_READ = ("cost.logreg reads the index, dataIdx=1; cost.bce and cost.crossent read it "
                    "one-hot, dataIdx=2; cost.sum2 reads any layer")
@@ -113,7 +115,8 @@ def _check_classes(spec: NetSpec, name: str, layer: L.LogReg, probs: str, width:
                             f"{classes} classes")
         elif width > classes:
             out.note(span, f"layer '{name}': '{probs}' has {width} outputs for {classes} "
-                           "classes; labels index the first outputs")
+                           "classes; labels index the first outputs",
+                     code=OUTPUTS_BEYOND_CLASSES)
 
 
 def check_weight_sources(spec: NetSpec, infos: dict[str, LayerInfo], out: Collector) -> None:

@@ -39,8 +39,6 @@ def _lines(path: str) -> tuple[str, ...]:
 
 def source_line(d: Diagnostic) -> str | None:
     """The line a diagnostic points at, for the caret display."""
-    if d.source_line is not None:
-        return d.source_line
     if d.span is None or d.span.line < 1:
         return None
     lines = _lines(d.span.path)

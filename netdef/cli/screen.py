@@ -183,8 +183,9 @@ class Screen:
             self.progress.start()  # stopped by the previous run's Finished
         self.run = {"epochs": e.epochs, "classes": e.classes, "rate_of": e.rate_of}
         verb = f"resuming at step {e.step:,}" if e.resumed else "training"
-        self.print(f"{verb} on {', '.join(e.devices)}: {e.params:,} parameters; {e.classes} "
-                   f"classes, {e.num_train:,} training / {e.num_val:,} validation images")
+        classes = f"{e.classes} classes, " if e.classes is not None else ""
+        self.print(f"{verb} on {', '.join(e.devices)}: {e.params:,} parameters; {classes}"
+                   f"{e.num_train:,} training / {e.num_val:,} validation images")
         self.print(f"  {e.epochs} epochs × {e.batches_per_epoch} batches of {e.batch_size}; "
                    f"run folder {escape(e.run_dir)}", "dim")
         self.clock = None
@@ -239,7 +240,7 @@ class Screen:
 
     def on_Tested(self, e) -> None:
         top5 = (f"  top-5 error {pct(e.val_top5)}" if e.val_top5 is not None
-                and self.run.get("classes", 0) > 5 else "")  # top-5 of ≤ 5 classes: always 0
+                and (self.run.get("classes") or 0) > 5 else "")  # top-5 of ≤ 5 classes: always 0
         best = "  [bold green]best so far[/]" if e.best else ""
         self.print(f"[bold]test[/] after epoch {e.epoch} (step {e.step:,}){best}")
         val = scores(e.val_nll, e.val_top1, getattr(e, "val_costs", {}))

@@ -104,9 +104,10 @@ def train_cmd(experiment: str | None, overrides: tuple[str, ...], data, epochs, 
     if init_from and resume:
         raise click.UsageError("--init-from starts a new run; it cannot be combined with --resume")
     experiment, overrides = _experiment(experiment, overrides, resume)
-    options = TrainOptions(experiment, _overrides(overrides, data=data, epochs=epochs, save=save,
-                                                  devices=devices),
-                           resume, force, init_from, allow_init_funcs)
+    options = TrainOptions(experiment, overrides=_overrides(overrides, data=data, epochs=epochs,
+                                                            save=save, devices=devices),
+                           resume=resume, force=force, init_from=init_from,
+                           allow_init_funcs=allow_init_funcs)
     threads.budget_for_loader(_loader_workers(options))
     with Screen(stdout_console(), stderr_console(), bars_on_out=True) as screen:
         result = train(options, on_event=screen)

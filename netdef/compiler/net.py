@@ -168,18 +168,6 @@ class Net(nn.Module):
         """``{cost layer: coeff × batch-mean cost}``; the training loss is their sum."""
         return self.run_layers(images, labels, self.cost_names)
 
-    def evaluate_costs(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, dict]:
-        """Per cost.logreg: nll, top-1 and top-k error (cuda-convnet's printed triple)."""
-        targets = sorted({n for pair in self.cost_inputs.values() for n in pair})
-        values = self.run_layers(images, labels, targets)
-        out = {}
-        for cost, (lab, scores) in self.cost_inputs.items():
-            step = self.steps[self.where[cost][0]]
-            op = self.ops[step.op_index].op
-            out[cost] = {k: v.detach() for k, v in
-                         op.errors(values[lab].to(step.device), values[scores].to(step.device)).items()}
-        return out
-
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict,
                               missing_keys, unexpected_keys, error_msgs):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict,

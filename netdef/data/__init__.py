@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from .cache import DataError, cache_root, open_dataset, pack_dataset
+from .cache import cache_root, open_dataset, pack_dataset
 from .events import (DATA_EVENTS, CacheRebuilt, DataNote, FilesIgnored, ImagesSkipped,
                      PackDone, PackProgress, PackStarted)
 from .folders import Listing, list_folder
 from .options import DataOptions
 from .pack_reader import CacheInvalid, PackedData
 
-__all__ = ["open_dataset", "pack_dataset", "train_loader", "val_loader", "PackedData", "DataError",
+__all__ = ["open_dataset", "pack_dataset", "train_loader", "val_loader", "PackedData",
            "CacheInvalid", "Listing", "list_folder", "cache_root", "DataOptions",
            "DATA_EVENTS", "PackStarted", "PackProgress", "PackDone", "ImagesSkipped",
            "FilesIgnored", "CacheRebuilt", "DataNote"]

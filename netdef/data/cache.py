@@ -24,7 +24,6 @@ from .builtin_shapes import DEFAULTS, shapes_folder
 from .sources import Source, find_source
 from .writer import Staging, check_destination, locked, replace_meta, write_meta
 
-DataError = NetdefError   # bad data raises the project's one error type, naming the path
 _NAMES_ONLY = "class names changed"
 
 

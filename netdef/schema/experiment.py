@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError
 
 from ..errors import Collector, NetdefError, Span, did_you_mean
 from ..syntax import Document, Section
@@ -74,6 +74,14 @@ class Experiment(BaseModel):
     channels_last: Annotated[Literal["auto", "on", "off"], BeforeValidator(_layout)] = Field(
         "auto", description="channels-last (NHWC) activations: auto = on on the CPU and for "
                             "bf16/fp16 on CUDA, off for fp32 on CUDA; on; off")
+    # Where each key was set, as the reader found it (not a key: kept out of model_dump).
+    _spans: dict[str, Span] = PrivateAttr(default_factory=dict)
+    _path: str = PrivateAttr(default="<experiment>")
+
+    def span_of(self, key: str) -> Span:
+        """Where ``key`` (dashed) was set: its line in the file, ``<command line>`` for an
+        override, else the file itself (a default)."""
+        return self._spans.get(key.replace("_", "-"), Span(self._path))
 
 
 EXPERIMENT_KEYS = [f.replace("_", "-") for f in Experiment.model_fields]
@@ -99,8 +107,9 @@ def read_experiment(path: str | Path, overrides: dict[str, str] | None = None
                        else _read_ini(path))
     for key, value in (overrides or {}).items():
         raw[key.lower().replace("_", "-")] = value
-        spans[key.lower()] = Span("<command line>")
+        spans[key.lower().replace("_", "-")] = Span("<command line>")
     exp = validate_experiment(raw, spans, path)
+    exp._spans, exp._path = dict(spans), path
     layers_doc = doc if doc is not None and doc.sections else None
     return exp, layers_doc
 

@@ -24,8 +24,7 @@ from .values import Bool, Float, Int, NeuronValue
 
 __all__ = ["ALIASES", "alias_of", "field_extra", "LayerBase", "WeightParams", "InitFuncs",
            "LAYER_MODELS", "LAYER_TYPES", "Layer", "REJECTED", "WEIGHT_TYPES", "COST_TYPES",
-           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "DROPOUT_TYPES",
-           "known_layer_types"]
+           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "DROPOUT_TYPES"]
 
 DATA_INDICES = {0: "the images", 1: "the label index", 2: "the labels one-hot"}
 
@@ -338,7 +337,3 @@ SPATIAL_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.spatial)
 BATCH_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if "batch" in m.folds)
 DROPOUT_TYPES = frozenset(m.type_name() for m in (Dropout, Dropout2, Hs))
 
-
-def known_layer_types() -> list[str]:
-    """Every supported layer type, in declaration order."""
-    return list(LAYER_TYPES)

@@ -25,7 +25,7 @@ class Message:
     severity: Literal["info", "note", "warning"] = "info"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Started:
     """Training begins (or resumes) at ``step`` of ``total_steps``."""
 
@@ -39,7 +39,7 @@ class Started:
     resumed: bool
     num_train: int
     num_val: int
-    classes: int
+    classes: int | None  # the classifier's classes; None: the net has no classifier
     outputs: int
     params: int
     rate_of: str = ""  # whose rate Progress.rate is, in cuda-convnet's terms ("conv1 epsW")
@@ -52,7 +52,7 @@ class EpochStarted:
     batches: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BatchDone:
     """One more batch trained. Sent after every batch, before its numbers are read back from
     the device (that happens for :class:`Progress`, every ``log-freq`` batches), so it costs
@@ -73,7 +73,7 @@ class StopRequested:
     signal: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Progress:
     """Averages over the batches since the last Progress (every ``log-freq`` batches).
 
@@ -104,7 +104,7 @@ class Health:
     mean_abs_dw: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tested:
     """A test on the whole validation set, with the training averages of the same epochs.
 
@@ -132,7 +132,7 @@ class Checkpointed:
     reason: Literal["test", "end", "interrupt"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Finished:
     """The run ended: completed, or interrupted (Ctrl-C / SIGTERM; a checkpoint was written)."""
 

@@ -95,10 +95,14 @@ class Trainer:
             if s.resumed:
                 s.run.truncate_metrics(state.step)
             s.run.write_files(s.experiment_record(), s.paths, s.texts, s.overrides)
-        self.emit(Started(str(s.run.path), s.exp.epochs, s.batches_per_epoch, s.exp.batch_size,
-                          state.step, s.total_steps, tuple(s.devices), s.resumed,
-                          s.dataset.num_train, s.dataset.num_val, len(s.dataset.classes),
-                          _outputs(s.net), s.checked.params,
+        classifier = scored_cost(s.net) is not None
+        self.emit(Started(run_dir=str(s.run.path), epochs=s.exp.epochs,
+                          batches_per_epoch=s.batches_per_epoch, batch_size=s.exp.batch_size,
+                          step=state.step, total_steps=s.total_steps, devices=tuple(s.devices),
+                          resumed=s.resumed, num_train=s.dataset.num_train,
+                          num_val=s.dataset.num_val,
+                          classes=len(s.dataset.classes) if classifier else None,
+                          outputs=_outputs(s.net), params=s.checked.params,
                           rate_of=_rate_label(self.trainable[0]) if self.trainable else ""))
         if state.pending_test and not self.test():
             return self.interrupted()
@@ -138,8 +142,9 @@ class Trainer:
                     break
                 raise
             pending.append(self.train_step(images, labels))
-            self.emit(BatchDone(state.epoch + 1, state.batch, s.batches_per_epoch, state.step,
-                                s.total_steps))  # no sync: the values stay on the device
+            self.emit(BatchDone(epoch=state.epoch + 1, batch=state.batch,  # no sync: the
+                                batches=s.batches_per_epoch, step=state.step,  # values stay
+                                total_steps=s.total_steps))                    # on the device
             window = (window[0], window[1] + images.shape[0] * self.dist.world)  # global
             if len(pending) >= exp.log_freq or state.batch == s.batches_per_epoch:
                 reports.append(self.report(pending, window))
@@ -211,9 +216,11 @@ class Trainer:
             if avg.nll is not None:
                 record.update(nll=avg.nll, top1_err=avg.top1_err)
             s.run.append_metrics(record)
-        self.emit(Progress(state.epoch + 1, state.batch, s.batches_per_epoch, state.step,
-                           s.total_steps, avg.nll, avg.top1_err, rate, speed, eta,
-                           costs=avg.costs, loss=avg.loss))
+        self.emit(Progress(epoch=state.epoch + 1, batch=state.batch,
+                           batches=s.batches_per_epoch, step=state.step,
+                           total_steps=s.total_steps, nll=avg.nll, top1_err=avg.top1_err,
+                           rate=rate, images_per_s=speed, eta_s=eta, costs=avg.costs,
+                           loss=avg.loss))
         return avg
 
     def watch_divergence(self, avg: Averages, first_step: int) -> None:
@@ -295,8 +302,10 @@ class Trainer:
         state.train_sums, state.pending_test = {}, False
         if self.main:
             s.run.append_metrics(record)
-        self.emit(Tested(state.epoch, state.step, result.nll, top1, result.top5_err,
-                         train.nll, train.top1_err, best, time.perf_counter() - t, health,
+        self.emit(Tested(epoch=state.epoch, step=state.step, val_nll=result.nll, val_top1=top1,
+                         val_top5=result.top5_err, train_nll=train.nll,
+                         train_top1=train.top1_err, best=best,
+                         seconds=time.perf_counter() - t, health=health,
                          val_costs=result.costs, train_costs=train.costs))
         self.save("test", best=best)
         return True
@@ -354,8 +363,9 @@ class Trainer:
         history = self.state.history
         best = None if math.isinf(self.state.best_top1) else self.state.best_top1
         last = history[-1].get("val_top1_err") if history else None
-        event = Finished(str(self.s.run.path), self.state.step, interrupted, best, last,
-                         time.perf_counter() - self.t0)
+        event = Finished(run_dir=str(self.s.run.path), step=self.state.step,
+                         interrupted=interrupted, best_val_top1=best, last_val_top1=last,
+                         seconds=time.perf_counter() - self.t0)
         self.emit(event)
         return event
 

@@ -3,16 +3,17 @@ the compiled net and its optimizer, the run folder, and (on resume) the restored
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
-from ..check import check_net, params_candidates
+from ..check import CheckedNet, check_net, params_candidates
+from ..check.rules import OUTPUTS_BEYOND_CLASSES
 from ..check.load import declared_channels, experiment_files
 from ..errors import Diagnostic, NetdefError, Span
-from ..schema import Experiment, build_spec, read_experiment
+from ..schema import Experiment, NetSpec, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
 from .events import Message, OnEvent
 from ..compiler.compile import device_names
@@ -22,6 +23,11 @@ from .rundir import RunDir
 from .state import TrainState
 from .streams import Streams
 
+if TYPE_CHECKING:  # the data stage (and numpy) load when a session opens its data
+    from ..compiler import Net
+    from ..data import PackedData
+    from ..optim import NetdefSGD
+
 
 @dataclass
 class TrainOptions:
@@ -29,6 +35,7 @@ class TrainOptions:
     run's recorded one is taken, with its recorded overrides (those given here win)."""
 
     experiment: str | None
+    _: KW_ONLY
     overrides: dict[str, str] = field(default_factory=dict)
     resume: str | None = None
     force: bool = False
@@ -36,17 +43,17 @@ class TrainOptions:
     allow_init_funcs: bool = False
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Session:
     """A run ready to train."""
 
     exp: Experiment
     exp_path: str
     run: RunDir
-    checked: object
-    net: torch.nn.Module
-    opt: object
-    dataset: object
+    checked: CheckedNet
+    net: Net
+    opt: NetdefSGD
+    dataset: PackedData
     devices: list[str]
     state: TrainState
     batches_per_epoch: int
@@ -77,20 +84,6 @@ class Session:
         return record
 
 
-def key_span(path: str, key: str, overrides: dict[str, str]) -> Span:
-    """Where an experiment key was set: its line in the file, or the command line."""
-    if key in overrides or key.replace("-", "_") in overrides:
-        return Span("<command line>")
-    pattern = re.compile(rf"^\s*{re.escape(key)}\s*[=:]", re.IGNORECASE)
-    try:
-        for n, line in enumerate(Path(path).read_text(errors="replace").splitlines(), 1):
-            if pattern.match(line):
-                return Span(path, n, len(line) - len(line.lstrip()) + 1)
-    except OSError:
-        pass
-    return Span(path)
-
-
 def data_source(exp: Experiment, exp_path: str) -> str:
     """``data`` resolved: builtin names as written, paths relative to the experiment file."""
     if exp.data.startswith("builtin:"):
@@ -106,17 +99,17 @@ def save_folder(exp: Experiment, exp_path: str) -> Path:
 
 
 def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None,
-          channels: int | None = None):
+          channels: int | None = None) -> tuple[NetSpec, CheckedNet]:
     """The spec and the checked net; ``channels`` is the data's (before the data is open: the
-    experiment's ``channels``, else the count the net's first layers declare)."""
+    experiment's ``channels``, else the count the net's first layers declare). The schema's
+    errors and the check's are raised together, as ``netdef check`` reports them."""
     definition, params_doc = experiment_files(options.experiment, exp, inline, None)
-    spec = build_spec(definition, params_doc)
+    spec = build_spec(definition, params_doc, defer_errors=True)
     if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
         looked = ", ".join(map(str, params_candidates(spec.path)))
-        raise NetdefError([Diagnostic(Span(options.experiment),
-                                      f"[train]: the net has no learning parameters: no 'params' "
-                                      f"key, and no params file beside the definition (looked "
-                                      f"for {looked})")])
+        raise NetdefError(spec.diagnostics + [Diagnostic(
+            Span(options.experiment), f"[train]: the net has no learning parameters: no "
+            f"'params' key, and no params file beside the definition (looked for {looked})")])
     if channels is None:
         channels = exp.channels if exp.channels != "auto" else declared_channels(spec)
     return spec, check_net(spec, exp.inner_size, channels, classes, options.allow_init_funcs)
@@ -127,7 +120,7 @@ def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
 
     source = data_source(exp, options.experiment)
     if not source.startswith("builtin:") and not Path(source).exists():
-        span = key_span(options.experiment, "data", options.overrides)
+        span = exp.span_of("data")
         raise NetdefError([Diagnostic(span, (
             f"[train]: data folder not found: {source}. Expected an image folder in ImageNet "
             f"layout: ROOT/train/<class>/*.JPEG and ROOT/val/<class>/* (or ROOT/val/ with "
@@ -142,7 +135,7 @@ def _open_data(exp: Experiment, options: TrainOptions, on_event: OnEvent):
 def _check_batches(exp: Experiment, dataset, options: TrainOptions) -> int:
     batches = dataset.num_train // exp.batch_size
     if batches == 0:
-        span = key_span(options.experiment, "batch-size", options.overrides)
+        span = exp.span_of("batch-size")
         raise NetdefError([Diagnostic(span, f"[train]: 'batch-size' {exp.batch_size} is larger "
                                             f"than the training set ({dataset.num_train} images); "
                                             f"no full batch can be drawn")])
@@ -175,12 +168,12 @@ def open_session(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) 
     try:
         spec, checked = _spec(options, exp, inline, len(dataset.classes), dataset.channels)
     except NetdefError as exc:
-        raise _with_channels_note(exc, spec, dataset, options) from None
+        raise _with_channels_note(exc, spec, dataset, exp) from None
     if dataset.channels != 3 and exp.color_noise > 0:
         on_event(Message(f"the data has {dataset.channels} channel(s): no PCA colour noise "
                          f"(color-noise {exp.color_noise} applies to RGB data only)", "note"))
     for d in checked.diagnostics:
-        if d.severity == "note" and "classes" in d.message:
+        if d.code == OUTPUTS_BEYOND_CLASSES:
             on_event(Message(d.message, "note"))
     batches = _check_batches(exp, dataset, options)
     _note_replicas(checked, dist, on_event)
@@ -205,18 +198,20 @@ def open_session(options: TrainOptions, on_event: OnEvent, dist: Dist = SINGLE) 
     broadcast_params(dist, net)  # the replicas start equal, whatever each rank drew or read
     paths = {"experiment": options.experiment, "definition": spec.path,
              "params": spec.params_path}
-    return Session(exp, options.experiment, run, checked, net, opt, dataset, devices, state,
-                   batches, ckpt is not None, paths, dist, streams,
-                   overrides=options.overrides)
+    return Session(exp=exp, exp_path=options.experiment, run=run, checked=checked, net=net,
+                   opt=opt, dataset=dataset, devices=devices, state=state,
+                   batches_per_epoch=batches, resumed=ckpt is not None, paths=paths, dist=dist,
+                   streams=streams, overrides=options.overrides)
 
 
-def _with_channels_note(exc: NetdefError, spec, dataset, options: TrainOptions) -> NetdefError:
+def _with_channels_note(exc: NetdefError, spec: NetSpec, dataset: PackedData,
+                        exp: Experiment) -> NetdefError:
     """A check error on data whose channel count differs from the net's, with one more error
     saying where the data's count came from and how to change it."""
     wanted = declared_channels(spec)
     if wanted == dataset.channels:
         return exc
-    note = Diagnostic(key_span(options.experiment, "channels", options.overrides),
+    note = Diagnostic(exp.span_of("channels"),
                       f"the data has {dataset.channels} channel(s) "
                       f"({dataset.meta.get('channels_reason', 'as packed')}) but the net reads "
                       f"{wanted}: set 'channels = {wanted}' in [train] to pack the data so")
