@@ -32,7 +32,7 @@ from .schema import WEIGHT_TYPES
 _NAME = re.compile(r"(?P<layer>.+)\.(?P<kind>weight|bias)(?:\.(?P<index>\d+))?")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Rule:
     """How one parameter learns: its schedule, A12 multiplier, momentum, decay and wball."""
 
@@ -81,11 +81,13 @@ def _param_rules(name: str, layer) -> Rule:
     m = _NAME.fullmatch(name)
     kind, i = m["kind"], int(m["index"] or 0)
     if kind == "bias":
-        return Rule(name, layer.name, layer.type, kind, 0, layer.eps_b, layer.sched_b,
-                    float(layer.mom_b or 0.0), 0.0, 0.0)
+        return Rule(name=name, layer=layer.name, layer_type=layer.type, kind=kind, index=0,
+                    eps=layer.eps_b, mult=layer.sched_b, mom=float(layer.mom_b or 0.0), wc=0.0,
+                    wball=0.0)
     eps = layer.eps_w[i] if i < len(layer.eps_w) else layer.eps_w[0]
-    return Rule(name, layer.name, layer.type, kind, i, eps, layer.sched_w,
-                _pick(layer.mom_w, i), _pick(layer.wc, i), _pick(layer.wball, i))
+    return Rule(name=name, layer=layer.name, layer_type=layer.type, kind=kind, index=i, eps=eps,
+                mult=layer.sched_w, mom=_pick(layer.mom_w, i), wc=_pick(layer.wc, i),
+                wball=_pick(layer.wball, i))
 
 
 def make_rules(checked, parameter_names: Iterable[str]) -> list[Rule]:

@@ -8,6 +8,7 @@ import torch
 from netdef.data import augment
 
 S, I = 12, 8
+PLAIN = dict(image_size=S, inner_size=I, color_noise=0.1, eigval=np.ones(3), eigvec=np.eye(3))
 
 
 def test_crop_and_mirror_select_exact_pixels():
@@ -26,7 +27,7 @@ def test_crop_and_mirror_select_exact_pixels():
 def test_gather_path_equals_loop_path():
     rng = np.random.default_rng(1)
     imgs = torch.from_numpy(rng.integers(0, 256, (16, 3, S, S), dtype=np.uint8))
-    p = augment.train_params(3, 1, np.arange(16), S, I, 0.1, np.ones(3), np.eye(3))
+    p = augment.train_params(3, 1, np.arange(16), **PLAIN)
     a = augment.crop_flip(imgs, p.oy, p.ox, p.flip, I)
     b = augment.crop_flip_gather(imgs, p.oy, p.ox, p.flip, I)
     assert torch.equal(a, b)
@@ -53,15 +54,15 @@ def test_mean_crop_is_centre_of_mean_image():
 
 
 def test_params_depend_only_on_seed_epoch_index():
-    a = augment.train_params(7, 2, np.array([5, 9, 11]), S, I, 0.1, np.ones(3), np.eye(3))
-    b = augment.train_params(7, 2, np.array([11, 5]), S, I, 0.1, np.ones(3), np.eye(3))
+    a = augment.train_params(7, 2, np.array([5, 9, 11]), **PLAIN)
+    b = augment.train_params(7, 2, np.array([11, 5]), **PLAIN)
     assert a.oy[0] == b.oy[1] and a.ox[2] == b.ox[0] and torch.equal(a.shift[0], b.shift[1])
-    c = augment.train_params(7, 3, np.array([5, 9, 11]), S, I, 0.1, np.ones(3), np.eye(3))
+    c = augment.train_params(7, 3, np.array([5, 9, 11]), **PLAIN)
     assert not torch.equal(a.shift, c.shift)
 
 
 def test_offsets_and_flips_are_uniform():
-    p = augment.train_params(0, 0, np.arange(20000), S, I, 0.1, np.ones(3), np.eye(3))
+    p = augment.train_params(0, 0, np.arange(20000), **PLAIN)
     counts = np.bincount(p.oy.numpy(), minlength=S - I + 1)
     assert counts.min() > 0.8 * 20000 / (S - I + 1)
     assert abs(p.flip.float().mean().item() - 0.5) < 0.02
@@ -71,7 +72,8 @@ def test_lighting_has_the_formula_statistics():
     """shift = 255 Σ αᵢλᵢpᵢ with αᵢ ~ N(0, σ): mean 0, covariance 255² P diag(σ²λ²) Pᵀ."""
     q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))
     eigval, sigma, n = np.array([0.05, 0.01, 0.002]), 0.1, 200000
-    p = augment.train_params(1, 0, np.arange(n), S, I, sigma, eigval, q)
+    p = augment.train_params(1, 0, np.arange(n), image_size=S, inner_size=I,
+                             color_noise=sigma, eigval=eigval, eigvec=q)
     shift = p.shift.double().numpy()
     want = 255.0 ** 2 * q @ np.diag((sigma * eigval) ** 2) @ q.T
     assert np.allclose(shift.mean(0), 0, atol=0.02)
@@ -96,7 +98,8 @@ def test_cuda_path_equals_cpu_path():
     imgs = torch.from_numpy(rng.integers(0, 256, (32, 3, 40, 40), dtype=np.uint8))
     mean = rng.uniform(0, 255, (3, 40, 40)).astype(np.float32)
     q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
-    p = augment.train_params(5, 1, np.arange(32), 40, 32, 0.1, [0.2, 0.05, 0.01], q)
+    p = augment.train_params(5, 1, np.arange(32), image_size=40, inner_size=32,
+                             color_noise=0.1, eigval=[0.2, 0.05, 0.01], eigvec=q)
     mc = augment.mean_crop(mean, 32)
     cpu = augment.augment_train(imgs, p, mc, 32)
     gpu = augment.augment_train(imgs.cuda(), p, mc, 32).cpu()

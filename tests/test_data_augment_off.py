@@ -14,7 +14,8 @@ EIGVEC = np.eye(3)
 
 
 def draws(**off):
-    return train_params(7, 3, np.arange(64), 20, 16, 0.1, EIGVAL, EIGVEC, **off)
+    return train_params(7, 3, np.arange(64), image_size=20, inner_size=16, color_noise=0.1,
+                        eigval=EIGVAL, eigvec=EIGVEC, **off)
 
 
 def test_centre_crops_and_no_mirrors():

@@ -43,7 +43,8 @@ def test_batch_is_the_augmented_images(ds):
     loader = train_loader(ds, 8, 16, color_noise=0.1, seed=5, epoch=0, workers=0)
     x, y = next(iter(loader))
     order = loader.sampler.order()[:8]
-    p = augment.train_params(5, 0, order, 20, 16, 0.1, ds.eigval, ds.eigvec)
+    p = augment.train_params(5, 0, order, image_size=20, inner_size=16, color_noise=0.1,
+                             eigval=ds.eigval, eigvec=ds.eigvec)
     raw = torch.from_numpy(np.array(ds.train_images[order]))
     want = augment.augment_train(raw, p, augment.mean_crop(ds.mean, 16), 16)
     assert torch.equal(x, want) and torch.equal(y, torch.from_numpy(ds.train_labels[order]))

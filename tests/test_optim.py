@@ -92,7 +92,8 @@ def test_differs_from_torch_sgd_across_a_rate_step():
     from netdef.optim import NetdefSGD, Rule
 
     sched = parse_schedule("dexp[base=0.1;tgtFactor=10;numSteps=2]")
-    rule = Rule("fc.weight", "fc", "fc", "weight", 0, sched, None, 0.9, 0.0, 0.0)
+    rule = Rule(name="fc.weight", layer="fc", layer_type="fc", kind="weight", index=0, eps=sched,
+                mult=None, mom=0.9, wc=0.0, wball=0.0)
     ours = torch.nn.Parameter(torch.ones(3, 2))
     theirs = torch.nn.Parameter(torch.ones(3, 2))
     opt = NetdefSGD({"fc.weight": ours}, [rule])
@@ -120,7 +121,8 @@ def test_schedules_change_at_the_right_batches():
     from netdef.optim import NetdefSGD, Rule
 
     sched = parse_schedule("dexp[base=0.01;tgtFactor=250;numSteps=4]")
-    rule = Rule("fc.weight", "fc", "fc", "weight", 0, sched, None, 0.9, 0.0, 0.0)
+    rule = Rule(name="fc.weight", layer="fc", layer_type="fc", kind="weight", index=0, eps=sched,
+                mult=None, mom=0.9, wc=0.0, wball=0.0)
     opt = NetdefSGD({"fc.weight": torch.nn.Parameter(torch.ones(2, 2))}, [rule])
     rates = []
     for step in range(1, 9):
@@ -134,7 +136,8 @@ def test_plateau_follows_the_validation_errors():
     from netdef.optim import NetdefSGD, Rule
 
     sched = parse_schedule("plateau[base=0.1;factor=0.1;patience=2]")
-    rule = Rule("fc.bias", "fc", "fc", "bias", 0, sched, None, 0.9, 0.0, 0.0)
+    rule = Rule(name="fc.bias", layer="fc", layer_type="fc", kind="bias", index=0, eps=sched,
+                mult=None, mom=0.9, wc=0.0, wball=0.0)
     opt = NetdefSGD({"fc.bias": torch.nn.Parameter(torch.ones(2))}, [rule])
     for errors, want in [((), 0.1), ((0.5, 0.4), 0.1), ((0.5, 0.4, 0.45, 0.41), 0.01),
                          ((0.5, 0.4, 0.45, 0.41, 0.5, 0.6), 0.001)]:

@@ -61,7 +61,7 @@ class Transfer:
     bytes_per_image: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CheckedNet:
     """A net that passed every check: the spec plus shapes, devices and transfers."""
 
@@ -116,8 +116,10 @@ def check_net(spec: NetSpec, input_size: int | None = None, input_channels: int 
         check_unused(spec, order, out)
     out.raise_if_errors()
     num_devices = 1 + max((d for d in devices.values() if d is not None), default=0)
-    return CheckedNet(spec, size, input_size is None, input_channels, infos,
-                      _transfers(infos), num_devices, out.sorted())
+    return CheckedNet(spec=spec, input_size=size, input_size_default=input_size is None,
+                      input_channels=input_channels, layers=infos,
+                      transfers=_transfers(infos), num_devices=num_devices,
+                      diagnostics=out.sorted())
 
 
 def _inputs_of(spec: NetSpec, name: str) -> tuple[str, ...]:
@@ -213,7 +215,8 @@ def _infer_all(spec: NetSpec, sound: dict[str, L.LayerBase], devices: dict, size
         elif any(src in waiting for src in layer.inputs):
             waiting.append(name)
         else:
-            _infer_layer(spec, layer, infos, devices, size, channels, classes, out)
+            _infer_layer(spec, layer, infos, devices, size=size, channels=channels,
+                         classes=classes, out=out)
     if waiting:
         width = class_count(spec, infos, waiting)
         for name in waiting:
@@ -227,12 +230,13 @@ def _infer_all(spec: NetSpec, sound: dict[str, L.LayerBase], devices: dict, size
                           "a cost.bce or cost.crossent beside the predictions, or check the "
                           "experiment (its data has the classes)")
                 continue
-            _infer_layer(spec, layer, infos, devices, size, channels, width, out)
+            _infer_layer(spec, layer, infos, devices, size=size, channels=channels,
+                         classes=width, out=out)
     return infos
 
 
 def _infer_layer(spec: NetSpec, layer: L.LayerBase, infos: dict[str, LayerInfo],
-                 devices: dict, size: int, channels: int, classes: int | None,
+                 devices: dict, *, size: int, channels: int, classes: int | None,
                  out: Collector) -> None:
     name = layer.name
     hint = labels_hint(spec, layer)

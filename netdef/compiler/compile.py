@@ -158,7 +158,8 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
         if step.is_cost and checked.layer(g.members[0]).type == "cost.logreg":
             cost_inputs[g.members[0]] = (step.inputs[0][0], step.inputs[1][0])
         steps.append(step)
-    return Net(checked, op_list, steps, where, data, tensors, output_layer(checked), cost_inputs)
+    return Net(checked=checked, ops=op_list, steps=steps, where=where, data_ops=data,
+               tensors=tensors, output=output_layer(checked), cost_inputs=cost_inputs)
 
 
 def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: list) -> ForwardStep:

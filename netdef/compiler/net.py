@@ -86,7 +86,7 @@ class Net(nn.Module):
     once, under its owner's name.
     """
 
-    def __init__(self, checked, ops: list[nn.Module], steps: list[ForwardStep], where: dict,
+    def __init__(self, *, checked, ops: list[nn.Module], steps: list[ForwardStep], where: dict,
                  data_ops: dict, tensors: dict[str, torch.Tensor], output: str,
                  cost_inputs: dict[str, tuple[str, str]]):
         super().__init__()

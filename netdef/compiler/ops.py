@@ -41,7 +41,8 @@ def perm_spec(layer: L.ConvLike, w: InputWeights, i: int) -> TensorSpec:
 class ConvOp(nn.Module):
     """Σᵢ conv(padᵢ(xᵢ), Wᵢ) + b, with cuda-convnet's asymmetric padding and groups."""
 
-    def __init__(self, views, pads, strides, groups, sparse, bias_shape, local=False, outs=()):
+    def __init__(self, *, views, pads, strides, groups, sparse, bias_shape, local=False,
+                 outs=()):
         super().__init__()
         self.views, self.pads, self.strides = list(views), list(pads), list(strides)
         self.groups, self.sparse, self.bias_shape = list(groups), list(sparse), bias_shape
@@ -110,9 +111,10 @@ def _conv_like(layer: L.ConvLike, info: LayerInfo, local: bool) -> Built:
     bias = (nf,) if shared else (nf, out, out)
     tensors.append(TensorSpec("bias", bias, "bias", const=layer.init_b))
     tensors += [perm_spec(layer, w, i) for i, w in enumerate(info.weights) if sparse[i]]
-    op = ConvOp(info.views, [w.padding for w in info.weights], layer.stride, layer.groups,
-                sparse, (1, nf, 1, 1) if shared else (1, nf, out, out), local,
-                [out] * len(info.views))
+    op = ConvOp(views=info.views, pads=[w.padding for w in info.weights], strides=layer.stride,
+                groups=layer.groups, sparse=sparse,
+                bias_shape=(1, nf, 1, 1) if shared else (1, nf, out, out), local=local,
+                outs=[out] * len(info.views))
     return Built(op, tensors, inplace_neuron=True)
 
 

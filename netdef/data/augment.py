@@ -54,8 +54,8 @@ def uniforms(seed: int, epoch: int, index: np.ndarray, streams: int = _STREAMS) 
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
-def train_params(seed: int, epoch: int, index: np.ndarray, image_size: int, inner_size: int,
-                 color_noise: float, eigval: np.ndarray, eigvec: np.ndarray, *,
+def train_params(seed: int, epoch: int, index: np.ndarray, *, image_size: int, inner_size: int,
+                 color_noise: float, eigval: np.ndarray, eigvec: np.ndarray,
                  random_crops: bool = True, mirrors: bool = True) -> TrainParams:
     """Crop offsets, mirrors and lighting shifts for the images ``index`` in ``epoch``;
     ``eigval`` (C,) and ``eigvec`` (C, C) are the data's pixel PCA: lighting for C = 3 only.

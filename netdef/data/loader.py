@@ -24,7 +24,7 @@ from .pack_reader import PackedData
 class ShuffledBatches(Sampler):
     """Yields this rank's share of each global batch of one epoch, from ``start_batch`` on."""
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, rank: int = 0,
+    def __init__(self, n: int, batch_size: int, *, seed: int, epoch: int, rank: int = 0,
                  world: int = 1, drop_last: bool = True, start_batch: int = 0, shuffle=True):
         if not 0 <= rank < world:
             raise NetdefError(f"data: rank must be in 0..{world - 1} (got {rank})")
@@ -84,9 +84,9 @@ class _Batches(Dataset):
     ``on_device`` batches are (uint8 images (N, C, S, S), labels, params): the caller finishes
     them on the GPU; otherwise they are finished here: (float32 images, labels)."""
 
-    def __init__(self, data: PackedData, split: str, inner: int, train: bool, on_device: bool,
-                 seed: int = 0, epoch: int = 0, color_noise: float = 0.0, crops: int = 1,
-                 random_crops: bool = True, mirrors: bool = True):
+    def __init__(self, data: PackedData, split: str, *, inner: int, train: bool,
+                 on_device: bool, seed: int = 0, epoch: int = 0, color_noise: float = 0.0,
+                 crops: int = 1, random_crops: bool = True, mirrors: bool = True):
         self.reader = _Reader(data, split)
         self.labels = data.labels(split)
         self.size, self.inner, self.train, self.on_device = data.image_size, inner, train, on_device
@@ -101,8 +101,9 @@ class _Batches(Dataset):
     def __getitem__(self, index: np.ndarray):
         images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, C, S, S)
         labels = torch.from_numpy(self.labels[index])                       # int64 (N,)
-        params = (augment.train_params(self.seed, self.epoch, index, self.size, self.inner,
-                                       self.color_noise, self.eigval, self.eigvec,
+        params = (augment.train_params(self.seed, self.epoch, index, image_size=self.size,
+                                       inner_size=self.inner, color_noise=self.color_noise,
+                                       eigval=self.eigval, eigvec=self.eigvec,
                                        random_crops=self.random_crops, mirrors=self.mirrors)
                   if self.train else None)
         if self.on_device:
@@ -169,10 +170,11 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
     never mirrored."""
     _check_inner(ds, inner_size)
     on_device = _device_path(device, on_device)
-    dataset = _Batches(ds, "train", inner_size, True, on_device, seed, epoch, color_noise,
+    dataset = _Batches(ds, "train", inner=inner_size, train=True, on_device=on_device,
+                       seed=seed, epoch=epoch, color_noise=color_noise,
                        random_crops=random_crops, mirrors=mirrors)
-    sampler = ShuffledBatches(ds.num_train, batch_size, seed, epoch, rank, world, drop_last,
-                              start_batch)
+    sampler = ShuffledBatches(ds.num_train, batch_size, seed=seed, epoch=epoch, rank=rank,
+                              world=world, drop_last=drop_last, start_batch=start_batch)
     return Loader(dataset, sampler, workers, device, generator)
 
 
@@ -187,7 +189,8 @@ def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
     if split not in ("train", "val", "test"):
         raise NetdefError(f"data: split must be 'train', 'val' or 'test' (got {split!r})")
     on_device = _device_path(device, on_device)
-    dataset = _Batches(ds, split, inner_size, False, on_device, crops=crops)
+    dataset = _Batches(ds, split, inner=inner_size, train=False, on_device=on_device,
+                       crops=crops)
     sampler = _Sequential(ds.count(split), batch_size, rank, world)
     return Loader(dataset, sampler, workers, device)
 

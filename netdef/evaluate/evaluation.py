@@ -31,7 +31,7 @@ class EvalProgress:
     total: int
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EvalResult:
     """Error rates (fractions) over ``images`` images; ``one_crop`` holds the centre-crop
     numbers of the same pass when ``crops`` > 1."""
@@ -109,5 +109,6 @@ def evaluate(model: LoadedModel, dataset, crops: int = 1, batch_size: int = 128,
 def _result(totals: Totals, crops: int, seconds: float, one: EvalResult | None = None
             ) -> EvalResult:
     e = totals.errors()
-    return EvalResult(totals.images, crops, e["top1_err"], e["top5_err"], e["top1_acc"],
-                      e["top5_acc"], e["nll"], seconds, one)
+    return EvalResult(images=totals.images, crops=crops, top1_err=e["top1_err"],
+                      top5_err=e["top5_err"], top1_acc=e["top1_acc"], top5_acc=e["top5_acc"],
+                      nll=e["nll"], seconds=seconds, one_crop=one)

@@ -26,7 +26,7 @@ LIST_FIELDS = {"inputs", "gpu"}
 _IGNORED_DEFAULTS = {"update_period": 1}
 
 
-@dataclass
+@dataclass(kw_only=True)
 class NetSpec:
     """A validated (not yet whole-net-checked) network: layers in file order, with positions.
 
@@ -89,10 +89,11 @@ def build_spec(definition: Document, params: Document | None = None,
                                       f"{definition.path} (ignored){did_you_mean(name, sections)}")
     if not defer_errors:
         out.raise_if_errors()
-    return NetSpec(definition.path, params.path if params else None, layers, spans, mode,
-                   out.sorted(), {"def": "\n".join(definition.lines),
-                                  "params": "\n".join(params.lines) if params else ""},
-                   broken, tuple(sections))
+    texts = {"def": "\n".join(definition.lines),
+             "params": "\n".join(params.lines) if params else ""}
+    return NetSpec(path=definition.path, params_path=params.path if params else None,
+                   layers=layers, spans=spans, params_mode=mode, diagnostics=out.sorted(),
+                   texts=texts, broken=broken, order=tuple(sections))
 
 
 def _unique_sections(doc: Document, out: Collector) -> dict[str, Section]:
