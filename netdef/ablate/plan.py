@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from ..check import CheckedNet, check_net, load
 from ..check.load import declared_channels, experiment_files
-from ..errors import Diagnostic, NetdefError, Span
+from ..errors import Diagnostic, NetdefError
 from ..schema import Experiment, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
 from .claims import Claim, claims_named

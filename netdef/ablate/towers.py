@@ -11,20 +11,16 @@ and the fully-connected layers after it the width of both towers together.
 from __future__ import annotations
 
 from ..errors import Diagnostic, NetdefError
+from ..schema.layers import CHANNELS_KEPT, CHANNELS_STATED
 from ..syntax import split_list
 from .transform import Edits, Sources, Variant, not_applicable, per_input_keys
 
 CLAIM = "towers"
-# Layers that keep their input's channel count and state it in a `channels` key.
-_STATES_CHANNELS = frozenset({"pool", "cmrnorm", "rnorm", "cnorm", "crop", "href", "blur",
-                              "nailbed", "resize", "rgb2yuv", "rgb2lab"})
-_KEEPS_CHANNELS = frozenset({"neuron", "dropout", "dropout2", "hs", "softmax", "eltsum",
-                             "eltmax"})
 
 
 def one_tower(src: Sources) -> Variant:
     """Device 0's tower alone, the last conv layer and the fc layers after it at full width."""
-    spec, checked = src.spec, src.checked
+    checked = src.checked
     devices = {n: i.device for n, i in checked.layers.items()}
     if checked.num_devices != 2 or not any(d == 1 for d in devices.values()):
         replicated = any(i.replicas > 1 for i in checked.layers.values())
@@ -131,11 +127,11 @@ def _follow_channels(src: Sources, edits: Edits, dropped: set[str],
         changed = [(k, i) for k, i in enumerate(kept) if i in channels]
         if not changed:
             continue
-        if layer.type in _STATES_CHANNELS:
+        if layer.type in CHANNELS_STATED:
             channels[name] = channels[changed[0][1]]
             edits.set_key(name, "channels", str(channels[name]))
             edits.changes.append(f"{name}: channels → {channels[name]}")
-        elif layer.type in _KEEPS_CHANNELS:
+        elif layer.type in CHANNELS_KEPT:
             channels[name] = channels[changed[0][1]]
         elif layer.type in ("concat", "pass"):
             channels[name] = sum(channels.get(i, src.checked.layers[i].shape[0]) for i in kept)

@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from ..check import CheckedNet, pool_out_side
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import DROPOUT_TYPES, Experiment
-from ..schema.layers import LAYER_TYPES, alias_of, field_extra
+from ..schema.layers import LAYER_TYPES, LRN_TYPES, alias_of, field_extra
 from ..syntax import Document, split_list
 from .edit import TextEditor
-
-LRN_TYPES = frozenset({"cmrnorm", "rnorm"})
 
 
 @dataclass(kw_only=True)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from ..data.events import OnEvent, ignore
 from ..errors import NetdefError
 from .model import LoadedModel, check_classifier
 from .scores import Totals, average_views, probabilities
@@ -55,10 +56,6 @@ class EvalResult:
         return out
 
 
-def _ignore(event: object) -> None:
-    """The default callback: drop every event."""
-
-
 def outputs_are_probabilities(model: LoadedModel) -> bool:
     """True when the net's output layer is itself a softmax (a net without a logreg cost)."""
     return model.checked.layers[model.net.output].type == "softmax"
@@ -78,7 +75,7 @@ def view_probabilities(model: LoadedModel, x: torch.Tensor, chunk: int) -> torch
 
 
 def evaluate(model: LoadedModel, dataset, crops: int = 1, batch_size: int = 128,
-             on_event: Callable[[object], None] = _ignore, workers: int = 0,
+             on_event: OnEvent = ignore, workers: int = 0,
              split: str = "val") -> EvalResult:
     """nll, top-1 and top-5 error over every image of ``split`` (``val``, the split the net
     was chosen on; ``test``, kept for final numbers, when the data has one); with

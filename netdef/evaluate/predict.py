@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 
+from ..data.events import OnEvent, ignore
 from ..errors import NetdefError
 from .model import LoadedModel, check_classifier
-from .evaluation import EvalProgress, _ignore, average_views, view_probabilities
+from .evaluation import EvalProgress, average_views, view_probabilities
 from .scores import topk_names
 
 
@@ -103,7 +104,7 @@ def check_layer(model: LoadedModel, layer: str) -> None:
 
 @torch.no_grad()
 def features(model: LoadedModel, layer: str, dataset, split: str = "val",
-             batch_size: int = 128, on_event: Callable[[object], None] = _ignore,
+             batch_size: int = 128, on_event: OnEvent = ignore,
              workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """float32 (N, …) activations of ``layer`` for every centre-cropped image of ``split``
     (cuda-convnet's --write-features), and the int64 (N,) labels beside them."""

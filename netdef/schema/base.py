@@ -101,6 +101,8 @@ class LayerBase(BaseModel):
     spatial: ClassVar[bool] = False  # its filters are pictures (show-filters)
     cost: ClassVar[bool] = False
     scored: ClassVar[bool] = False  # a cost that reads a softmax (its scores, when plain)
+    keeps_channels: ClassVar[bool] = False  # its output has its (first) input's channels
+    normalizes: ClassVar[str | None] = None  # "response" (the paper's LRN) or "contrast"
     infer: ClassVar[Any]  # the shape rule: infer(layer, input shapes, report) -> Inferred
 
     name: str
@@ -118,6 +120,14 @@ class LayerBase(BaseModel):
     @classmethod
     def type_name(cls) -> str:
         return cls.model_fields["type"].default
+
+
+class PerImage(LayerBase):
+    """A layer that works on each image alone and keeps its channels: towers fold into the
+    batch dimension (each tower's images one more slice of the batch)."""
+
+    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    keeps_channels: ClassVar[bool] = True
 
 
 class WeightParams(BaseModel):

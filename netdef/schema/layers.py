@@ -18,13 +18,15 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 from . import shapes as rules
 from .layers_image import Blur, Crop, Href, Nailbed, Resize, Rgb2Lab, Rgb2Yuv
 from .base import (ALIASES, NOTE, WEIGHT_PARAMS, InitFuncs, LayerBase, NonNegFloat, NonNegInt,
-                   PosInt, Probability, WeightParams, alias_of, field_extra, param, per_input)
+                   PerImage, PosInt, Probability, WeightParams, alias_of, field_extra, param,
+                   per_input)
 from .shapes import Shape
 from .values import Bool, Float, Int, NeuronValue
 
 __all__ = ["ALIASES", "alias_of", "field_extra", "LayerBase", "WeightParams", "InitFuncs",
            "LAYER_MODELS", "LAYER_TYPES", "Layer", "REJECTED", "WEIGHT_TYPES", "COST_TYPES",
-           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "DROPOUT_TYPES"]
+           "SCORED_COSTS", "NEEDS_PARAMS", "SPATIAL_TYPES", "BATCH_TYPES", "DROPOUT_TYPES",
+           "LRN_TYPES", "CHANNELS_KEPT", "CHANNELS_STATED"]
 
 DATA_INDICES = {0: "the images", 1: "the label index", 2: "the labels one-hot"}
 
@@ -136,22 +138,19 @@ class Sfc(WeightParams, LayerBase):
     init_b: Float = 0.0
 
 
-class Softmax(LayerBase):
+class Softmax(PerImage):
     type: Literal["softmax"] = "softmax"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_same
 
 
-class NeuronLayer(LayerBase):
+class NeuronLayer(PerImage):
     type: Literal["neuron"] = "neuron"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_same
     neuron: NeuronValue
 
 
-class Pool(LayerBase):
+class Pool(PerImage):
     type: Literal["pool"] = "pool"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_pool
     pool: Literal["max", "avg", "maxabs"]
     channels: PosInt
@@ -182,10 +181,10 @@ class CmPool(LayerBase):
     outputs: NonNegInt = 0
 
 
-class NormBase(LayerBase):
+class NormBase(PerImage):
     needs_params: ClassVar[bool] = True
     required_params: ClassVar[tuple[str, ...]] = ("scale", "pow")
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
+    normalizes: ClassVar[str | None] = "response"
     infer = rules.infer_channels_same
     channels: PosInt
     size: PosInt
@@ -207,11 +206,13 @@ class RNorm(NormBase):
 
 class CNorm(NormBase):
     type: Literal["cnorm"] = "cnorm"
+    normalizes: ClassVar[str | None] = "contrast"
 
 
 class EltSum(LayerBase):
     type: Literal["eltsum"] = "eltsum"
     arity: ClassVar[tuple[int, int | None]] = (1, None)
+    keeps_channels: ClassVar[bool] = True
     infer = rules.infer_elementwise
     coeffs: tuple[Float, ...] | None = param(per_input_=True)
 
@@ -219,6 +220,7 @@ class EltSum(LayerBase):
 class EltMax(LayerBase):
     type: Literal["eltmax"] = "eltmax"
     arity: ClassVar[tuple[int, int | None]] = (2, None)
+    keeps_channels: ClassVar[bool] = True
     infer = rules.infer_elementwise
 
 
@@ -236,37 +238,30 @@ class Pass(LayerBase):
     infer = rules.infer_concat
 
 
-class Dropout(LayerBase):
+class DropoutBase(PerImage):
+    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
+    infer = rules.infer_same
+    keep: Probability = param(0.5)
+    enable: Bool = param(True)
+
+
+class Dropout(DropoutBase):
     """Inverted dropout: scales by 1/keep in training, identity at test."""
 
     type: Literal["dropout"] = "dropout"
-    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_same
-    keep: Probability = param(0.5)
-    enable: Bool = param(True)
 
 
-class Dropout2(LayerBase):
+class Dropout2(DropoutBase):
     """Non-inverted dropout (the paper's): mask in training, × keep at test."""
 
     type: Literal["dropout2"] = "dropout2"
-    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_same
-    keep: Probability = param(0.5)
-    enable: Bool = param(True)
 
 
-class Hs(LayerBase):
+class Hs(DropoutBase):
     """A12's name for dropout2; ``keep`` lives in the definition file."""
 
     type: Literal["hs"] = "hs"
-    needs_params: ClassVar[bool] = True  # cuda-convnet2 read keep/enable from the params file
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
-    infer = rules.infer_same
     keep: Probability = 0.5
-    enable: Bool = param(True)
 
 
 class CostBase(LayerBase):
@@ -335,5 +330,9 @@ SCORED_COSTS = frozenset(t for t, m in LAYER_TYPES.items() if m.scored)
 NEEDS_PARAMS = frozenset(t for t, m in LAYER_TYPES.items() if m.needs_params)
 SPATIAL_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.spatial)
 BATCH_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if "batch" in m.folds)
-DROPOUT_TYPES = frozenset(m.type_name() for m in (Dropout, Dropout2, Hs))
+DROPOUT_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if issubclass(m, DropoutBase))
+LRN_TYPES = frozenset(t for t, m in LAYER_TYPES.items() if m.normalizes == "response")
+# Layers whose output keeps the input's channels: some state them in a ``channels`` key.
+CHANNELS_KEPT = frozenset(t for t, m in LAYER_TYPES.items() if m.keeps_channels)
+CHANNELS_STATED = frozenset(t for t in CHANNELS_KEPT if "channels" in LAYER_TYPES[t].model_fields)
 

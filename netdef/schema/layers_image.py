@@ -4,17 +4,23 @@ its facts as the other models do (:mod:`.layers`)."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
 from . import shapes as rules
-from .base import LayerBase, NonNegInt, PosInt
+from .base import NonNegInt, PerImage, PosInt
 from .values import Bool, Float, Int
 
-class Crop(LayerBase):
+
+class ImageLayer(PerImage):
+    """An image-to-image layer of cuda-convnet2 that states its images' ``channels``."""
+
+    channels: PosInt = 3
+
+
+class Crop(ImageLayer):
     type: Literal["crop"] = "crop"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_crop
     channels: PosInt
     start_x: NonNegInt = 0
@@ -22,13 +28,11 @@ class Crop(LayerBase):
     size_x: PosInt
 
 
-class Href(LayerBase):
+class Href(ImageLayer):
     """Horizontal reflection of the image."""
 
     type: Literal["href"] = "href"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_channels_same
-    channels: PosInt = 3
 
 
 def _odd_blur_size(value: int) -> int:
@@ -37,47 +41,37 @@ def _odd_blur_size(value: int) -> int:
     return value
 
 
-class Blur(LayerBase):
+class Blur(ImageLayer):
     """Separable Gaussian blur with zero padding, one filter for all channels (cuda-convnet2)."""
 
     type: Literal["blur"] = "blur"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_channels_same
-    channels: PosInt = 3
     filter_size: Annotated[Int, AfterValidator(_odd_blur_size)] = 5
     stdev: Annotated[Float, Field(gt=0)]
 
 
-class Nailbed(LayerBase):
+class Nailbed(ImageLayer):
     """Keeps every ``stride``-th pixel, centred (cuda-convnet2 NailbedLayer)."""
 
     type: Literal["nailbed"] = "nailbed"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_nailbed
-    channels: PosInt = 3
     stride: Annotated[Int, Field(gt=1)]
 
 
-class Resize(LayerBase):
+class Resize(ImageLayer):
     """Bilinear resize to floor(side / scale) (cuda-convnet2 ResizeLayer)."""
 
     type: Literal["resize"] = "resize"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_resize
-    channels: PosInt = 3
     scale: Annotated[Float, Field(gt=0)]
 
 
-class Rgb2Yuv(LayerBase):
+class Rgb2Yuv(ImageLayer):
     type: Literal["rgb2yuv"] = "rgb2yuv"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_channels_same
-    channels: PosInt = 3
 
 
-class Rgb2Lab(LayerBase):
+class Rgb2Lab(ImageLayer):
     type: Literal["rgb2lab"] = "rgb2lab"
-    folds: ClassVar[frozenset[str]] = frozenset({"batch"})
     infer = rules.infer_channels_same
-    channels: PosInt = 3
     center: Bool = False

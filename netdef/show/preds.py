@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from ..data.events import OnEvent, ignore
 from ..evaluate import EvalProgress, check_classifier, input_views, topk_names, view_probabilities
 from ..evaluate.predict import class_name
 from .output import pyplot, save_figure
@@ -28,12 +28,8 @@ class Shown:
     top: list[tuple[int, float]]  # (class, probability), best first
 
 
-def _ignore(event: object) -> None:
-    """The default callback: drop every event."""
-
-
 def pick(model, dataset, count: int = COUNT, only_errors: bool = False, batch_size: int = 128,
-         on_event: Callable[[object], None] = _ignore) -> list[Shown]:
+         on_event: OnEvent = ignore) -> list[Shown]:
     """``count`` validation images spread over the set (every class shows up when the set is
     in class order); with ``only_errors`` the first ``count`` misclassified (top-1) ones,
     scanning in the same spread order. A net without a classifier raises NetdefError."""
@@ -71,7 +67,7 @@ def _score(model, images, labels, idx: np.ndarray, batch_size: int) -> list[Show
 
 
 def render_preds(model, dataset, out: str | Path, only_errors: bool = False,
-                 count: int = COUNT, on_event: Callable[[object], None] = _ignore):
+                 count: int = COUNT, on_event: OnEvent = ignore):
     """Write the grid of images and top-5 bars to ``out`` (PNG); returns (path, images
     shown), the count smaller than asked when the net makes fewer errors. With
     ``only_errors`` and no error at all nothing is written: (None, 0)."""

@@ -8,13 +8,12 @@ unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
-OnEvent = Callable[[object], None]
+from ..data.events import OnEvent, ignore
 
-
-def ignore(event: object) -> None:
-    """The default callback: drop every event."""
+__all__ = ["OnEvent", "ignore", "Message", "Started", "EpochStarted", "BatchDone",
+           "StopRequested", "Progress", "Health", "Tested", "Checkpointed", "Finished"]
 
 
 @dataclass(frozen=True)
