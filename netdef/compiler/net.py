@@ -98,7 +98,11 @@ class Net(nn.Module):
         self.cost_names = [s.members[0] for s in steps if s.is_cost]
         self.last_transfers = 0
         self._plans: dict[tuple[str, ...], RunPlan] = {}
-        for name, t in tensors.items():  # dotted keys: set directly (register_* forbids ".")
+        # The state-dict keys are the layer's name and suffix ("fc2.weight.1"), as checkpoints
+        # store them. nn.Module has no public way to register a dotted name (register_*
+        # refuses "."), and a module tree cannot hold both "fc2.weight" and "fc2.weight.1":
+        # so they go into nn.Module's own tables, which state_dict, parameters() and .to() read.
+        for name, t in tensors.items():
             if isinstance(t, nn.Parameter):
                 self._parameters[name] = t
             else:

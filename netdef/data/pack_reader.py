@@ -13,6 +13,7 @@ Anything else raises :class:`CacheInvalid`, and the caller rebuilds.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -141,6 +142,14 @@ class PackedData:
     def val_images(self) -> np.ndarray:
         """uint8 memmap (N, C, S, S) of the validation split."""
         return self.images("val")
+
+    def with_mean(self, mean: np.ndarray) -> "PackedData":
+        """A view of the same pack whose mean image is ``mean`` (float32 (C, S, S)): data
+        evaluated by a net must be centred with that net's own training mean."""
+        view = copy.copy(self)
+        view.mean = np.asarray(mean, dtype=np.float32)
+        view._maps = {}                         # its own memmaps, opened on first use
+        return view
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)

@@ -7,7 +7,6 @@ disk: a checkpoint copied to another machine works with no other file but the da
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -167,11 +166,6 @@ def _few(names: list[str], n: int = 4) -> str:
 
 
 def with_mean(ds, mean: np.ndarray | None):
-    """A shallow copy of a packed dataset that subtracts ``mean`` (the net was trained with
-    its own training mean; evaluation data must be centred the same way)."""
-    if mean is None:
-        return ds
-    view = copy.copy(ds)
-    view.mean = np.asarray(mean, dtype=np.float32)
-    view._maps = {}
-    return view
+    """The dataset centred with ``mean`` (the net was trained with its own training mean;
+    evaluation data must be centred the same way); ``ds`` itself when there is none."""
+    return ds if mean is None else ds.with_mean(mean)

@@ -35,35 +35,35 @@ class A12Default(_A12):
     kind: Literal["default"] = "default"
 
 
-class A12Linear(_A12):
-    """``linear[tgtFactor=t,noiseStdev=s]``: (1−p) + p/t."""
-    kind: Literal["linear"] = "linear"
+class _A12Targeted(_A12):
+    """A multiplier falling to 1/t, with noise (fields in the order they are written)."""
     tgt_factor: float = Field(gt=0, **_F)
     noise_stdev: float = Field(ge=0, **_F)
 
 
-class A12Exp(_A12):
-    """``exp[tgtFactor=t,noiseStdev=s]``: t^(−p)."""
-    kind: Literal["exp"] = "exp"
-    tgt_factor: float = Field(gt=0, **_F)
-    noise_stdev: float = Field(ge=0, **_F)
-
-
-class A12Dexp(_A12):
-    """``dexp[tgtFactor=t,noiseStdev=s,numSteps=n]``: t^(−p) in n steps, the last 1/t."""
-    kind: Literal["dexp"] = "dexp"
-    tgt_factor: float = Field(gt=0, **_F)
-    noise_stdev: float = Field(ge=0, **_F)
+class _A12Stepped(_A12Targeted):
     num_steps: int = Field(ge=1, le=INT_MAX)
 
 
-class A12Jdexp(_A12):
+class A12Linear(_A12Targeted):
+    """``linear[tgtFactor=t,noiseStdev=s]``: (1−p) + p/t."""
+    kind: Literal["linear"] = "linear"
+
+
+class A12Exp(_A12Targeted):
+    """``exp[tgtFactor=t,noiseStdev=s]``: t^(−p)."""
+    kind: Literal["exp"] = "exp"
+
+
+class A12Dexp(_A12Stepped):
+    """``dexp[tgtFactor=t,noiseStdev=s,numSteps=n]``: t^(−p) in n steps, the last 1/t."""
+    kind: Literal["dexp"] = "dexp"
+
+
+class A12Jdexp(_A12Stepped):
     """``jdexp[tgtFactor=t,noiseStdev=s,numSteps=n]``: dexp, but past a step's midpoint
     (0.2 < p < 0.9) the geometric mean of that step's value and the previous one's."""
     kind: Literal["jdexp"] = "jdexp"
-    tgt_factor: float = Field(gt=0, **_F)
-    noise_stdev: float = Field(ge=0, **_F)
-    num_steps: int = Field(ge=1, le=INT_MAX)
 
 
 A12Schedule = Annotated[Union[A12Default, A12Linear, A12Exp, A12Dexp, A12Jdexp],

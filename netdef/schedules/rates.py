@@ -35,50 +35,50 @@ class _Sched(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Const(_Sched):
+class _Based(_Sched):
+    """A schedule of the rate from ``base`` (fields in the order they are written)."""
+    base: float = Field(ge=0, **_F)
+
+
+class _Targeted(_Based):
+    tgt_factor: float = Field(gt=0, **_F)
+
+
+class Const(_Based):
     """``const[base=b]`` or a bare number: b at every p."""
     kind: Literal["const"] = "const"
-    base: float = Field(ge=0, **_F)
 
 
-class Linear(_Sched):
+class Linear(_Targeted):
     """``linear[base=b;tgtFactor=t]``: b·(1−p) + (b/t)·p (cuda-convnet2 LinearParameterSchedule)"""
     kind: Literal["linear"] = "linear"
-    base: float = Field(ge=0, **_F)
-    tgt_factor: float = Field(gt=0, **_F)
 
 
-class Exp(_Sched):
+class Exp(_Targeted):
     """``exp[base=b;tgtFactor=t]``: b·t^(−p) (cuda-convnet2 ExpParameterSchedule)."""
     kind: Literal["exp"] = "exp"
-    base: float = Field(ge=0, **_F)
-    tgt_factor: float = Field(gt=0, **_F)
 
 
-class Dexp(_Sched):
+class Dexp(_Targeted):
     """``dexp[base=b;tgtFactor=t;numSteps=n]``: exp sampled at n steps, last step b/t."""
     kind: Literal["dexp"] = "dexp"
-    base: float = Field(ge=0, **_F)
-    tgt_factor: float = Field(gt=0, **_F)
     num_steps: int = Field(ge=1, le=INT_MAX)
 
 
-class Plateau(_Sched):
+class Plateau(_Based):
     """``plateau[base=b;factor=f;patience=k;min=m]``: the paper's rule, × f when the
     validation error has not improved for k tests.  The default patience of 1 is the
     paper's literal rule (drop as soon as a test fails to improve); raise it when tests
     are frequent and noisy."""
     kind: Literal["plateau"] = "plateau"
-    base: float = Field(ge=0, **_F)
     factor: float = Field(0.1, gt=0, le=1, **_F)
     patience: int = Field(1, ge=1)
     min: float = Field(0.0, ge=0, **_F)
 
 
-class Cosine(_Sched):
+class Cosine(_Based):
     """``cosine[base=b;final=f]``: f + (b−f)·(1+cos(πp))/2."""
     kind: Literal["cosine"] = "cosine"
-    base: float = Field(ge=0, **_F)
     final: float = Field(0.0, ge=0, **_F)
 
 
@@ -91,13 +91,11 @@ class Warmup(_Sched):
     then: Schedule
 
 
-Schedule = Annotated[
-    Union[Const, Linear, Exp, Dexp, Plateau, Cosine, Warmup], Field(discriminator="kind")
-]
+_SCHEDULES = (Const, Linear, Exp, Dexp, Plateau, Cosine, Warmup)
+Schedule = Annotated[Union[_SCHEDULES], Field(discriminator="kind")]
 Warmup.model_rebuild()
 
-_MODELS: dict[str, type[_Sched]] = {m.model_fields["kind"].default: m
-                                    for m in _Sched.__subclasses__()}
+_MODELS: dict[str, type[_Sched]] = {m.model_fields["kind"].default: m for m in _SCHEDULES}
 SCHEDULE_KINDS: tuple[str, ...] = tuple(_MODELS)
 # The written (canonical) parameter name of each model field: tgt_factor -> tgtFactor.
 _WRITTEN = {f: re.sub(r"_(\w)", lambda m: m[1].upper(), f)

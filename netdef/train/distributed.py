@@ -100,17 +100,15 @@ def _collective(dist: Dist, what: str, fn):
 def _bucketed(dist: Dist, what: str, tensors, collective) -> None:
     """Run ``collective(flat)`` once per (device, dtype) bucket of ``tensors``, flattened, and
     copy the results back into them (the bucketing DDP does)."""
-    from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
-
     buckets: dict[tuple, list[torch.Tensor]] = {}
     for t in tensors:
         buckets.setdefault((t.device, t.dtype), []).append(t)
     with torch.no_grad():
         for same in buckets.values():
-            flat = _flatten_dense_tensors(same)
+            flat = torch.cat([t.reshape(-1) for t in same])  # one 1-D bucket
             _collective(dist, what, lambda: collective(flat))
-            for t, value in zip(same, _unflatten_dense_tensors(flat, same)):
-                t.copy_(value)
+            for t, value in zip(same, flat.split([t.numel() for t in same])):
+                t.copy_(value.view_as(t))
 
 
 def average_grads(dist: Dist, params: list[torch.Tensor]) -> None:
