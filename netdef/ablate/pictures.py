@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..show.output import pyplot, save_figure
+from ..show.output import label_axes, pyplot, save_figure
 from .claims import STEPS
 from .report import VariantReport
 from .results import RunResult
@@ -29,12 +29,8 @@ def render_curves(title: str, sides: dict[str, list[RunResult]], out: Path,
                          label=f"{100 * threshold:g}% threshold")
     seeds = len(next(iter(sides.values()), []))
     for ax, what in ((ax_train, "training"), (ax_val, "validation")):
-        ax.set_title(f"{title}: {what} top-1 error ({seeds} seed{'s' * (seeds != 1)})",
-                     fontsize=10)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("error (%)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        label_axes(ax, title=f"{title}: {what} top-1 error ({seeds} seed{'s' * (seeds != 1)})",
+                   x="epoch", y="error (%)", title_size=10)
     fig.tight_layout()
     return save_figure(fig, out)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from ..errors import NetdefError
 from ..schedules import Plateau, Warmup, format_schedule, lr_at
 from ..schema import WEIGHT_TYPES
-from .output import pyplot, save_figure
+from .output import label_axes, pyplot, save_figure
 
 POINTS = 1000
 
@@ -105,10 +105,7 @@ def render_lr(experiment: str | Path, out: str | Path):
         ax.text(0.99, 0.02, "plateau: one drop drawn, assumed after 'patience' tests "
                 "without improvement", transform=ax.transAxes, ha="right", fontsize=7,
                 color="grey")
-    ax.set_title(f"{Path(experiment).name}: weight rates over {exp.epochs} epochs")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("epsW")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    label_axes(ax, title=f"{Path(experiment).name}: weight rates over {exp.epochs} epochs",
+               x="epoch", y="epsW", legend_size=7)
     fig.tight_layout()
     return save_figure(fig, out)

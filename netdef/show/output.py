@@ -61,3 +61,13 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def label_axes(ax, *, title: str, x: str, y: str, legend_size: int = 8,
+               title_size: float | None = None) -> None:
+    """Title, axis labels, a light grid and the legend: how netdef's plots are labelled."""
+    ax.set_title(title, fontsize=title_size)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
