@@ -83,7 +83,8 @@ def eval_cmd(ckpt, data, crops, split, batch_size, as_json) -> None:
     check_classifier(model, "eval")  # before any data is opened
     with _screen("evaluating") as screen:
         ds = open_eval_data(model, data, on_event=screen)
-        result = evaluate(model, ds, int(crops), batch_size, screen, _workers(model), split)
+        result = evaluate(model, ds, crops=int(crops), batch_size=batch_size, on_event=screen,
+                          workers=_workers(model), split=split)
     record = {"checkpoint": ckpt, "data": str(data or model.experiment.get("data")),
               "split": split, **result.to_dict()}
     if as_json:

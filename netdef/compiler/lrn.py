@@ -99,11 +99,12 @@ def _forward(x, size, alpha, beta, k, blocked):
     """(d, d^(−β), y) of x (N, C, …), chunk by chunk (see :func:`chunks`)."""
     d, scale, y = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
     for part in chunks(x):
-        _forward_into(x[part], size, alpha, beta, k, blocked, d[part], scale[part], y[part])
+        _forward_into(x[part], size, alpha, beta, k, blocked,
+                      d=d[part], scale=scale[part], y=y[part])
     return d, scale, y
 
 
-def _forward_into(x, size, alpha, beta, k, blocked, d, scale, y) -> None:
+def _forward_into(x, size, alpha, beta, k, blocked, *, d, scale, y) -> None:
     """Writes d = k + α·Σ_window x², scale = d^(−β) and y = x·scale; ``y`` holds the
     temporaries until y itself is written (no other scratch tensor)."""
     torch.mul(x, x, out=y)  # scratch: x²
@@ -117,16 +118,16 @@ def _forward_into(x, size, alpha, beta, k, blocked, d, scale, y) -> None:
     torch.mul(x, scale, out=y)
 
 
-def _backward(dy, x, d, scale, size, alpha, beta, blocked):
+def _backward(dy, x, d, scale, *, conf: tuple):
     """dx = u − 2αβ·x·Σ_mirror(u·x/d), with u = dy·d^(−β) the direct term; chunk by chunk."""
     dx = torch.empty_like(x)
     for part in chunks(x):
-        _backward_part(dy[part], x[part], d[part], scale[part], size, alpha, beta, blocked,
-                       out=dx[part])
+        _backward_part(dy[part], x[part], d[part], scale[part], conf=conf, out=dx[part])
     return dx
 
 
-def _backward_part(dy, x, d, scale, size, alpha, beta, blocked, out) -> None:
+def _backward_part(dy, x, d, scale, *, conf: tuple, out) -> None:
+    size, alpha, beta, blocked = conf  # (size, α, β, blocked) as ctx.conf keeps them
     u = dy * scale
     t = (u * x).div_(d)  # u_f · x_f / d_f
     g = _sums(t, size, blocked, mirrored=True)  # Σ_{f ∋ j} t_f
@@ -146,8 +147,7 @@ class CrossMapNorm(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         x, d, scale = ctx.saved_tensors
-        size, alpha, beta, blocked = ctx.conf
-        dx = _backward(dy, x, d, scale, size, alpha, beta, blocked)
+        dx = _backward(dy, x, d, scale, conf=ctx.conf)
         return dx, None, None, None, None, None
 
 

@@ -74,7 +74,7 @@ def view_probabilities(model: LoadedModel, x: torch.Tensor, chunk: int) -> torch
     return probs.reshape(*lead, probs.shape[-1])
 
 
-def evaluate(model: LoadedModel, dataset, crops: int = 1, batch_size: int = 128,
+def evaluate(model: LoadedModel, dataset, *, crops: int = 1, batch_size: int = 128,
              on_event: OnEvent = ignore, workers: int = 0,
              split: str = "val") -> EvalResult:
     """nll, top-1 and top-5 error over every image of ``split`` (``val``, the split the net

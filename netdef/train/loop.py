@@ -334,8 +334,8 @@ class Trainer:
             self.keep_safe_checkpoint()
         scaler = self.step_fn.scaler
         state.scaler = scaler.state_dict() if scaler.is_enabled() else None
-        checkpoint = make_checkpoint(s.net, s.opt, state, s.texts, s.paths,
-                                     s.experiment_record(), s.dataset)
+        checkpoint = make_checkpoint(s.net, s.opt, state, texts=s.texts, paths=s.paths,
+                                     experiment=s.experiment_record(), dataset=s.dataset)
         write_checkpoint(s.run.ckpt, checkpoint)
         self.emit(Checkpointed(str(s.run.ckpt), state.step, reason))
         if best:

@@ -60,7 +60,7 @@ def _array(x) -> torch.Tensor | None:
     return None if x is None else torch.as_tensor(np.asarray(x)).clone()
 
 
-def make_checkpoint(net, opt, state: TrainState, texts: dict[str, str],
+def make_checkpoint(net, opt, state: TrainState, *, texts: dict[str, str],
                     paths: dict[str, str | None], experiment: dict, dataset) -> Checkpoint:
     """Everything a resume, ``netdef eval`` or ``show-filters`` needs, copied to the CPU."""
     return Checkpoint(
