@@ -15,8 +15,8 @@ from .check import CheckedNet, check_net, load
 from .errors import Diagnostic, NetdefError, Span
 
 __version__ = "0.1.0"
-__all__ = ["load", "compile_net", "load_model", "check_net", "CheckedNet", "NetdefError", "Diagnostic", "Span",
-           "__version__"]
+__all__ = ["load", "compile_net", "load_model", "check_net", "CheckedNet", "NetdefError",
+           "Diagnostic", "Span", "__version__"]
 
 _LAZY = {"compile_net": ("netdef.compiler", "compile_net"),
          "load_model": ("netdef.evaluate", "load_model")}

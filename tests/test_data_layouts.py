@@ -159,7 +159,8 @@ def test_a_killed_pack_leaves_no_damaged_pack(tmp_path):
         def kill(e):
             if isinstance(e, PackProgress) and e.done >= e.total // 2:
                 os.kill(os.getpid(), signal.SIGKILL)
-        pack_dataset({str(tmp_path / 'src')!r}, {str(dst)!r}, image_size=16, workers=1, on_event=kill)
+        pack_dataset({str(tmp_path / 'src')!r}, {str(dst)!r}, image_size=16, workers=1,
+                     on_event=kill)
     """)
     run = subprocess.run([sys.executable, "-c", script], capture_output=True)
     assert run.returncode == -9, run.stderr.decode()

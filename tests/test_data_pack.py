@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset, pack_dataset
+from netdef.data import (CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset,
+                         pack_dataset)
 from netdef.data.decode import load_image
 
 

@@ -16,7 +16,7 @@ from ..checkpoint import Checkpoint
 from .rundir import versions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TrainState:
     """Where training stands. ``epoch`` counts completed epochs, ``batch`` the batches done in
     the epoch after them, ``step`` all batches done."""
