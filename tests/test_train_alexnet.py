@@ -27,7 +27,7 @@ def test_alexnet_two_towers_loss_goes_down(tmp_path, monkeypatch):
                  "batch-size": str(BATCH), "devices": "cpu", "workers": "0", "log-freq": "1",
                  "color-noise": "0", "params": str(tmp_path / "params.cfg"),
                  "save": str(tmp_path / "run")}
-    train(TrainOptions(str(ROOT / "examples" / "alexnet.cfg"), overrides),
+    train(TrainOptions(str(ROOT / "examples" / "alexnet.cfg"), overrides=overrides),
           on_event=events.append, handle_signals=False)
     nll = [e.nll for e in events if isinstance(e, Progress)]
     assert len(nll) == 3 * (50 // BATCH)
