@@ -94,6 +94,8 @@ def test_costs_by_name_and_no_error_rates_without_a_classifier(autoencoder):
     train(TrainOptions(str(autoencoder)), on_event=events.append, handle_signals=False)
     progress = [e for e in events if isinstance(e, Progress)]
     tests = [e for e in events if isinstance(e, train_events.Tested)]
+    [started] = [e for e in events if isinstance(e, train_events.Started)]
+    assert started.classes is None and started.outputs == 0
     assert progress and all(e.nll is None and e.top1_err is None for e in progress)
     assert all(set(e.costs) == {"sqdiff"} and e.costs["sqdiff"] > 0 for e in progress)
     assert len(tests) == 2  # a validation line after each epoch
@@ -110,6 +112,7 @@ def test_the_display_names_each_cost_and_eval_says_there_is_no_classifier(autoen
     result = CliRunner().invoke(cli, ["train", str(autoencoder)])
     assert result.exit_code == 0, result.output
     assert "sqdiff" in result.output and "nll" not in result.output
+    assert "classes" not in result.output  # the start line counts no classes it does not have
     assert "validation  sqdiff" in result.output and "train sqdiff" in result.output
     ckpt = str(autoencoder.parent / "run" / "ckpt.pt")
     for args in (["eval", "--model", ckpt], ["predict", "--model", ckpt, "photo.jpg"],
