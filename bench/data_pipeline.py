@@ -57,7 +57,7 @@ def bench_pack(tmp: str, n: int) -> float:
 
 def make_packed(dst: str, gigabytes: float, size: int = 256) -> int:
     """A valid packed cache of about ``gigabytes`` of random images (written directly)."""
-    from netdef.data.writer import Packed, write_meta
+    from netdef.data.writer import PackSummary, write_meta
 
     rec = 3 * size * size
     n = max(256, int(gigabytes * 1e9) // rec)
@@ -72,7 +72,7 @@ def make_packed(dst: str, gigabytes: float, size: int = 256) -> int:
     eigval = np.array([0.2175, 0.0188, 0.0045])                       # the usual ImageNet PCA
     eigvec = np.array([[-0.5675, 0.7192, 0.4009], [-0.5808, -0.0045, -0.8140],
                        [-0.5836, -0.6948, 0.4203]])
-    packed = Packed(counts={"train": n, "val": 256}, channels=3, channels_reason="generated",
+    packed = PackSummary(counts={"train": n, "val": 256}, channels=3, channels_reason="generated",
                     mean=np.full((3, size, size), 127.5, np.float32), eigval=eigval,
                     eigvec=eigvec)
     classes = [f"c{k}" for k in range(1000)]

@@ -15,7 +15,7 @@ import numpy as np
 from .decode import resize_crop
 from .events import PackProgress, PackStarted
 from .options import DataOptions
-from .writer import Packed, Stats, finish_stats
+from .writer import PackSummary, Stats, finish_stats
 
 CHUNK = 2048                                   # images converted and written at a time
 
@@ -69,7 +69,7 @@ def convert(images: np.ndarray, channels: int, size: int) -> np.ndarray:
 
 
 def pack_arrays(splits: dict[str, tuple[np.ndarray, np.ndarray]], folder: str,
-                options: DataOptions, *, source: str, dst: str, layout: str, emit) -> Packed:
+                options: DataOptions, *, source: str, dst: str, layout: str, emit) -> PackSummary:
     """Write each split's images and labels into ``folder``; the result for meta.json.
     ``splits``: name -> (uint8 (N, C, H, W) images, int64 (N,) labels)."""
     total = sum(len(labels) for _, labels in splits.values())
@@ -89,5 +89,5 @@ def pack_arrays(splits: dict[str, tuple[np.ndarray, np.ndarray]], folder: str,
         np.save(os.path.join(folder, f"{split}_labels.npy"), labels.astype(np.int64))
         counts[split] = len(labels)
     mean, eigval, eigvec = finish_stats(stats)
-    return Packed(counts=counts, channels=channels, channels_reason=reason, mean=mean,
+    return PackSummary(counts=counts, channels=channels, channels_reason=reason, mean=mean,
                   eigval=eigval, eigvec=eigvec)

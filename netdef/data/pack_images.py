@@ -23,13 +23,13 @@ from .decode import BadImage, is_gray, load_image
 from .events import FilesIgnored, ImagesSkipped, PackProgress, PackStarted
 from .folders import Listing
 from .options import DataOptions
-from .writer import SHOWN_PATHS, Packed, Stats, finish_stats, keep_first_channel
+from .writer import SHOWN_PATHS, PackSummary, Stats, finish_stats, keep_first_channel
 
 CHUNK = 32                # images per worker task
 
 
 def pack_listing(listing: Listing, folder: str, options: DataOptions, dst: str,
-                 workers: int | None = None, emit=None) -> Packed:
+                 workers: int | None = None, emit=None) -> PackSummary:
     """Decode every listed image into ``folder`` (a staging folder); the result for meta.json.
     Raises NetdefError when more images fail to decode than ``options.max_bad`` allows."""
     emit = emit or (lambda event: None)
@@ -68,7 +68,7 @@ def pack_listing(listing: Listing, folder: str, options: DataOptions, dst: str,
             keep_first_channel(os.path.join(folder, f"{split}.u8"), counts[split], size)
         stats = stats.first_channel()
     mean, eigval, eigvec = finish_stats(stats)
-    return Packed(counts=counts, channels=channels, channels_reason=reason, mean=mean,
+    return PackSummary(counts=counts, channels=channels, channels_reason=reason, mean=mean,
                   eigval=eigval, eigvec=eigvec, skipped=bad, ignored=listing.ignored)
 
 

@@ -25,7 +25,7 @@ from .folders import held_out_positions, list_folder
 from .labels import class_names
 from .options import DataOptions
 from .pack_images import pack_listing
-from .writer import Packed
+from .writer import PackSummary
 
 
 @dataclass(kw_only=True)
@@ -37,11 +37,11 @@ class Source:
     classes: list[str]
     class_names: list[str]
     content: str                       # hash of the files and the options that change pixels
-    packer: Callable[..., Packed]      # (folder, options, dst, workers, emit) -> Packed
+    packer: Callable[..., PackSummary]      # (folder, options, dst, workers, emit) -> PackSummary
     notes: list[str] = field(default_factory=list)
 
     def pack(self, folder: str, options: DataOptions, dst: str, workers: int | None,
-             emit) -> Packed:
+             emit) -> PackSummary:
         for note in self.notes:
             emit(DataNote(message=note))
         return self.packer(folder, options, dst, workers, emit)

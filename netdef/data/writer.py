@@ -173,7 +173,7 @@ def keep_first_channel(path: str, count: int, size: int, chunk: int = 1024) -> N
 
 
 @dataclass(kw_only=True)
-class Packed:
+class PackSummary:
     """What a packer wrote into a staging folder, for ``meta.json``."""
 
     counts: dict[str, int]
@@ -186,7 +186,7 @@ class Packed:
     ignored: list[str] = field(default_factory=list)
 
 
-def write_meta(folder: str, packed: Packed, *, source: str, layout: str, fingerprint: str,
+def write_meta(folder: str, packed: PackSummary, *, source: str, layout: str, fingerprint: str,
                options: dict, classes: list[str], class_names: list[str]) -> dict:
     """Write ``mean.npy`` and then ``meta.json`` (atomically): everything needed to trust and
     read the pack. Returns the meta."""
