@@ -11,6 +11,8 @@ from netdef.compiler.gradcheck import check_grads
 from netdef.compiler.graph import make_run_plan
 from netdef.errors import NetdefError
 
+from conftest import assert_close_scaled
+
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ROOT / "layers"
 COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
@@ -93,10 +95,17 @@ coeff=2
 
 @pytest.fixture(scope="module")
 def alexnet():
+    """cuda-convnet's own two-GPU ImageNet net (model parallel)."""
     path = COMPAT / "v2" / "layers-imagenet-2gpu-model.cfg"
     if not path.is_file():
         pytest.skip("../shared/compat/cuda-convnet is absent")
     return load(path)
+
+
+@pytest.fixture(scope="module")
+def repo_alexnet():
+    """The paper's two-tower AlexNet as this repository writes it."""
+    return load(LAYERS / "alexnet-2gpu.cfg")
 
 
 @pytest.fixture
@@ -114,32 +123,35 @@ def grouped_convs(net: Net) -> list:
     return [m for m in net.modules() if type(m).__name__ == "ConvOp" and max(m.groups) > 1]
 
 
-def test_alexnet_two_towers(alexnet):
-    folded = compile_net(alexnet, devices=("cpu", "cpu"), fold=True, seed=3).eval()
-    split = compile_net(alexnet, devices=("cpu", "cpu"), fold=False, seed=3).eval()
+@pytest.mark.parametrize("net, weights", [
+    ("repo_alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc8.weight.1"}),
+    ("alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"})])
+def test_alexnet_folded_equals_split(request, net, weights):
+    """The two towers folded into grouped convolutions on one device compute what the split
+    net does (scores and gradients, float64, eval mode), with the same parameters under the
+    same names."""
+    checked = request.getfixturevalue(net)
+    folded = compile_net(checked, devices=("cpu", "cpu"), fold=True, seed=3).eval()
+    split = compile_net(checked, devices=("cpu", "cpu"), fold=False, seed=3).eval()
     assert n_params(folded) == n_params(split) == ALEXNET_PARAMS
     assert list(folded.state_dict()) == list(split.state_dict())
-    assert {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"} <= set(folded.state_dict())
+    assert weights <= set(folded.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(folded.state_dict().values(), split.state_dict().values()))
     assert grouped_convs(folded) and not grouped_convs(split)
     assert len(folded.steps) < len(split.steps)
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    folded, split = folded.double(), split.double()
+    g = torch.Generator().manual_seed(0)
+    x = 50 * torch.randn(2, 3, 224, 224, generator=g, dtype=torch.float64)  # pixel-sized
+    labels = torch.randint(0, 1000, (2,), generator=g)
     with torch.no_grad():
         a, b = folded(x), split(x)
     assert a.shape == (2, 1000)
-    assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (a - b).abs().max()
-
-
-def test_repo_alexnet_if_present():
-    path = LAYERS / "alexnet-2gpu.cfg"
-    if not path.is_file():
-        pytest.skip("layers/alexnet-2gpu.cfg is not in the repository yet")
-    checked = load(path)
-    net = compile_net(checked, devices=("cpu", "cpu"))
-    assert n_params(net) == ALEXNET_PARAMS
-    assert grouped_convs(net)
-    with torch.no_grad():
-        assert net.eval()(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    assert_close_scaled(a, b)
+    sum(folded.costs(x, labels).values()).backward()
+    sum(split.costs(x, labels).values()).backward()
+    grads = split.named_layer_parameters()
+    for name, p in folded.named_layer_parameters().items():
+        assert_close_scaled(p.grad, grads[name].grad, msg=lambda m, n=name: f"{n}: {m}")
 
 
 def test_device_count_is_checked(alexnet):

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from netdef.check import load
 from netdef.compiler import compile_net
 
-from conftest import ROOT
+from conftest import ROOT, assert_close_scaled
 
 sys.path.insert(0, str(ROOT / "bench"))
 from reference_nets import NETS, as_reference, copy_weights  # noqa: E402
@@ -42,17 +42,17 @@ def test_compiled_net_equals_the_hand_written_one(key):
 
     ours = compiled(images)  # (N, classes): the scores the softmax reads
     theirs = reference(images)
-    torch.testing.assert_close(ours, theirs)  # float64: rtol 1e-7, atol 1e-7
+    assert_close_scaled(ours, theirs)
     loss = sum(compiled.costs(images, labels).values())
     want = F.cross_entropy(theirs, labels)
-    torch.testing.assert_close(loss, want)
+    assert_close_scaled(loss, want)
     loss.backward()
     want.backward()
 
     grads = {n: p.grad for n, p in compiled.named_layer_parameters().items()}
     for name, p in reference.named_parameters():
-        torch.testing.assert_close(as_reference(grads, name).reshape(p.shape), p.grad,
-                                   msg=lambda m, name=name: f"{name}: {m}")
+        assert_close_scaled(as_reference(grads, name).reshape(p.shape), p.grad,
+                            msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_as_reference_joins_towers_and_inputs():
