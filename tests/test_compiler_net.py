@@ -1,7 +1,5 @@
 """compile_net on whole nets: naming, init, placement, folding, costs, the compat corpus."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,86 +9,10 @@ from netdef.compiler.gradcheck import check_grads
 from netdef.compiler.graph import make_run_plan
 from netdef.errors import NetdefError
 
-from conftest import assert_close_scaled
-
-ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ROOT / "layers"
-COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
+from conftest import COMPAT, COMPAT_PAIRS, LAYERS, assert_close_scaled, load_valid
 
 ALEXNET_PARAMS = 60_965_224
-COMPAT_SIZES = {
-    "v1/layers-18pct.cfg": 32, "v1/layers-19pct.cfg": 32, "v1/layers-80sec.cfg": 32,
-    "v1/layers-conv-local-11pct.cfg": 24, "v1/layers-conv-local-13pct.cfg": 24,
-    "v1/layers.gc.cfg": 8, "v2/layers-cifar10-11pct.cfg": 24,
-    "v2/layers-imagenet-1gpu.cfg": 224, "v2/layers-imagenet-2gpu-data.cfg": 224,
-    "v2/layers-imagenet-2gpu-model.cfg": 224, "v2/layers-imagenet-4gpu-data.cfg": 224,
-    "v2/layers-imagenet-4gpu-data-model.cfg": 224,
-}
-
-TINY = """
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=4
-filterSize=3
-initW=0.1
-neuron=relu
-[conv2]
-type=conv
-inputs=data
-channels=3
-filters=4
-filterSize=3
-weightSource=conv1
-initB=0.5
-[both]
-type=eltsum
-inputs=conv1,conv2
-[drop]
-type=dropout2
-inputs=both
-[fc]
-type=fc
-inputs=drop
-outputs=5
-[probs]
-type=softmax
-inputs=fc
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-TINY_PARAMS = """
-[conv1]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[conv2]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[fc]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[drop]
-keep=0.5
-[logprob]
-coeff=2
-"""
+COMPAT_SIZES = {definition: size for definition, _, size in COMPAT_PAIRS}
 
 
 @pytest.fixture(scope="module")
@@ -109,10 +31,9 @@ def repo_alexnet():
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    (tmp_path / "layers-tiny.cfg").write_text(TINY)
-    (tmp_path / "layer-params-tiny.cfg").write_text(TINY_PARAMS)
-    return load(tmp_path / "layers-tiny.cfg", input_size=6)
+def tiny():
+    """Shared weights (weightSource), eltsum, dropout2 and a cost coeff of 2."""
+    return load_valid("shared-weights", 6)
 
 
 def n_params(net: Net) -> int:

@@ -77,12 +77,17 @@ def test_labels_txt_names_classes(tmp_path):
     assert list_folder(root).class_names == ["bicycle", "a bus, coach", "railway train"]
 
 
-def test_one_name_per_line_is_refused_with_located_errors(tmp_path):
+def labels_txt_errors(tmp_path, text: str) -> tuple[str, object]:
+    """The message listing a folder with this labels.txt raises, and the folder."""
     root = class_folders(tmp_path / "v")
-    (root / "labels.txt").write_text("Bicycle\nBus\nTrain\n")
+    (root / "labels.txt").write_text(text)
     with pytest.raises(NetdefError) as exc:
         list_folder(root)
-    msg = str(exc.value)
+    return str(exc.value), root
+
+
+def test_one_name_per_line_is_refused_with_located_errors(tmp_path):
+    msg, root = labels_txt_errors(tmp_path, "Bicycle\nBus\nTrain\n")
     assert f"{root}/labels.txt:1:1: error: expected '<class folder> <readable name>' " \
            f"(got 'Bicycle' alone)" in msg
     assert f"{root}/labels.txt:3:1:" in msg
@@ -90,11 +95,7 @@ def test_one_name_per_line_is_refused_with_located_errors(tmp_path):
 
 
 def test_labels_txt_unknown_and_repeated_folders(tmp_path):
-    root = class_folders(tmp_path / "v")
-    (root / "labels.txt").write_text("bus Bus\nbuss Bus again\nbus Coach\n")
-    with pytest.raises(NetdefError) as exc:
-        list_folder(root)
-    msg = str(exc.value)
+    msg, _ = labels_txt_errors(tmp_path, "bus Bus\nbuss Bus again\nbus Coach\n")
     assert "labels.txt:2:1: error: 'buss' is not a class folder of the data; did you mean " \
            "'bus'?" in msg
     assert "labels.txt:3:1: error: class folder 'bus' is named twice (first on line 1)" in msg
