@@ -42,6 +42,21 @@ def load_valid(name: str, input_size: int):
     return load(VALID / f"{name}.cfg", params if params.is_file() else None, input_size)
 
 
+def cli_failed(result, *messages: str, code: int = 1, joined: bool = False) -> str:
+    """A CliRunner result of a command that refused its input: exit ``code``, the error and
+    each of ``messages`` on stderr and none of them on stdout, no traceback. ``joined``: match
+    the messages with stderr's line breaks removed (rich wraps long paths). Returns stderr."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    assert "Traceback" not in result.output, result.output
+    err = result.stderr.replace("\n", "") if joined else result.stderr
+    assert "error" in result.stderr.lower(), result.stderr  # "error:", or click's "Error:"
+    assert "error:" not in result.stdout.lower(), result.stdout
+    for message in messages:
+        assert message in err, (message, result.stderr)
+        assert message not in result.stdout, (message, result.stdout)
+    return result.stderr
+
+
 def write_experiment_files(folder: Path, files: dict[str, str], train: dict) -> Path:
     """Write ``files`` ({name: text}) into ``folder`` and beside them exp.cfg, a [train]
     section of ``train``'s keys (a None value leaves its key out); returns exp.cfg's path."""

@@ -4,7 +4,7 @@ from click.testing import CliRunner
 
 from netdef.cli import cli
 
-from conftest import LAYERS, valid_text
+from conftest import LAYERS, cli_failed, valid_text
 
 TINY = valid_text("grads-net.cfg")
 
@@ -22,7 +22,7 @@ def test_check_grads_of_a_bad_file_exits_1(tmp_path):
     net = tmp_path / "bad.cfg"
     net.write_text(TINY.replace("filters=4", "filters=four"))
     r = CliRunner().invoke(cli, ["check-grads", str(net)])
-    assert r.exit_code == 1 and "'filters' must be an integer" in r.output
+    cli_failed(r, "'filters' must be an integer")
 
 
 def test_compile_accepts_the_default_devices_for_a_one_device_net():

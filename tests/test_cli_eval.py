@@ -13,6 +13,7 @@ from PIL import Image
 
 from netdef.cli import cli
 
+from conftest import cli_failed
 from evalnets import write_experiment
 
 
@@ -115,13 +116,13 @@ def test_bad_input_exits_1_with_a_located_message(trained_run, tmp_path, make, a
         (tmp_path / "photo.jpg").write_text("hello")
     words = [a.format(tmp=tmp_path, ckpt=trained_run / "ckpt.pt") for a in args]
     result = netdef(*words, ok=False)
-    assert result.exit_code == 1, result.output
-    assert "error:" in result.output and message in result.output.replace("\n", "")
+    cli_failed(result, message, joined=True)
 
 
 def test_usage_errors_exit_2(trained_run):
-    assert netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "3", ok=False).exit_code == 2
-    assert netdef("eval", ok=False).exit_code == 2
+    cli_failed(netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "3", ok=False),
+               "--crops", code=2)
+    cli_failed(netdef("eval", ok=False), "--model", code=2)
 
 
 @pytest.fixture
