@@ -40,7 +40,8 @@ def test_eval_json_parses(trained_run):
 
 
 def test_eval_table_shows_both_crops(trained_run):
-    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10", "--batch-size", "8")
+    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10",
+                    "--batch-size", "8")
     assert result.exit_code == 0, result.output
     assert "1-crop" in result.stdout and "10-crop" in result.stdout
     assert "30 validation images" in result.stdout and "top-1 error" in result.stdout
@@ -56,7 +57,8 @@ def test_pictures_default_beside_the_checkpoint(trained_run):
                        (["show-cost", trained_run], "cost.png")):
         result = netdef(*args)
         assert result.exit_code == 0, result.output
-        assert is_png(trained_run / name) and str(trained_run / name) in result.stdout.replace("\n", "")
+        path = trained_run / name
+        assert is_png(path) and str(path) in result.stdout.replace("\n", "")
 
 
 def test_show_filters_options(trained_run, tmp_path):
