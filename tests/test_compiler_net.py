@@ -44,6 +44,7 @@ def grouped_convs(net: Net) -> list:
     return [m for m in net.modules() if type(m).__name__ == "ConvOp" and max(m.groups) > 1]
 
 
+@pytest.mark.slow  # two AlexNets, forward and backward in float64: 8 s quiet, 20 s busy
 @pytest.mark.parametrize("net, weights", [
     ("repo_alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc8.weight.1"}),
     ("alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"})])

@@ -33,7 +33,8 @@ def twins(key: str):
     return compiled, reference, case
 
 
-@pytest.mark.parametrize("key", sorted(NETS))
+@pytest.mark.parametrize("key", [pytest.param(k, marks=[pytest.mark.slow] if k == "alexnet" else [])
+                                 for k in sorted(NETS)])
 def test_compiled_net_equals_the_hand_written_one(key):
     compiled, reference, case = twins(key)
     g = torch.Generator().manual_seed(1)
