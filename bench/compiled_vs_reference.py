@@ -7,9 +7,9 @@ PyTorch (bench/reference_nets.py: eager, idiomatic, NCHW).
 
 Nets: ``alexnet`` (layers/alexnet-2gpu.cfg at 224, towers as groups by hand), ``18pct``
 (layers/cifar10-18pct.cfg at 32, cuda-convnet's CIFAR-10 example) and ``quickstart``
-(layers/quickstart.cfg at 56). For the last two the hand-written net starts from the compiled
-net's initial weights (copied by name) and each process first checks that both give the same
-loss on a batch (reported as ``same_loss``: relative difference).
+(layers/quickstart.cfg at 56). The hand-written net starts from the compiled net's initial
+weights (copied by name; a two-tower layer's halves joined) and each reference process first
+checks that both give the same loss on a batch (reported as ``same_loss``: relative difference).
 
 Every variant runs in its own process, so each has its own environment, and the variants
 alternate round by round (reference, compiled, …, reference, compiled, …) so that drift in
@@ -105,10 +105,9 @@ def worker(net: str, name: str, batch: int, iters: int, device: str) -> dict:
     same = None
     if side == "reference":
         model, forward = case.build().to(dev).train(), reference_forward
-        if case.copy_weights:
-            twin = _compiled(case, device)
-            copy_weights(model, twin)
-            same = check_same_loss(model, twin, images[:8], labels[:8])
+        twin = _compiled(case, device)
+        copy_weights(model, twin)
+        same = check_same_loss(model, twin, images[:8], labels[:8])
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     else:
         model, forward = _compiled(case, device), None

@@ -3,9 +3,11 @@ eager and idiomatic (nn.Conv2d, nn.Linear, F.max_pool2d / F.avg_pool2d, nn.Local
 the straightforward formula for same-map rnorm, F.cross_entropy), in PyTorch's default NCHW
 layout, computing the same function as the compiled net.
 
-Each entry of ``NETS``: the definition file, input side, classes, the builder, and whether the
-compiled net's initial weights can be copied in by name (``copy_weights``), which the benchmark
-does and then checks (:func:`check_same_loss`).
+Each entry of ``NETS``: the definition file, input side, classes and the builder. The compiled
+net's weights go into the hand-written one by layer name (:func:`copy_weights`; a two-tower
+layer's halves ``conv1a``/``conv1b`` become one ``conv1``), which the benchmark does and then
+checks (:func:`check_same_loss`), and tests/test_compiler_reference.py checks that the two give
+the same outputs and gradients.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 class AlexNet(nn.Module):
     """The paper's two-tower AlexNet by hand, towers as groups, layers as in alexnet-2gpu.cfg:
     conv→relu→LRN→pool twice, conv3–5, pool, fc6/fc7 with dropout, fc8 (written the way
-    torchvision writes AlexNet: in-place ReLU, nn.LocalResponseNorm)."""
+    torchvision writes AlexNet: in-place ReLU, nn.LocalResponseNorm). Each tower normalises
+    across its own maps only (its 48 or 128), as each GPU did in the paper (§3.3, §3.5)."""
 
     def __init__(self):
         super().__init__()
@@ -37,10 +40,15 @@ class AlexNet(nn.Module):
         self.fc8 = nn.Linear(4096, 1000)
         self.lrn = nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)
 
+    def tower_lrn(self, x):
+        """LRN within each tower's half of the maps: (N, C, H, W) -> (N, C, H, W)."""
+        return torch.cat([self.lrn(half) for half in x.chunk(2, 1)], 1)
+
     def forward(self, x):
         x = F.relu(self.conv1(F.pad(x, (0, 3, 0, 3))), inplace=True)  # (N, 96, 55, 55)
-        x = F.max_pool2d(self.lrn(x), 3, 2)  # (N, 96, 27, 27)
-        x = F.max_pool2d(self.lrn(F.relu(self.conv2(x), inplace=True)), 3, 2)  # (N, 256, 13, 13)
+        x = F.max_pool2d(self.tower_lrn(x), 3, 2)  # (N, 96, 27, 27)
+        x = F.relu(self.conv2(x), inplace=True)
+        x = F.max_pool2d(self.tower_lrn(x), 3, 2)  # (N, 256, 13, 13)
         x = F.relu(self.conv3(x), inplace=True)
         x = F.relu(self.conv4(x), inplace=True)
         x = F.relu(self.conv5(x), inplace=True)
@@ -105,22 +113,42 @@ class NetCase:
     side: int
     classes: int
     build: Callable[[], nn.Module]
-    copy_weights: bool
 
 
 NETS = {
-    "alexnet": NetCase(ROOT / "layers" / "alexnet-2gpu.cfg", 224, 1000, AlexNet, False),
-    "18pct": NetCase(ROOT / "layers" / "cifar10-18pct.cfg", 32, 10, Cifar18pct, True),
-    "quickstart": NetCase(ROOT / "layers" / "quickstart.cfg", 56, 10, Quickstart, True),
+    "alexnet": NetCase(ROOT / "layers" / "alexnet-2gpu.cfg", 224, 1000, AlexNet),
+    "18pct": NetCase(ROOT / "layers" / "cifar10-18pct.cfg", 32, 10, Cifar18pct),
+    "quickstart": NetCase(ROOT / "layers" / "quickstart.cfg", 56, 10, Quickstart),
 }
 
 
+def as_reference(tensors: dict[str, torch.Tensor], name: str) -> torch.Tensor:
+    """The compiled net's tensors (its parameters, or their gradients) for the hand-written
+    parameter ``name`` ("conv3.weight", "fc6.bias"): a layer split into towers ("conv3a",
+    "conv3b") is stacked along the outputs, tower a first; a layer reading several inputs
+    ("conv3a.weight" reads pool2a, "conv3a.weight.1" pool2b) joins its per-input weights along
+    the inputs, in input order, which is how the hand-written layer sees its concatenated input
+    ((C, H, W) order, tower a's maps first)."""
+    layer, kind = name.rsplit(".", 1)
+    parts = [p for p in (f"{layer}a", f"{layer}b") if f"{p}.{kind}" in tensors] or [layer]
+
+    def part(p: str) -> torch.Tensor:
+        if kind == "bias":
+            return tensors[f"{p}.bias"]
+        count = 1 + sum(1 for k in tensors if k.startswith(f"{p}.weight."))
+        keys = [f"{p}.weight"] + [f"{p}.weight.{i}" for i in range(1, count)]
+        return torch.cat([tensors[k] for k in keys], 1)
+
+    return torch.cat([part(p) for p in parts], 0)
+
+
 def copy_weights(reference: nn.Module, compiled) -> None:
-    """The compiled net's parameters into the hand-written one, by layer name."""
+    """The compiled net's parameters into the hand-written one, by layer name
+    (:func:`as_reference`)."""
     theirs = compiled.named_layer_parameters()
     with torch.no_grad():
         for name, p in reference.named_parameters():
-            p.copy_(theirs[name].reshape(p.shape))
+            p.copy_(as_reference(theirs, name).reshape(p.shape))
 
 
 def check_same_loss(reference: nn.Module, compiled, images, labels) -> float:

@@ -12,6 +12,7 @@ from PIL import Image
 from netdef.cli import cli
 
 from ablatenets import ONE_TOWER, write_experiment
+from conftest import cli_failed
 
 
 @pytest.fixture(autouse=True)
@@ -81,8 +82,7 @@ def test_dry_run_writes_and_checks_the_variants_only(tmp_path):
 def test_bad_claims_exit_1(tmp_path, claims, message):
     exp, out = write_experiment(tmp_path / "src"), tmp_path / "out"
     result = netdef("ablate", exp, *claims, "--out", out)
-    assert result.exit_code == 1
-    assert message in result.stderr and "Traceback" not in result.output
+    cli_failed(result, message)
     assert not out.exists()
 
 
@@ -90,14 +90,13 @@ def test_claim_that_cannot_apply_is_located(tmp_path):
     net = ONE_TOWER.replace("stride=2", "stride=1")
     exp = write_experiment(tmp_path / "src", net=net)
     result = netdef("ablate", exp, "overlap-pool", "--out", tmp_path / "out")
-    assert result.exit_code == 1
-    assert "net.cfg:33:8: error: layer 'pool1': claim 'overlap-pool'" in result.stderr
-    assert "stride=1" in result.stderr  # the source line under the message
+    cli_failed(result, "net.cfg:33:8: error: layer 'pool1': claim 'overlap-pool'",
+               "stride=1")  # and the source line under the message
 
 
 def test_no_claim_is_a_usage_error(tmp_path):
     result = netdef("ablate", write_experiment(tmp_path / "src"))
-    assert result.exit_code == 2 and "CLAIM" in result.output
+    cli_failed(result, "CLAIM", code=2)
 
 
 def test_a_run_folder_from_other_files_is_refused_before_training(tmp_path):
@@ -106,6 +105,6 @@ def test_a_run_folder_from_other_files_is_refused_before_training(tmp_path):
     net = (tmp_path / "src" / "net.cfg")
     net.write_text(net.read_text().replace("outputs=16", "outputs=12"))
     result = netdef("ablate", exp, "lrn", "--quick", "--out", out)
-    assert result.exit_code == 1 and "training:" not in result.stdout
-    assert "runs/base/seed-0: this run was trained with another definition" in result.stderr
-    assert "runs/no-lrn/seed-0: this run was trained with another definition" in result.stderr
+    assert "training:" not in result.stdout
+    cli_failed(result, "runs/base/seed-0: this run was trained with another definition",
+               "runs/no-lrn/seed-0: this run was trained with another definition")

@@ -7,55 +7,9 @@ from netdef.errors import NetdefError
 from netdef.schema import build_spec
 from netdef.syntax import parse
 
-TOWERS = """
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-[c1a]
-type=conv
-inputs=data
-channels=3
-filters=8
-filterSize=11
-stride=4
-gpu=0
-[c1b]
-type=conv
-inputs=data
-channels=3
-filters=8
-filterSize=11
-stride=4
-gpu=1
-[p1b]
-type=pool
-pool=max
-inputs=c1b
-channels=8
-sizeX=3
-stride=2
-[c2a]
-type=conv
-inputs=c1a,p1b
-channels=8
-filters=4
-filterSize=3,1
-padding=0,0
-stride=2,1
-[fc]
-type=fc
-inputs=c2a
-outputs=10
-[probs]
-type=softmax
-inputs=fc
-[cost]
-type=cost.logreg
-inputs=labels,probs
-"""
+from conftest import valid_text
+
+TOWERS = valid_text("check-towers.cfg")
 
 
 def checked(text=TOWERS, size=None, **kw):

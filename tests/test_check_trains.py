@@ -21,26 +21,15 @@ from netdef.errors import NetdefError
 from netdef.optim import build_optimizer
 from netdef.schema import LAYER_TYPES
 
-from conftest import COMPAT, DATA, LAYERS
+from conftest import COMPAT, COMPAT_PAIRS, LAYERS, VALID, load_valid
 from test_layers_files import input_size as layers_input_size
 
-VALID = DATA / "valid"
-VALID_SIZES = {"every-type": 16, "a12-two-towers": 24, "modulesx": 16, "one-hot-bce": 16}
-COMPAT_PAIRS = [  # (definition, params, the input side cuda-convnet ran it at)
-    ("v1/layers-18pct.cfg", "v1/layer-params-18pct.cfg", 32),
-    ("v1/layers-19pct.cfg", "v1/layer-params-19pct.cfg", 32),
-    ("v1/layers-80sec.cfg", "v1/layer-params-80sec.cfg", 32),
-    ("v1/layers-conv-local-11pct.cfg", "v1/layer-params-conv-local-11pct.cfg", 24),
-    ("v1/layers-conv-local-13pct.cfg", "v1/layer-params-conv-local-13pct.cfg", 24),
-    ("v1/layers.gc.cfg", "v1/layer-params.gc.cfg", 8),
-    ("v2/layers-cifar10-11pct.cfg", "v2/layer-params-cifar10-11pct.cfg", 24),
-    ("v2/layers-imagenet-1gpu.cfg", "v2/layer-params-imagenet-1gpu.cfg", 224),
-    ("v2/layers-imagenet-2gpu-data.cfg", "v2/layer-params-imagenet-2gpu-data.cfg", 224),
-    ("v2/layers-imagenet-2gpu-model.cfg", "v2/layer-params-imagenet-2gpu-model.cfg", 224),
-    ("v2/layers-imagenet-4gpu-data.cfg", "v2/layer-params-imagenet-4gpu-data.cfg", 224),
-    ("v2/layers-imagenet-4gpu-data-model.cfg", "v2/layer-params-imagenet-4gpu-data-model.cfg",
-     224),
-]
+VALID_SIZES = {  # the input side each file is read at (by its tests too)
+    "every-type": 16, "a12-two-towers": 24, "modulesx": 16, "one-hot-bce": 16,
+    "ablate-one-tower": 16, "ablate-two-towers": 16, "check-towers": 224, "eval-two-towers": 16,
+    "grads-net": 6, "layout-net": 24, "norm-towers": 12, "schema-net": 24,
+    "shared-weights": 6, "step-net": 8, "tiny": 16,
+}
 BIG = 100  # nets read at a larger side are slow on a CPU
 
 
@@ -125,8 +114,7 @@ def test_accepted_compat_file_trains_one_step(compat, definition, params, size):
 def test_the_valid_corpus_is_accepted_and_every_file_is_listed():
     assert {p.stem for p in VALID.glob("*.cfg")} == set(VALID_SIZES)
     for name, size in VALID_SIZES.items():
-        params = VALID / f"{name}.params"
-        netdef.load(VALID / f"{name}.cfg", params if params.is_file() else None, size)
+        load_valid(name, size)
 
 
 def test_compat_pairs_are_every_compat_definition_that_checks():
@@ -139,7 +127,6 @@ def test_compat_pairs_are_every_compat_definition_that_checks():
 def test_the_valid_corpus_uses_every_layer_type():
     used = set()
     for name, size in VALID_SIZES.items():
-        params = VALID / f"{name}.params"
-        net = netdef.load(VALID / f"{name}.cfg", params if params.is_file() else None, size)
+        net = load_valid(name, size)
         used |= {layer.type for layer in net.spec.layers.values()}
     assert used == set(LAYER_TYPES)

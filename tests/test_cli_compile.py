@@ -4,48 +4,9 @@ from click.testing import CliRunner
 
 from netdef.cli import cli
 
-from conftest import LAYERS
+from conftest import LAYERS, cli_failed, valid_text
 
-TINY = """[data]
-type=data
-[labels]
-type=data
-dataIdx=1
-[c]
-type=conv
-inputs=data
-channels=3
-filters=4
-filterSize=3
-neuron=tanh[1,1]
-epsW=0.1
-epsB=0.1
-momW=0.9
-momB=0.9
-wc=0
-[n]
-type=cmrnorm
-inputs=c
-channels=4
-size=3
-scale=0.001
-pow=0.75
-[f]
-type=fc
-inputs=n
-outputs=3
-epsW=0.1
-epsB=0.1
-momW=0.9
-momB=0.9
-wc=0
-[p]
-type=softmax
-inputs=f
-[cost]
-type=cost.logreg
-inputs=labels,p
-"""
+TINY = valid_text("grads-net.cfg")
 
 
 def test_check_grads_passes_on_a_small_net(tmp_path):
@@ -61,7 +22,7 @@ def test_check_grads_of_a_bad_file_exits_1(tmp_path):
     net = tmp_path / "bad.cfg"
     net.write_text(TINY.replace("filters=4", "filters=four"))
     r = CliRunner().invoke(cli, ["check-grads", str(net)])
-    assert r.exit_code == 1 and "'filters' must be an integer" in r.output
+    cli_failed(r, "'filters' must be an integer")
 
 
 def test_compile_accepts_the_default_devices_for_a_one_device_net():

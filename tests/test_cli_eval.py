@@ -13,17 +13,11 @@ from PIL import Image
 
 from netdef.cli import cli
 
+from conftest import cli_failed
 from evalnets import write_experiment
 
 
-@pytest.fixture(autouse=True)
-def cache(eval_cache):
-    return eval_cache
-
-
-@pytest.fixture(scope="module")
-def run(trained_run):
-    return trained_run
+pytestmark = pytest.mark.usefixtures("eval_cache")
 
 
 def netdef(*args, ok: bool = True):
@@ -36,8 +30,8 @@ def is_png(path) -> bool:
         return image.format == "PNG"
 
 
-def test_eval_json_parses(run):
-    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--json")
+def test_eval_json_parses(trained_run):
+    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["images"] == 30 and data["crops"] == 10
@@ -45,8 +39,9 @@ def test_eval_json_parses(run):
     assert data["one_crop"]["crops"] == 1 and data["one_crop"]["images"] == 30
 
 
-def test_eval_table_shows_both_crops(run):
-    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--batch-size", "8")
+def test_eval_table_shows_both_crops(trained_run):
+    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10",
+                    "--batch-size", "8")
     assert result.exit_code == 0, result.output
     assert "1-crop" in result.stdout and "10-crop" in result.stdout
     assert "30 validation images" in result.stdout and "top-1 error" in result.stdout
@@ -54,20 +49,21 @@ def test_eval_table_shows_both_crops(run):
     assert "evaluation time:" in result.stdout
 
 
-def test_pictures_default_beside_the_checkpoint(run):
-    for args, name in ((["show-filters", run / "ckpt.pt"], "ckpt-filters.png"),
-                       (["show-preds", "--model", run / "ckpt.pt"], "ckpt-preds.png"),
-                       (["show-preds", "--model", run / "ckpt.pt", "--only-errors",
-                         "--out", run / "errors.png"], "errors.png"),
-                       (["show-cost", run], "cost.png")):
+def test_pictures_default_beside_the_checkpoint(trained_run):
+    for args, name in ((["show-filters", trained_run / "ckpt.pt"], "ckpt-filters.png"),
+                       (["show-preds", "--model", trained_run / "ckpt.pt"], "ckpt-preds.png"),
+                       (["show-preds", "--model", trained_run / "ckpt.pt", "--only-errors",
+                         "--out", trained_run / "errors.png"], "errors.png"),
+                       (["show-cost", trained_run], "cost.png")):
         result = netdef(*args)
         assert result.exit_code == 0, result.output
-        assert is_png(run / name) and str(run / name) in result.stdout.replace("\n", "")
+        path = trained_run / name
+        assert is_png(path) and str(path) in result.stdout.replace("\n", "")
 
 
-def test_show_filters_options(run, tmp_path):
+def test_show_filters_options(trained_run, tmp_path):
     out = tmp_path / "fc.png"
-    result = netdef("show-filters", run / "ckpt.pt", "--layer", "fc", "--input-idx", "1",
+    result = netdef("show-filters", trained_run / "ckpt.pt", "--layer", "fc", "--input-idx", "1",
                     "--channels", "48", "--norm-filters", "--out", out)
     assert result.exit_code == 0, result.output
     assert is_png(out)
@@ -82,14 +78,14 @@ def test_plot_lr(tmp_path):
     assert is_png(tmp_path / "run" / "lr.png")
 
 
-def test_predict_and_features(run, tmp_path):
+def test_predict_and_features(trained_run, tmp_path):
     Image.new("RGB", (30, 24), (200, 20, 20)).save(tmp_path / "red.png")
-    result = netdef("predict", "--model", run / "ckpt.pt", tmp_path / "red.png", "--json")
+    result = netdef("predict", "--model", trained_run / "ckpt.pt", tmp_path / "red.png", "--json")
     assert result.exit_code == 0, result.output
     [guess] = json.loads(result.stdout)
     assert len(guess["top5"]) == 3 and guess["image"].endswith("red.png")
     out = tmp_path / "f.npy"
-    result = netdef("features", "--model", run / "ckpt.pt", "--layer", "fc", "--out", out)
+    result = netdef("features", "--model", trained_run / "ckpt.pt", "--layer", "fc", "--out", out)
     assert result.exit_code == 0, result.output
     assert np.load(out).shape == (30, 3) and np.load(tmp_path / "f-labels.npy").shape == (30,)
 
@@ -115,20 +111,20 @@ def test_help_has_an_example():
     (None, ["features", "--model", "{ckpt}", "--layer", "nope", "--out", "{tmp}/f.npy"],
      "no layer 'nope'"),
 ])
-def test_bad_input_exits_1_with_a_located_message(run, tmp_path, make, args, message):
+def test_bad_input_exits_1_with_a_located_message(trained_run, tmp_path, make, args, message):
     if make == "foreign":
         torch.save({"model": {"w": torch.zeros(2)}}, tmp_path / "other.pt")
     elif make == "text":
         (tmp_path / "photo.jpg").write_text("hello")
-    words = [a.format(tmp=tmp_path, ckpt=run / "ckpt.pt") for a in args]
+    words = [a.format(tmp=tmp_path, ckpt=trained_run / "ckpt.pt") for a in args]
     result = netdef(*words, ok=False)
-    assert result.exit_code == 1, result.output
-    assert "error:" in result.output and message in result.output.replace("\n", "")
+    cli_failed(result, message, joined=True)
 
 
-def test_usage_errors_exit_2(run):
-    assert netdef("eval", "--model", run / "ckpt.pt", "--crops", "3", ok=False).exit_code == 2
-    assert netdef("eval", ok=False).exit_code == 2
+def test_usage_errors_exit_2(trained_run):
+    cli_failed(netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "3", ok=False),
+               "--crops", code=2)
+    cli_failed(netdef("eval", ok=False), "--model", code=2)
 
 
 @pytest.fixture
@@ -144,8 +140,8 @@ def narrow(monkeypatch):
                         lambda: Console(file=sys.stdout, width=80, highlight=False))
 
 
-def test_eval_and_predict_fit_80_columns_without_breaking_words(run, tmp_path, narrow):
-    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10")
+def test_eval_and_predict_fit_80_columns_without_breaking_words(trained_run, tmp_path, narrow):
+    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines[1:]), lines  # the first: the data, one line
@@ -156,16 +152,16 @@ def test_eval_and_predict_fit_80_columns_without_breaking_words(run, tmp_path, n
     photo = tmp_path / ("a-rather-long-folder-name-" * 3) / "photo.png"
     photo.parent.mkdir()
     Image.new("RGB", (30, 24), (200, 20, 20)).save(photo)
-    result = netdef("predict", "--model", run / "ckpt.pt", photo)
+    result = netdef("predict", "--model", trained_run / "ckpt.pt", photo)
     assert result.exit_code == 0, result.output
     assert str(photo) in result.stdout.splitlines()  # the path whole, on its own line
     import netdef as nd
-    for name in nd.load_model(run / "ckpt.pt").classes:
+    for name in nd.load_model(trained_run / "ckpt.pt").classes:
         assert name in result.stdout
 
 
-def test_eval_json_is_rounded_once(run):
-    result = netdef("eval", "--model", run / "ckpt.pt", "--crops", "10", "--json")
+def test_eval_json_is_rounded_once(trained_run):
+    result = netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "10", "--json")
     data = json.loads(result.stdout)
     assert "seconds" in data and "seconds" not in data["one_crop"]
     floats = [v for d in (data, data["one_crop"]) for v in d.values() if isinstance(v, float)]
@@ -173,15 +169,15 @@ def test_eval_json_is_rounded_once(run):
     assert data["seconds"] == round(data["seconds"], 2)
 
 
-def test_show_preds_count_and_no_errors(run, tmp_path, monkeypatch):
-    result = netdef("show-preds", "--model", run / "ckpt.pt", "--count", "5",
+def test_show_preds_count_and_no_errors(trained_run, tmp_path, monkeypatch):
+    result = netdef("show-preds", "--model", trained_run / "ckpt.pt", "--count", "5",
                     "--out", tmp_path / "p.png")
     assert result.exit_code == 0, result.output
     assert "(5 image(s))" in result.stdout and is_png(tmp_path / "p.png")
     import netdef.show.preds as P
 
     monkeypatch.setattr(P, "pick", lambda *a, **k: [])
-    result = netdef("show-preds", "--model", run / "ckpt.pt", "--only-errors",
+    result = netdef("show-preds", "--model", trained_run / "ckpt.pt", "--only-errors",
                     "--out", tmp_path / "none.png")
     assert result.exit_code == 0, result.output
     assert "no misclassified image among the 30 validation images" in result.stdout

@@ -106,3 +106,33 @@ def test_schema_and_shape_errors_are_reported_together(tmp_path):
     assert "layer 'fc1': 'outputs' must be an integer (got 'sixteen')" in r.stderr
     assert "2 errors in" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()  # nothing packed or written before the errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_group_stops_cleanly_with_workers(tmp_path, signum):
+    """Ctrl-C in a terminal (or SIGTERM from a job scheduler) reaches every process of the
+    group, the DataLoader's workers too: the workers ignore it (forked, they would otherwise
+    run the main process's handler and each say it is stopping), the main process says so
+    once, stops after the batch in flight and saves, and nobody prints a traceback."""
+    import subprocess
+    import sys
+
+    exp = write_experiment(tmp_path, workers=2, log_freq=1, epochs=200)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}  # each progress line as it is written
+    proc = subprocess.Popen([sys.executable, "-m", "netdef", "train", str(exp)], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env, start_new_session=True)
+    try:
+        for line in proc.stdout:  # "epoch 1 batch 2/8: …": the workers are running
+            if " batch " in line:
+                break
+        os.killpg(proc.pid, signum)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.count("stopping after this batch") == 1, err
+    assert "interrupted" in err and (tmp_path / "run" / "ckpt.pt").is_file()

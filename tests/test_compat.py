@@ -14,24 +14,9 @@ import pytest
 from netdef.check import load
 from netdef.errors import NetdefError
 
-COMPAT = Path(__file__).resolve().parents[2] / "shared" / "compat" / "cuda-convnet"
+from conftest import COMPAT_PAIRS
 
-# (definition, params, input side) for every pair that must check.
-PAIRS = [
-    ("v1/layers-18pct.cfg", "v1/layer-params-18pct.cfg", 32),
-    ("v1/layers-19pct.cfg", "v1/layer-params-19pct.cfg", 32),
-    ("v1/layers-80sec.cfg", "v1/layer-params-80sec.cfg", 32),
-    ("v1/layers-conv-local-11pct.cfg", "v1/layer-params-conv-local-11pct.cfg", 24),
-    ("v1/layers-conv-local-13pct.cfg", "v1/layer-params-conv-local-13pct.cfg", 24),
-    ("v1/layers.gc.cfg", "v1/layer-params.gc.cfg", 8),
-    ("v2/layers-cifar10-11pct.cfg", "v2/layer-params-cifar10-11pct.cfg", 24),
-    ("v2/layers-imagenet-1gpu.cfg", "v2/layer-params-imagenet-1gpu.cfg", 224),
-    ("v2/layers-imagenet-2gpu-data.cfg", "v2/layer-params-imagenet-2gpu-data.cfg", 224),
-    ("v2/layers-imagenet-2gpu-model.cfg", "v2/layer-params-imagenet-2gpu-model.cfg", 224),
-    ("v2/layers-imagenet-4gpu-data.cfg", "v2/layer-params-imagenet-4gpu-data.cfg", 224),
-    ("v2/layers-imagenet-4gpu-data-model.cfg", "v2/layer-params-imagenet-4gpu-data-model.cfg",
-     224),
-]
+PAIRS = COMPAT_PAIRS
 IMAGENET = [p for p in PAIRS if "imagenet" in p[0]]
 LOCATED = re.compile(r"^.+:\d+:\d+: (error|warning|note): .+$")
 

@@ -255,6 +255,8 @@ def test_cmpool():
 
 
 def ref_cmrnorm(x, size, scale, power, k, blocked):
+    """cuda-convnet's cross-map norm (kFCNorm, ``cudaconv2/conv_util.cu``) by its formula,
+    channel by channel: (N, C, H, W) -> (N, C, H, W)."""
     c = x.shape[1]
     y = torch.empty_like(x)
     for f in range(c):

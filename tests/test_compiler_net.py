@@ -1,7 +1,5 @@
 """compile_net on whole nets: naming, init, placement, folding, costs, the compat corpus."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -11,99 +9,31 @@ from netdef.compiler.gradcheck import check_grads
 from netdef.compiler.graph import make_run_plan
 from netdef.errors import NetdefError
 
-ROOT = Path(__file__).resolve().parents[1]
-LAYERS = ROOT / "layers"
-COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
+from conftest import COMPAT, COMPAT_PAIRS, LAYERS, assert_close_scaled, load_valid
 
 ALEXNET_PARAMS = 60_965_224
-COMPAT_SIZES = {
-    "v1/layers-18pct.cfg": 32, "v1/layers-19pct.cfg": 32, "v1/layers-80sec.cfg": 32,
-    "v1/layers-conv-local-11pct.cfg": 24, "v1/layers-conv-local-13pct.cfg": 24,
-    "v1/layers.gc.cfg": 8, "v2/layers-cifar10-11pct.cfg": 24,
-    "v2/layers-imagenet-1gpu.cfg": 224, "v2/layers-imagenet-2gpu-data.cfg": 224,
-    "v2/layers-imagenet-2gpu-model.cfg": 224, "v2/layers-imagenet-4gpu-data.cfg": 224,
-    "v2/layers-imagenet-4gpu-data-model.cfg": 224,
-}
-
-TINY = """
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=4
-filterSize=3
-initW=0.1
-neuron=relu
-[conv2]
-type=conv
-inputs=data
-channels=3
-filters=4
-filterSize=3
-weightSource=conv1
-initB=0.5
-[both]
-type=eltsum
-inputs=conv1,conv2
-[drop]
-type=dropout2
-inputs=both
-[fc]
-type=fc
-inputs=drop
-outputs=5
-[probs]
-type=softmax
-inputs=fc
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-TINY_PARAMS = """
-[conv1]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[conv2]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[fc]
-epsW=0.01
-epsB=0.01
-momW=0.9
-momB=0.9
-wc=0
-[drop]
-keep=0.5
-[logprob]
-coeff=2
-"""
+COMPAT_SIZES = {definition: size for definition, _, size in COMPAT_PAIRS}
 
 
 @pytest.fixture(scope="module")
 def alexnet():
+    """cuda-convnet's own two-GPU ImageNet net (model parallel)."""
     path = COMPAT / "v2" / "layers-imagenet-2gpu-model.cfg"
     if not path.is_file():
         pytest.skip("../shared/compat/cuda-convnet is absent")
     return load(path)
 
 
+@pytest.fixture(scope="module")
+def repo_alexnet():
+    """The paper's two-tower AlexNet as this repository writes it."""
+    return load(LAYERS / "alexnet-2gpu.cfg")
+
+
 @pytest.fixture
-def tiny(tmp_path):
-    (tmp_path / "layers-tiny.cfg").write_text(TINY)
-    (tmp_path / "layer-params-tiny.cfg").write_text(TINY_PARAMS)
-    return load(tmp_path / "layers-tiny.cfg", input_size=6)
+def tiny():
+    """Shared weights (weightSource), eltsum, dropout2 and a cost coeff of 2."""
+    return load_valid("shared-weights", 6)
 
 
 def n_params(net: Net) -> int:
@@ -114,32 +44,36 @@ def grouped_convs(net: Net) -> list:
     return [m for m in net.modules() if type(m).__name__ == "ConvOp" and max(m.groups) > 1]
 
 
-def test_alexnet_two_towers(alexnet):
-    folded = compile_net(alexnet, devices=("cpu", "cpu"), fold=True, seed=3).eval()
-    split = compile_net(alexnet, devices=("cpu", "cpu"), fold=False, seed=3).eval()
+@pytest.mark.slow  # two AlexNets, forward and backward in float64: 8 s quiet, 20 s busy
+@pytest.mark.parametrize("net, weights", [
+    ("repo_alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc8.weight.1"}),
+    ("alexnet", {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"})])
+def test_alexnet_folded_equals_split(request, net, weights):
+    """The two towers folded into grouped convolutions on one device compute what the split
+    net does (scores and gradients, float64, eval mode), with the same parameters under the
+    same names."""
+    checked = request.getfixturevalue(net)
+    folded = compile_net(checked, devices=("cpu", "cpu"), fold=True, seed=3).eval()
+    split = compile_net(checked, devices=("cpu", "cpu"), fold=False, seed=3).eval()
     assert n_params(folded) == n_params(split) == ALEXNET_PARAMS
     assert list(folded.state_dict()) == list(split.state_dict())
-    assert {"conv1a.weight", "conv3a.weight.1", "conv1a.bias", "fc1000.weight.1"} <= set(folded.state_dict())
+    assert weights <= set(folded.state_dict())
     assert all(torch.equal(a, b) for a, b in zip(folded.state_dict().values(), split.state_dict().values()))
     assert grouped_convs(folded) and not grouped_convs(split)
     assert len(folded.steps) < len(split.steps)
-    x = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    folded, split = folded.double(), split.double()
+    g = torch.Generator().manual_seed(0)
+    x = 50 * torch.randn(2, 3, 224, 224, generator=g, dtype=torch.float64)  # pixel-sized
+    labels = torch.randint(0, 1000, (2,), generator=g)
     with torch.no_grad():
         a, b = folded(x), split(x)
     assert a.shape == (2, 1000)
-    assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (a - b).abs().max()
-
-
-def test_repo_alexnet_if_present():
-    path = LAYERS / "alexnet-2gpu.cfg"
-    if not path.is_file():
-        pytest.skip("layers/alexnet-2gpu.cfg is not in the repository yet")
-    checked = load(path)
-    net = compile_net(checked, devices=("cpu", "cpu"))
-    assert n_params(net) == ALEXNET_PARAMS
-    assert grouped_convs(net)
-    with torch.no_grad():
-        assert net.eval()(torch.randn(1, 3, 224, 224)).shape == (1, 1000)
+    assert_close_scaled(a, b)
+    sum(folded.costs(x, labels).values()).backward()
+    sum(split.costs(x, labels).values()).backward()
+    grads = split.named_layer_parameters()
+    for name, p in folded.named_layer_parameters().items():
+        assert_close_scaled(p.grad, grads[name].grad, msg=lambda m, n=name: f"{n}: {m}")
 
 
 def test_device_count_is_checked(alexnet):

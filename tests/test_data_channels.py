@@ -9,6 +9,8 @@ from PIL import Image
 
 from netdef.data import open_dataset, pack_dataset, train_loader, val_loader
 from netdef.errors import NetdefError
+
+from conftest import write_experiment_files
 from trainnets import TINY, TINY_PARAMS
 
 
@@ -81,16 +83,12 @@ GREY_NET = TINY.replace("channels=3", "channels=1")
 
 
 def grey_experiment(tmp_path, net=GREY_NET, **keys):
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "grey.cfg").write_text(net.format(outputs=4))
-    (tmp_path / "grey-params.cfg").write_text(TINY_PARAMS.format(eps="0.001"))
     grey_folder(tmp_path / "data")
     train = {"layers": "grey.cfg", "data": "data", "image-size": 20, "inner-size": 16,
              "batch-size": 8, "epochs": 1, "devices": "cpu", "save": "run", "workers": 0,
              **keys}
-    path = tmp_path / "exp.cfg"
-    path.write_text("[train]\n" + "".join(f"{k} = {v}\n" for k, v in train.items()))
-    return path
+    return write_experiment_files(tmp_path, {"grey.cfg": net, "grey-params.cfg": TINY_PARAMS},
+                                  train)
 
 
 def test_a_one_channel_net_trains_and_its_checkpoint_works(tmp_path):

@@ -125,22 +125,25 @@ def test_classes_without_training_images_are_noted(tmp_path):
 
 # --- bad files ------------------------------------------------------------------------------
 
+def set_byte(path, index: int, value: int) -> None:
+    """Byte ``index`` of the gzipped file's uncompressed content becomes ``value``."""
+    data = bytearray(gzip.decompress(path.read_bytes()))
+    data[index] = value
+    path.write_bytes(gzip.compress(bytes(data)))
+
+
 def bad_set(tmp_path, damage):
     write_idx(tmp_path / "m", gz=damage != "extra")
     f = tmp_path / "m"
     images, labels = f / "train-images-idx3-ubyte.gz", f / "train-labels-idx1-ubyte.gz"
     if damage == "magic":
-        data = bytearray(gzip.decompress(images.read_bytes()))
-        data[3] = 1
-        images.write_bytes(gzip.compress(bytes(data)))
+        set_byte(images, 3, 1)
         return f"{images}: 1 dimensions; expected 3 for images"
     if damage == "not_idx":
         images.write_bytes(gzip.compress(b"GIF89a" + b"\0" * 40))
         return f"{images}: not an IDX file (its magic number is 47 49 46 38, expected 00 00 08 03)"
     if damage == "type":
-        data = bytearray(gzip.decompress(labels.read_bytes()))
-        data[2] = 0x0D
-        labels.write_bytes(gzip.compress(bytes(data)))
+        set_byte(labels, 2, 0x0D)
         return f"{labels}: IDX values of type 0x0d; netdef reads unsigned bytes"
     if damage == "counts":
         labels.write_bytes(gzip.compress(idx_bytes(np.zeros(39, np.uint8))))
@@ -225,12 +228,11 @@ def test_train_on_idx_then_eval_the_test_split(tmp_path):
     from click.testing import CliRunner
 
     from netdef.cli import cli
-    from trainnets import TINY, TINY_PARAMS
+    from trainnets import TINY_PARAMS, tiny_net
 
     write_idx(tmp_path / "m", train=80, test=12, side=12)
-    (tmp_path / "grey.cfg").write_text(TINY.replace("channels=3", "channels=1")
-                                       .format(outputs=10))
-    (tmp_path / "grey-params.cfg").write_text(TINY_PARAMS.format(eps="0.001"))
+    (tmp_path / "grey.cfg").write_text(tiny_net(10).replace("channels=3", "channels=1"))
+    (tmp_path / "grey-params.cfg").write_text(TINY_PARAMS)
     (tmp_path / "exp.cfg").write_text(
         "[train]\nlayers = grey.cfg\ndata = m\nimage-size = 12\ninner-size = 10\n"
         "batch-size = 8\nepochs = 1\ndevices = cpu\nworkers = 0\nsave = run\n"

@@ -17,19 +17,7 @@ from netdef.evaluate import (Totals, average_views, evaluate, features, open_eva
 
 
 
-@pytest.fixture(autouse=True)
-def cache(eval_cache):
-    return eval_cache
-
-
-@pytest.fixture(scope="module")
-def run(trained_run):
-    return trained_run
-
-
-@pytest.fixture(scope="module")
-def model(run):
-    return netdef.load_model(run / "ckpt.pt")
+pytestmark = pytest.mark.usefixtures("eval_cache")
 
 
 def test_ten_views_average_the_softmax_probabilities():
@@ -64,16 +52,16 @@ def test_ties_give_fractional_credit():
     assert errors["nll"] == pytest.approx(-(math.log(0.5) + math.log(0.3)) / 2)
 
 
-def test_load_model_needs_no_other_file(run, tmp_path):
+def test_load_model_needs_no_other_file(trained_run, tmp_path):
     copy = tmp_path / "elsewhere.pt"
-    shutil.copyfile(run / "ckpt.pt", copy)
+    shutil.copyfile(trained_run / "ckpt.pt", copy)
     for name in ("two.cfg", "two-params.cfg"):
-        (run.parent / name).rename(tmp_path / name)  # the definition is gone from its place
+        (trained_run.parent / name).rename(tmp_path / name)  # the definition is gone from its place
     try:
         model = netdef.load_model(copy)
     finally:
         for name in ("two.cfg", "two-params.cfg"):
-            (tmp_path / name).rename(run.parent / name)
+            (tmp_path / name).rename(trained_run.parent / name)
     assert not model.net.training
     assert model.classes == ["red disc", "blue disc", "red cross"]
     assert model.mean.shape == (3, 20, 20) and model.eigvec.shape == (3, 3)
@@ -81,56 +69,56 @@ def test_load_model_needs_no_other_file(run, tmp_path):
     assert list(model.checked.layers)[:4] == ["data", "labels", "conv1a", "conv1b"]
 
 
-def test_evaluate_whole_set_one_and_ten_crops(model):
-    ds = open_eval_data(model)
-    one = evaluate(model, ds, crops=1, batch_size=7)
-    ten = evaluate(model, ds, crops=10, batch_size=7)
+def test_evaluate_whole_set_one_and_ten_crops(trained_model):
+    ds = open_eval_data(trained_model)
+    one = evaluate(trained_model, ds, crops=1, batch_size=7)
+    ten = evaluate(trained_model, ds, crops=10, batch_size=7)
     assert one.images == ten.images == 30 and one.one_crop is None
     assert ten.crops == 10 and ten.one_crop.crops == 1
     assert ten.one_crop.top1_err == pytest.approx(one.top1_err)
     assert ten.one_crop.nll == pytest.approx(one.nll)
-    last = model.state["history"][-1]  # the training loop's own test of the same weights
+    last = trained_model.state["history"][-1]  # the training loop's own test of the same weights
     assert one.top1_err == pytest.approx(last["val_top1_err"])
     assert one.nll == pytest.approx(last["val_nll"], rel=1e-4)
     assert 0 <= ten.top5_err <= ten.top1_err <= 1
     assert set(ten.to_dict()["one_crop"]) >= {"images", "crops", "top1_err", "top5_err"}
 
 
-def test_data_with_other_classes_is_refused(model):
+def test_data_with_other_classes_is_refused(trained_model):
     with pytest.raises(NetdefError, match="the data has 4 classes .* trained on 3"):
-        open_eval_data(model, "builtin:shapes?classes=4&train=8&val=4")
+        open_eval_data(trained_model, "builtin:shapes?classes=4&train=8&val=4")
 
 
-def test_predict_paths_and_pil_images(model, tmp_path):
+def test_predict_paths_and_pil_images(trained_model, tmp_path):
     from PIL import Image
 
-    ds = open_eval_data(model)
+    ds = open_eval_data(trained_model)
     image = Image.fromarray(np.asarray(ds.images("val")[0]).transpose(1, 2, 0))
     image.save(tmp_path / "a.png")
-    got = predict(model, [tmp_path / "a.png", image], crops=10)
+    got = predict(trained_model, [tmp_path / "a.png", image], crops=10)
     assert [len(p.top) for p in got] == [3, 3]
     # the same image from a file and from memory: the same classes in the same order, and
     # probabilities equal up to float rounding (compared apart: approx takes no nested tuples)
     assert [c for c, _ in got[0].top] == [c for c, _ in got[1].top]
     assert [p for _, p in got[0].top] == pytest.approx([p for _, p in got[1].top])
     assert sum(p for _, p in got[0].top) == pytest.approx(1.0)
-    assert {c for c, _ in got[0].top} == set(model.classes)
+    assert {c for c, _ in got[0].top} == set(trained_model.classes)
 
 
-def test_predict_refuses_a_file_that_is_not_an_image(model, tmp_path):
+def test_predict_refuses_a_file_that_is_not_an_image(trained_model, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a picture")
     with pytest.raises(NetdefError, match="notes.jpg: not a readable image"):
-        predict(model, [bad])
+        predict(trained_model, [bad])
 
 
-def test_features_of_every_image(model):
-    ds = open_eval_data(model)
-    acts, labels = features(model, "conv1b", ds, "train", batch_size=16)
+def test_features_of_every_image(trained_model):
+    ds = open_eval_data(trained_model)
+    acts, labels = features(trained_model, "conv1b", ds, "train", batch_size=16)
     assert acts.shape == (60, 48, 3, 3) and acts.dtype == np.float32
     assert labels.tolist() == ds.labels("train").tolist()
     with pytest.raises(NetdefError, match="no layer 'fc7'.*its layers: conv1a, conv1b"):
-        features(model, "fc7", ds)
+        features(trained_model, "fc7", ds)
 
 
 def test_missing_and_foreign_checkpoints(tmp_path):

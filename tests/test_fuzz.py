@@ -1,5 +1,7 @@
 """Total functions: any text through parse -> build_spec -> check_net gives a result or a
-NetdefError, never another exception (a traceback means a bug).
+NetdefError, never another exception (a traceback means a bug), and every error of a
+NetdefError is located inside the text it is about (its file, a line and column that exist).
+The unmutated seeds are pinned: each is accepted, but the one cuda-convnet file netdef refuses.
 
 Inputs: random text, and random mutations (delete, duplicate or swap lines, flip characters,
 truncate) of the repository's layers/*.cfg files and, when present, cuda-convnet's compat files.
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from netdef.check import check_net
+from netdef.check.load import declared_channels
 from netdef.errors import NetdefError
 from netdef.schema import build_spec
 from netdef.syntax import parse
@@ -22,39 +25,63 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPAT = ROOT.parent / "shared" / "compat" / "cuda-convnet"
 
 
-def _corpus() -> list[tuple[str, str | None]]:
-    """(definition text, params text or None) pairs to mutate."""
-    pairs = []
+def _seeds() -> dict[str, tuple[str, str | None]]:
+    """{name: (definition text, params text or None)}: the files to mutate."""
+    seeds = {}
     for d in sorted((ROOT / "layers").glob("*.cfg")):
         if d.stem.endswith("-params"):
             continue
         p = d.with_name(f"{d.stem}-params.cfg")
-        pairs.append((d.read_text(), p.read_text() if p.is_file() else None))
+        seeds[f"layers/{d.name}"] = (d.read_text(), p.read_text() if p.is_file() else None)
     if COMPAT.is_dir():
         for d in sorted(COMPAT.glob("v*/layers*.cfg")):
             p = d.with_name(d.name.replace("layers", "layer-params", 1))
-            pairs.append((d.read_text(), p.read_text() if p.is_file() else None))
-    return pairs
+            seeds[f"compat/{d.relative_to(COMPAT)}"] = (
+                d.read_text(), p.read_text() if p.is_file() else None)
+    return seeds
 
 
-CORPUS = _corpus()
+SEEDS = _seeds()
+CORPUS = list(SEEDS.values())
+# The seeds netdef refuses (cuda-convnet's example names a layer type it never had).
+REFUSED_SEEDS = {"compat/v1/layers-example.cfg"}
 FUZZ = settings(max_examples=200, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def run(definition: str, params: str | None, size: int | None = None, strict: bool = False):
-    """The pipeline under test; returns the CheckedNet or the NetdefError."""
+    """The pipeline under test, as ``netdef check`` runs it (the image channels the file
+    declares); returns the CheckedNet or the NetdefError."""
     try:
         doc = parse(definition, "fuzz.cfg")
         pdoc = parse(params, "fuzz-params.cfg") if params is not None else None
         # as `netdef check` does: the schema's problems go on to the check stage, which must
         # step past every layer that failed
         spec = build_spec(doc, pdoc, strict=strict, defer_errors=True)
-        return check_net(spec, size, strict=strict)
+        return check_net(spec, size, declared_channels(spec), strict=strict)
     except NetdefError as exc:
-        assert exc.diagnostics, "a NetdefError must carry at least one diagnostic"
+        assert exc.errors, "a NetdefError must carry at least one error"
         assert all(d.message for d in exc.diagnostics)
+        texts = {"fuzz.cfg": definition}
+        if params is not None:
+            texts["fuzz-params.cfg"] = params
+        for d in exc.errors:
+            assert_inside(d, texts)
         return exc
+
+
+def assert_inside(d, texts: dict[str, str]) -> None:
+    """The diagnostic's span names one of the files and a place that exists in it: line 0
+    (the whole file) or a line of the file, column 0 (the whole line) or one within the line
+    or just past its end (where something is missing)."""
+    assert d.span is not None, f"unlocated: {d}"
+    assert d.span.path in texts, f"names another file: {d}"
+    lines = texts[d.span.path].splitlines()
+    assert 0 <= d.span.line <= max(len(lines), 1), f"no such line: {d}"
+    if d.span.line >= 1 and d.span.col >= 1:
+        line = lines[d.span.line - 1] if d.span.line <= len(lines) else ""
+        assert d.span.col <= len(line) + 1, f"no such column: {d}"
+    assert d.span.col >= 0, d
 
 
 # ---- mutations --------------------------------------------------------------------------------
@@ -118,7 +145,16 @@ def test_ini_shaped_text_never_crashes(definition):
     run(definition, None, 32)
 
 
-@pytest.mark.parametrize("index", range(len(CORPUS)))
-def test_unmutated_corpus_runs(index):
-    definition, params = CORPUS[index]
-    run(definition, params)
+@pytest.mark.parametrize("name", sorted(SEEDS))
+def test_unmutated_seed_is_accepted_or_refused_as_pinned(name):
+    result = run(*SEEDS[name])
+    if name in REFUSED_SEEDS:
+        assert isinstance(result, NetdefError), f"{name} was accepted"
+    else:
+        assert not isinstance(result, NetdefError), f"{name} was refused:\n{result}"
+
+
+def test_pinned_refusals_are_seeds():
+    if not COMPAT.is_dir():
+        pytest.skip("../shared/compat/cuda-convnet is absent")
+    assert REFUSED_SEEDS <= set(SEEDS)

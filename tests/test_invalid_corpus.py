@@ -8,11 +8,8 @@ Conventions of the folder:
     stands alone (params written inline: the one-file form).
   - NAME starting with ``strict-`` is checked with ``strict=True``.
   - NAME.err holds the expected diagnostics, errors only, one ``path:line:col: error: ...`` per
-    line, in the order netdef sorts them.  Warnings and notes are not pinned.
-  - A case whose message still needs a fix in the checker has no .err yet and is listed in
-    PENDING with the reason; it must still fail with located errors.  When the checker is fixed,
-    write the .err file (``python tests/test_invalid_corpus.py --write NAME``) and drop it from
-    PENDING.
+    line, in the order netdef sorts them.  Warnings and notes are not pinned.  Every case has
+    one (write it with ``python tests/test_invalid_corpus.py --write NAME``, then read it).
 """
 
 from __future__ import annotations
@@ -31,9 +28,6 @@ INVALID = Path("tests") / "data" / "invalid"
 INPUT_SIZE = 32
 # path:line:col, or the path alone for an error about the whole file (no made-up :1:1)
 LOCATED = re.compile(r"^tests/data/invalid/[\w.-]+\.(cfg|params)(:\d+:\d+)?: error: \S.*$")
-
-# Cases whose diagnostics are not pinned yet: the message needs a fix in the checker first.
-PENDING: dict[str, str] = {}
 
 
 def cases() -> list[str]:
@@ -62,24 +56,20 @@ def _from_root(monkeypatch):
 
 
 def test_corpus_is_large_enough():
-    pinned = [n for n in cases() if (ROOT / INVALID / f"{n}.err").is_file()]
-    assert len(pinned) >= 35
+    assert len(cases()) >= 35
 
 
-def test_every_case_is_pinned_or_pending():
+def test_every_case_is_pinned_and_every_file_is_a_case():
     for name in cases():
-        has_err = (ROOT / INVALID / f"{name}.err").is_file()
-        assert has_err != (name in PENDING), (
-            f"{name}: {'drop it from PENDING' if has_err else 'write its .err or list it in PENDING'}")
-    assert set(PENDING) <= set(cases())
-    for extra in (ROOT / INVALID).glob("*.params"):
+        assert (ROOT / INVALID / f"{name}.err").is_file(), f"{name}: write its .err"
+    for extra in [*(ROOT / INVALID).glob("*.params"), *(ROOT / INVALID).glob("*.err")]:
         assert (extra.with_suffix(".cfg")).is_file(), f"{extra.name} has no definition"
 
 
 @pytest.mark.parametrize("name", cases())
 def test_case_fails_with_located_errors(name):
-    """Every case, pinned or pending: a NetdefError (never another exception), every error
-    located in this case's own files."""
+    """Every case: a NetdefError (never another exception), every error located in this
+    case's own files."""
     exc = check(name)
     assert exc is not None, f"{name}.cfg was accepted"
     lines = error_lines(exc)
@@ -90,7 +80,7 @@ def test_case_fails_with_located_errors(name):
                                 f"{INVALID.as_posix()}/{name}.params:")), line
 
 
-@pytest.mark.parametrize("name", [n for n in cases() if n not in PENDING])
+@pytest.mark.parametrize("name", cases())
 def test_case_diagnostics_match_err_file(name):
     exc = check(name)
     assert exc is not None, f"{name}.cfg was accepted"

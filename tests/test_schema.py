@@ -8,64 +8,10 @@ from netdef.schema.layers import LAYER_MODELS
 from netdef.schema.values import parse_neuron
 from netdef.syntax import parse
 
-NET = """
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=16
-filterSize=5
-padding=2
-initW=0.01
-partialSum=4
-neuron=tanh[1.7,0.66]
-[conv2]
-type=conv
-inputs=conv1,data
-channels=16,3
-filters=16
-filterSize=3,5
-padding=1,2
-[fc]
-type=fc
-inputs=conv2
-outputs=10
-[probs]
-type=softmax
-inputs=fc
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-PARAMS = """
-[conv1]
-epsW=0.001
-epsB=dexp[base=0.002;tgtFactor=10;numSteps=2]
-momW=0.9
-momB=0.9
-wc=0.004
-[conv2]
-epsW=0.001,0.002
-epsB=0.002
-momW=0.9
-momB=0.9
-wc=0
-[fc]
-epsW=0.001
-epsB=0.002
-momW=0.9
-momB=0.9
-wc=0.01
-[logprob]
-coeff=1
-topk=1
-"""
+from conftest import valid_text
+
+NET = valid_text("schema-net.cfg")
+PARAMS = valid_text("schema-net.params")
 
 
 def spec(net=NET, params=PARAMS):

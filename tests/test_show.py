@@ -18,19 +18,7 @@ from netdef.show.lr import assumed_errors
 from evalnets import write_experiment
 
 
-@pytest.fixture(autouse=True)
-def cache(eval_cache):
-    return eval_cache
-
-
-@pytest.fixture(scope="module")
-def run(trained_run):
-    return trained_run
-
-
-@pytest.fixture(scope="module")
-def model(run):
-    return netdef.load_model(run / "ckpt.pt")
+pytestmark = pytest.mark.usefixtures("eval_cache")
 
 
 def bank(seed: int) -> np.ndarray:
@@ -68,43 +56,43 @@ def test_norm_filters_scales_each_filter_to_its_own_range():
     assert own[1].min() == 0 and own[1].max() == pytest.approx(1)
 
 
-def test_render_filters_defaults_to_the_towers_reading_the_image(model):
-    assert F.first_layers(model) == ["conv1a", "conv1b"]
-    assert render_filters(model).size == (1283, 536)
-    one = render_filters(model, ["conv1b"], norm_filters=True)
+def test_render_filters_defaults_to_the_towers_reading_the_image(trained_model):
+    assert F.first_layers(trained_model) == ["conv1a", "conv1b"]
+    assert render_filters(trained_model).size == (1283, 536)
+    one = render_filters(trained_model, ["conv1b"], norm_filters=True)
     assert one.size == (1283, 267)
 
 
-def test_fc_layers_need_channels(model):
+def test_fc_layers_need_channels(trained_model):
     with pytest.raises(NetdefError, match="'fc' is fully connected.*--channels"):
-        render_filters(model, ["fc"])
-    image = render_filters(model, ["fc"], input_idx=1, channels=48)   # 432 = 48·3·3
+        render_filters(trained_model, ["fc"])
+    image = render_filters(trained_model, ["fc"], input_idx=1, channels=48)   # 432 = 48·3·3
     assert image.size[1] > F.CAPTION_H
     with pytest.raises(NetdefError, match="not 5×S×S"):
-        render_filters(model, ["fc"], input_idx=1, channels=5)
+        render_filters(trained_model, ["fc"], input_idx=1, channels=5)
 
 
-def test_unknown_or_filterless_layer_lists_the_conv_layers(model):
+def test_unknown_or_filterless_layer_lists_the_conv_layers(trained_model):
     with pytest.raises(NetdefError, match="no layer 'conv9'; its conv layers: conv1a, conv1b"):
-        render_filters(model, ["conv9"])
+        render_filters(trained_model, ["conv9"])
     with pytest.raises(NetdefError, match="'pool1a' is a pool layer .* conv1a, conv1b"):
-        render_filters(model, ["pool1a"])
+        render_filters(trained_model, ["pool1a"])
     with pytest.raises(NetdefError, match="--input-idx must be 0..0"):
-        render_filters(model, ["conv1a"], input_idx=1)
+        render_filters(trained_model, ["conv1a"], input_idx=1)
 
 
-def test_cost_curves_png(run, tmp_path):
-    records = read_metrics(run)
+def test_cost_curves_png(trained_run, tmp_path):
+    records = read_metrics(trained_run)
     assert [r["epoch"] for r in records if r["kind"] == "test"] == [1, 2]
-    out = render_cost(run / "ckpt.pt", tmp_path / "cost.png")
+    out = render_cost(trained_run / "ckpt.pt", tmp_path / "cost.png")
     assert Image.open(out).format == "PNG"
     with pytest.raises(NetdefError, match="metrics.jsonl: no such file"):
         render_cost(tmp_path, tmp_path / "x.png")
 
 
-def test_preds_png(model, tmp_path):
-    ds = open_eval_data(model)
-    out, count = render_preds(model, ds, tmp_path / "p.png", count=6)
+def test_preds_png(trained_model, tmp_path):
+    ds = open_eval_data(trained_model)
+    out, count = render_preds(trained_model, ds, tmp_path / "p.png", count=6)
     assert count == 6 and Image.open(out).format == "PNG"
 
 
@@ -127,15 +115,15 @@ def test_one_channel_filters_are_grey_and_bigger_than_before():
     assert (px[..., 0] == px[..., 1]).all() and (px[..., 1] == px[..., 2]).all()  # grey
 
 
-def test_filters_over_many_channels_show_a_subset_and_say_so(model):
-    block = F.layer_block(model, "fc", input_idx=1, channels=48)      # (3, 48, 3, 3)
+def test_filters_over_many_channels_show_a_subset_and_say_so(trained_model):
+    block = F.layer_block(trained_model, "fc", input_idx=1, channels=48)      # (3, 48, 3, 3)
     assert block.filters.shape == (3, 16, 3, 3)
     assert "shown: 3 of 3 filters (rows) x 16 of 48 input channels (columns); --all" \
         in block.caption
     assert "gpu=0 (cpu)" in block.caption and "tower" not in block.caption
-    full = F.layer_block(model, "fc", input_idx=1, channels=48, full=True)
+    full = F.layer_block(trained_model, "fc", input_idx=1, channels=48, full=True)
     assert full.filters.shape == (3, 48, 3, 3) and "shown:" not in full.caption
-    assert render_filters(model, ["fc"], input_idx=1, channels=48).size[0] == \
+    assert render_filters(trained_model, ["fc"], input_idx=1, channels=48).size[0] == \
         16 * (3 * 24 + F.GAP) + F.GAP                  # 16 channel tiles of 3x3 at 24x
 
 
@@ -183,23 +171,23 @@ def test_cost_with_tests_lists_every_curve(tmp_path):
                                     "validation top-5 error"]
 
 
-def test_preds_with_no_error_write_no_picture(model, tmp_path, monkeypatch):
+def test_preds_with_no_error_write_no_picture(trained_model, tmp_path, monkeypatch):
     import netdef.show.preds as P
 
     monkeypatch.setattr(P, "pick", lambda *a, **k: [])
-    assert P.render_preds(model, None, tmp_path / "p.png", only_errors=True) == (None, 0)
+    assert P.render_preds(trained_model, None, tmp_path / "p.png", only_errors=True) == (None, 0)
     assert not (tmp_path / "p.png").exists()
 
 
-def test_preds_title_the_true_class_plainly_and_redden_a_wrong_guess(model):
+def test_preds_title_the_true_class_plainly_and_redden_a_wrong_guess(trained_model):
     from netdef.show.output import pyplot
     from netdef.show.preds import Shown, _draw
 
     plt = pyplot()
     fig, (ax_img, ax_bar) = plt.subplots(1, 2)
     wrong = Shown(0, np.zeros((3, 8, 8), np.uint8), 1, [(0, 0.6), (1, 0.3), (2, 0.1)])
-    _draw(model, wrong, ax_img, ax_bar)
-    assert ax_img.get_title() == f"true: {model.classes[1]}"
+    _draw(trained_model, wrong, ax_img, ax_bar)
+    assert ax_img.get_title() == f"true: {trained_model.classes[1]}"
     assert ax_img.title.get_color() not in ("tab:red", "red")
     colours = [bar.get_facecolor() for bar in ax_bar.patches]
     from matplotlib.colors import to_rgba

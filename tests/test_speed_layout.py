@@ -7,85 +7,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netdef.check import load
 from netdef.compiler import compile_net
 from netdef.compiler.net import fold_towers, unfold_towers
 from netdef.train.step import make_train_step
 
-
-def tower(t: str, gpu: int) -> str:
-    return f"""
-[conv1{t}]
-type=conv
-inputs=data
-channels=3
-filters=8
-filterSize=3
-padding=1
-initW=0.1
-neuron=relu
-gpu={gpu}
-
-[cmr1{t}]
-type=cmrnorm
-inputs=conv1{t}
-channels=8
-size=3
-gpu={gpu}
-
-[pool1{t}]
-type=pool
-pool=max
-inputs=cmr1{t}
-channels=8
-sizeX=3
-stride=2
-gpu={gpu}
-
-[rnorm1{t}]
-type=rnorm
-inputs=pool1{t}
-channels=8
-size=3
-gpu={gpu}
-
-[cnorm1{t}]
-type=cnorm
-inputs=rnorm1{t}
-channels=8
-size=2
-gpu={gpu}
-"""
-
-
-NET = ("[data]\ntype=data\ndataIdx=0\n\n[labels]\ntype=data\ndataIdx=1\n"
-       + tower("a", 0) + tower("b", 1) + """
-[fc4]
-type=fc
-inputs=cnorm1a,cnorm1b
-outputs=4
-initW=0.05,0.05
-
-[probs]
-type=softmax
-inputs=fc4
-
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-""")
-PARAMS = ("".join(f"[conv1{t}]\nepsW=0.01\nepsB=0.02\nmomW=0.9\nmomB=0.9\nwc=0\n\n"
-                  f"[cmr1{t}]\nscale=0.01\npow=0.75\n\n[rnorm1{t}]\nscale=0.01\npow=0.75\n\n"
-                  f"[cnorm1{t}]\nscale=0.01\npow=0.75\n\n" for t in "ab")
-          + "[fc4]\nepsW=0.01,0.01\nepsB=0.02\nmomW=0.9\nmomB=0.9\nwc=0\n\n[logprob]\ncoeff=1\n")
+from conftest import load_valid
 
 
 @pytest.fixture(scope="module")
-def checked(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("towers")
-    (folder / "towers.cfg").write_text(NET)
-    (folder / "towers-params.cfg").write_text(PARAMS)
-    return load(folder / "towers.cfg", folder / "towers-params.cfg", input_size=12)
+def checked():
+    """Two towers of conv, cmrnorm, max pool, rnorm and cnorm, and an fc reading both."""
+    return load_valid("norm-towers", 12)
 
 
 def _train(checked, layout: str, images, labels, seen: list | None = None):

@@ -7,19 +7,9 @@ import torch
 
 from netdef.compiler.lrn import block_sum, cross_map_norm, window_sum
 
+from test_compiler_layers import ref_cmrnorm  # cuda-convnet's kFCNorm, channel by channel
+
 SIZES = [2, 3, 4, 5, 7, 9]
-
-
-def loop_cmrnorm(x, size, scale, power, k, blocked):
-    """cuda-convnet kFCNorm written channel by channel (``cudaconv2/conv_util.cu``)."""
-    c = x.shape[1]
-    out = torch.empty_like(x)
-    for f in range(c):
-        lo = (f // size) * size if blocked else f - size // 2
-        window = x[:, max(lo, 0):min(lo + size, c)]
-        d = k + scale / size * (window * window).sum(1)
-        out[:, f] = x[:, f] * d.pow(-power)
-    return out
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -44,7 +34,7 @@ def test_blocked_equals_loop(size, channels):
     g = torch.Generator().manual_seed(size + channels)
     x = (2 * torch.randn(2, channels, 2, 3, generator=g, dtype=torch.float64)).requires_grad_()
     dy = torch.randn(2, channels, 2, 3, generator=g, dtype=torch.float64)
-    want = loop_cmrnorm(x, size, 0.9, 0.75, 1.0, blocked=True)
+    want = ref_cmrnorm(x, size, 0.9, 0.75, 1.0, blocked=True)
     got = cross_map_norm(x, size, 0.9, 0.75, 1.0, blocked=True)
     assert (got - want).abs().max().item() < 1e-10
     (g_want,) = torch.autograd.grad(want, x, dy)
@@ -101,5 +91,5 @@ def test_chunks_of_images_compute_the_same(monkeypatch, blocked, chunk_images):
     got = cross_map_norm(x, 4, 0.7, 0.75, 2.0, blocked)
     (g_got,) = torch.autograd.grad(got, x, dy)
     assert torch.equal(got, whole) and torch.equal(g_got, g_whole)
-    want = loop_cmrnorm(x, 4, 0.7, 0.75, 2.0, blocked)
+    want = ref_cmrnorm(x, 4, 0.7, 0.75, 2.0, blocked)
     assert (got - want).abs().max().item() < 1e-10

@@ -6,78 +6,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netdef.check import load
 from netdef.compiler import compile_net
 from netdef.train.step import CompileFailed, Compiled, make_train_step
 from netdef.errors import NetdefError
 
-NET = """\
-[data]
-type=data
-dataIdx=0
-[labels]
-type=data
-dataIdx=1
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=16
-filterSize=3
-padding=1
-initW=0.1
-neuron=relu
-[rnorm1]
-type=cmrnorm
-inputs=conv1
-channels=16
-size=5
-[pool1]
-type=pool
-pool=max
-inputs=rnorm1
-channels=16
-sizeX=2
-stride=2
-[fc4]
-type=fc
-inputs=pool1
-outputs=4
-initW=0.05
-[probs]
-type=softmax
-inputs=fc4
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-PARAMS = """\
-[conv1]
-epsW=0.01
-epsB=0.02
-momW=0.9
-momB=0.9
-wc=0
-[rnorm1]
-scale=0.0001
-pow=0.75
-minDiv=2
-[fc4]
-epsW=0.01
-epsB=0.02
-momW=0.9
-momB=0.9
-wc=0
-[logprob]
-coeff=1
-"""
+from conftest import load_valid
 
 
 @pytest.fixture
-def tiny(tmp_path):
-    (tmp_path / "tiny.cfg").write_text(NET)
-    (tmp_path / "tiny-params.cfg").write_text(PARAMS)
-    return load(tmp_path / "tiny.cfg", input_size=8)
+def tiny():
+    return load_valid("step-net", 8)
 
 
 def synthetic(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,31 +57,31 @@ def test_fp16_on_cpu_is_a_clear_error(tiny):
         make_train_step(net, opt, precision="int8")
 
 
+def compiled_step(tiny, monkeypatch, fake_compile, steps: int) -> list:
+    """Run ``steps`` compiled training steps with ``torch.compile`` replaced by
+    ``fake_compile``; returns the events and asserts every loss is finite."""
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    net = compile_net(tiny, "cpu")
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+    events = []
+    step = make_train_step(net, opt, compile=True, on_event=events.append)
+    x, y = synthetic(8, seed=3)
+    for _ in range(steps):
+        assert torch.isfinite(step(x, y).loss)
+    return events
+
+
 def test_compile_failure_falls_back(tiny, monkeypatch):
     def broken(fn, **kw):
         def run(*a):
             raise RuntimeError("no compiler here\nmore detail")
         return run
 
-    monkeypatch.setattr(torch, "compile", broken)
-    net = compile_net(tiny, "cpu")
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    events = []
-    step = make_train_step(net, opt, compile=True, on_event=events.append)
-    x, y = synthetic(8, seed=3)
-    for _ in range(2):
-        assert torch.isfinite(step(x, y).loss)
+    events = compiled_step(tiny, monkeypatch, broken, steps=2)
     assert len(events) == 1 and isinstance(events[0], CompileFailed)
     assert "RuntimeError: no compiler here" in events[0].text
 
 
 def test_compile_time_reported_once(tiny, monkeypatch):
-    monkeypatch.setattr(torch, "compile", lambda fn, **kw: fn)  # the event path, not inductor
-    net = compile_net(tiny, "cpu")
-    opt = torch.optim.SGD(net.parameters(), lr=0.01)
-    events = []
-    step = make_train_step(net, opt, compile=True, on_event=events.append)
-    x, y = synthetic(8, seed=3)
-    for _ in range(3):
-        step(x, y)
+    events = compiled_step(tiny, monkeypatch, lambda fn, **kw: fn, steps=3)  # not inductor
     assert len(events) == 1 and isinstance(events[0], Compiled) and events[0].seconds > 0

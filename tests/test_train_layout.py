@@ -6,90 +6,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from netdef.check import load
 from netdef.compiler import compile_net
 from netdef.train.step import make_train_step, to_channels_last, use_channels_last
 from netdef.errors import NetdefError
 
-NET = """\
-[data]
-type=data
-dataIdx=0
-
-[labels]
-type=data
-dataIdx=1
-
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=16
-filterSize=5
-stride=2
-padding=2
-groups=1
-neuron=relu
-
-[rnorm1]
-type=cmrnorm
-inputs=conv1
-channels=16
-size=5
-
-[pool1]
-type=pool
-pool=max
-inputs=rnorm1
-channels=16
-sizeX=3
-stride=2
-
-[local2]
-type=local
-inputs=pool1
-channels=16
-filters=16
-filterSize=3
-padding=1
-neuron=tanh
-
-[conv3]
-type=conv
-inputs=pool1,local2
-channels=16,16
-filters=32,32
-filterSize=3,3
-padding=1,1
-groups=2,2
-neuron=relu
-
-[fc4]
-type=fc
-inputs=conv3
-outputs=5
-
-[probs]
-type=softmax
-inputs=fc4
-
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
-
-PARAMS = "".join(f"[{name}]\nepsW={eps}\nepsB=0.01\nmomW=0.9\nmomB=0.9\nwc=0.0005\n\n"
-                 for name, eps in (("conv1", "0.01"), ("local2", "0.01"),
-                                   ("conv3", "0.01,0.01"), ("fc4", "0.01")))
-PARAMS += "[rnorm1]\nscale=0.001\npow=0.75\n\n[logprob]\ncoeff=1\n"
+from conftest import load_valid
 
 
 @pytest.fixture(scope="module")
-def checked(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("layout")
-    (folder / "net.cfg").write_text(NET)
-    (folder / "net-params.cfg").write_text(PARAMS)
-    return load(folder / "net.cfg", folder / "net-params.cfg", input_size=24)
+def checked():
+    """conv, cmrnorm, pool, local, a grouped two-input conv and fc."""
+    return load_valid("layout-net", 24)
 
 
 def test_auto_is_on_for_the_cpu_and_reduced_precision_on_cuda():

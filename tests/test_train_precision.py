@@ -9,6 +9,7 @@ from netdef.cli import cli
 from netdef.train import Progress, TrainOptions, train
 from netdef.train import events as events_mod
 
+from conftest import cli_failed
 from trainnets import write_experiment
 
 
@@ -39,15 +40,14 @@ def test_bf16_autocast_tracks_fp32(tmp_path):
 def test_fp16_on_the_cpu_is_refused_clearly(tmp_path):
     exp = write_experiment(tmp_path, workers=0, precision="fp16")
     result = CliRunner().invoke(cli, ["train", str(exp)])
-    assert result.exit_code == 1
-    assert "precision fp16 needs every layer on a CUDA device" in result.output
+    cli_failed(result, "precision fp16 needs every layer on a CUDA device")
     assert not (tmp_path / "run").exists()
 
 
 def test_unknown_precision_is_an_experiment_error(tmp_path):
     exp = write_experiment(tmp_path, workers=0, precision="fp64")
     result = CliRunner().invoke(cli, ["train", str(exp)])
-    assert result.exit_code == 1 and "'precision'" in result.output
+    cli_failed(result, "'precision'")
 
 
 def test_channels_last_on_trains_like_off(tmp_path):
@@ -60,8 +60,7 @@ def test_channels_last_on_trains_like_off(tmp_path):
 def test_unknown_channels_last_value_is_an_experiment_error(tmp_path):
     exp = write_experiment(tmp_path, workers=0)
     result = CliRunner().invoke(cli, ["train", str(exp), "channels-last=sideways"])
-    assert result.exit_code == 1
-    assert "'channels-last' input should be 'auto', 'on' or 'off' (got 'sideways')" in result.output
+    cli_failed(result, "'channels-last' input should be 'auto', 'on' or 'off' (got 'sideways')")
 
 
 def test_train_state_round_trips_the_grad_scaler():

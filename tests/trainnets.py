@@ -2,57 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-TINY = """\
-[data]
-type=data
-dataIdx=0
+from conftest import valid_text, write_experiment_files
 
-[labels]
-type=data
-dataIdx=1
+TINY = valid_text("tiny.cfg")  # fc2 has 4 outputs
+TINY_PARAMS = valid_text("tiny.params")  # every rate 0.001
 
-[conv1]
-type=conv
-inputs=data
-channels=3
-filters=8
-filterSize=3
-stride=2
-padding=1
-initW=0.01
-neuron=relu
 
-[pool1]
-type=pool
-pool=max
-inputs=conv1
-channels=8
-sizeX=2
-stride=2
+def tiny_net(outputs: int = 4) -> str:
+    """tests/data/valid/tiny.cfg with ``outputs`` classes."""
+    return TINY.replace("outputs=4\n", f"outputs={outputs}\n")
 
-[fc1]
-type=fc
-inputs=pool1
-outputs=16
-initW=0.01
-neuron=relu
 
-[fc2]
-type=fc
-inputs=pool1,fc1
-outputs={outputs}
-initW=0.01
+def with_rates(params: str, eps: str) -> str:
+    """``params`` with every learning rate of 0.001 (epsW, epsB) set to ``eps``."""
+    return re.sub(r"^(eps[WB])=0\.001$", rf"\g<1>={eps}", params, flags=re.M)
 
-[probs]
-type=softmax
-inputs=fc2
-
-[logprob]
-type=cost.logreg
-inputs=labels,probs
-"""
 
 # Several layers and every rule: frozen (eps 0), a dexp step, wball, two inputs with their own
 # rates and momenta, an A12 multiplier with noise, and a cost coeff.
@@ -84,33 +51,6 @@ schedW=jdexp[tgtFactor=10,noiseStdev=0.1,numSteps=3]
 coeff=2
 """
 
-TINY_PARAMS = """\
-[conv1]
-epsW={eps}
-epsB={eps}
-momW=0.9
-momB=0.9
-wc=0.0005
-
-[fc1]
-epsW={eps}
-epsB={eps}
-momW=0.9
-momB=0.9
-wc=0.0005
-
-[fc2]
-epsW={eps}
-epsB={eps}
-momW=0.9
-momB=0.9
-wc=0.0005
-
-[logprob]
-coeff=1
-"""
-
-
 DROPOUT = """
 [drop1]
 type=dropout
@@ -123,7 +63,7 @@ def write_net(folder: Path, params: str = TINY_PARAMS, outputs: int = 4, eps: st
     """Write ``name.cfg`` and ``name-params.cfg`` into folder; returns the definition path.
     ``dropout``: fc2 reads fc1 through a dropout layer keeping that fraction."""
     folder.mkdir(parents=True, exist_ok=True)
-    text, params = TINY.format(outputs=outputs), params.format(eps=eps)
+    text, params = tiny_net(outputs), with_rates(params, eps)
     if dropout is not None:
         text = text.replace("[fc2]", DROPOUT.lstrip() + "\n[fc2]").replace(
             "inputs=pool1,fc1", "inputs=pool1,drop1")
@@ -142,7 +82,4 @@ def write_experiment(folder: Path, outputs: int = 4, eps: str = "0.001",
              "test-freq": 1, "color-noise": 0.1, "devices": "cpu", "seed": 0,
              "save": str(folder / "run")}
     train.update({k.replace("_", "-"): v for k, v in keys.items()})
-    lines = ["[train]"] + [f"{k} = {v}" for k, v in train.items() if v is not None]
-    path = folder / "exp.cfg"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return write_experiment_files(folder, {}, train)

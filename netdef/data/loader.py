@@ -11,6 +11,7 @@ every global batch, so the ranks together see exactly the single-process batches
 from __future__ import annotations
 
 import os
+import signal
 
 import numpy as np
 import torch
@@ -122,6 +123,17 @@ def finish(images: torch.Tensor, params, mean_c: torch.Tensor, inner: int, crops
     return augment.normalize(augment.center_crop(images, inner), mean_c)    # (N, C, i, i)
 
 
+def ignore_stop_signals(worker_id: int) -> None:
+    """A DataLoader worker's start (``worker_init_fn``): ignore SIGINT and SIGTERM. Ctrl-C
+    reaches every process of the terminal's group, and a scheduler's SIGTERM every process of
+    the job; the main process stops after the batch in flight and shuts its workers down
+    itself. A forked worker would otherwise run the main process's handler (and say it is
+    stopping, once per worker) or die mid-batch. A worker whose main process dies still
+    exits: torch's workers watch their parent."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
+
+
 class Loader:
     """An iterable of (images, labels) on ``device``; ``len()`` is the batches it will yield.
 
@@ -138,6 +150,7 @@ class Loader:
                                  num_workers=max(0, workers),
                                  pin_memory=self.device.type == "cuda",
                                  prefetch_factor=2 if workers > 0 else None,
+                                 worker_init_fn=ignore_stop_signals,
                                  generator=generator or torch.Generator().manual_seed(0))
 
     def __len__(self) -> int:
