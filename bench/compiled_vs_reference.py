@@ -93,8 +93,8 @@ def worker(net: str, name: str, batch: int, iters: int, device: str) -> dict:
     import torch
 
     from netdef.optim import build_optimizer
-    from netdef.train.step import make_train_step
     from netdef.speed import time_steps
+    from netdef.train.step import make_train_step
 
     side, precision, compiled, _ = VARIANTS[name]
     case = NETS[net]

@@ -112,8 +112,8 @@ def bench_rate(cache: str) -> float | None:
 
 
 def print_table(results: dict, variants: list[str], busies: list[int]) -> None:
-    print(f"\n| quickstart, end to end | variant | wall s (each run) | train images/s | "
-          f"× quiet | best val error |")
+    print("\n| quickstart, end to end | variant | wall s (each run) | train images/s | "
+          "× quiet | best val error |")
     print("|---|---|---|---|---|---|")
     for busy in busies:
         for variant in variants:

@@ -131,11 +131,13 @@ def bench_alexnet(batch: int, steps: int = 3) -> tuple[float, str]:
         net = netdef.compile_net(netdef.load(os.path.join(ROOT, "layers", "alexnet-2gpu.cfg")),
                                  devices=("cpu", "cpu"))
         what = "compiled layers/alexnet-2gpu.cfg (netdef.compile_net)"
-        loss_fn = lambda x, y: sum(net.costs(x, y).values())
+        def loss_fn(x, y):
+            return sum(net.costs(x, y).values())
     except Exception as exc:  # a broken install: time a hand-written net instead, and say so
         net = _hand_alexnet()
         what = f"hand-written torch AlexNet (compile_net unavailable: {type(exc).__name__})"
-        loss_fn = lambda x, y: F.cross_entropy(net(x), y)
+        def loss_fn(x, y):
+            return F.cross_entropy(net(x), y)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
     x, y = torch.randn(batch, 3, 224, 224), torch.randint(0, 1000, (batch,))
     times = []
@@ -172,22 +174,30 @@ def main() -> None:
     print(f"cpus: {os.cpu_count()}  affinity: {len(os.sched_getaffinity(0))}")
     with tempfile.TemporaryDirectory(prefix="netdef-bench-") as tmp:
         pack_rate = bench_pack(tmp, args.pack_images)
-        print(f"pack (decode 500×375 JPEG + resize 256 + write), 1 process: {pack_rate:8.1f} img/s/core")
+        print(
+            f"pack (decode 500×375 JPEG + resize 256 + write), 1 process: "
+            f"{pack_rate:8.1f} img/s/core"
+        )
         small = os.path.join(tmp, "small")
         n_small = make_packed(small, 0.25)
         s = bench_load(small, args.batch, args.workers)
         print(f"load → augmented batch at 224, {args.workers} workers: {s['rate']:8.1f} img/s "
               f"({n_small} images, {n_small * 3 * 256 * 256 / 1e9:.2f} GB packed)")
         step_rate, what = bench_alexnet(args.step_batch)
-        print(f"AlexNet CPU training step, batch {args.step_batch}: {step_rate:8.1f} img/s  [{what}]")
+        print(
+            f"AlexNet CPU training step, batch {args.step_batch}: {step_rate:8.1f} img/s  [{what}]"
+        )
         print(f"ratio loader / training step: {s['rate'] / step_rate:8.1f}× (target >= 3×)")
         big = os.path.join(tmp, "big")
         n_big = make_packed(big, args.big_gb)
         b = bench_load(big, args.batch, args.workers)
-        print(f"peak RSS (sampled per batch), one epoch: {n_small * 3 * 256 * 256 / 1e9:.2f} GB set: main "
-              f"{s['self_mb']:.0f} MB, largest worker {s['worker_mb']:.0f} MB; "
-              f"{n_big * 3 * 256 * 256 / 1e9:.2f} GB set: main {b['self_mb']:.0f} MB, "
-              f"largest worker {b['worker_mb']:.0f} MB (loader {b['rate']:.1f} img/s)")
+        print(
+            f"peak RSS (sampled per batch), one epoch: "
+            f"{n_small * 3 * 256 * 256 / 1e9:.2f} GB set: main "
+            f"{s['self_mb']:.0f} MB, largest worker {s['worker_mb']:.0f} MB; "
+            f"{n_big * 3 * 256 * 256 / 1e9:.2f} GB set: main {b['self_mb']:.0f} MB, "
+            f"largest worker {b['worker_mb']:.0f} MB (loader {b['rate']:.1f} img/s)"
+        )
 
 
 if __name__ == "__main__":

@@ -58,10 +58,11 @@ def _peak_gib(device) -> float:
 def build(side: str, devices: list[str]):
     """(model, forward, input device) for one row: the reference, folded or split."""
     from compiled_vs_reference import reference_forward
-    from reference_nets import AlexNet
 
     from netdef.check import load
     from netdef.compiler import compile_net
+
+    from reference_nets import AlexNet
 
     if side == "reference":
         return AlexNet().to(devices[0]).train(), reference_forward, devices[0]
@@ -75,8 +76,8 @@ def time_row(side: str, devices: list[str], precision: str, batch: int, iters: i
     """Median seconds per training step of one row, and its peak memory."""
     import torch
 
-    from netdef.train.step import make_train_step
     from netdef.speed import time_steps
+    from netdef.train.step import make_train_step
 
     torch.manual_seed(0)
     model, forward, dev = build(side, devices)
@@ -96,8 +97,8 @@ def end_to_end(devices: list[str], precision: str, batch: int, batches: int, wor
 
     from netdef.check import load
     from netdef.compiler import compile_net
-    from netdef.train.step import make_train_step
     from netdef.data import open_dataset, train_loader
+    from netdef.train.step import make_train_step
 
     cache = os.environ.setdefault("NETDEF_CACHE", tempfile.mkdtemp(prefix="netdef-gpu-bench-"))
     count = max(1, -(-batch * batches // 10))  # images per class for `batches` batches

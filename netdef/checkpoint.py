@@ -65,7 +65,7 @@ class Checkpoint:
                 **{f.name: getattr(self, f.name) for f in fields(self)}}
 
     @classmethod
-    def from_dict(cls, data: Any, path: str | Path) -> "Checkpoint":
+    def from_dict(cls, data: Any, path: str | Path) -> Checkpoint:
         """The record from a loaded dict, every field checked; NetdefError naming ``path``
         says what is missing or of the wrong type."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -8,8 +8,9 @@ A stage collects its diagnostics with a :class:`Collector` and raises once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, Literal
+from typing import Literal
 
 Severity = Literal["error", "warning", "note"]
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "note": 2}
@@ -63,7 +64,7 @@ class NetdefError(Exception):
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
     @classmethod
-    def at(cls, span: Span | None, message: str) -> "NetdefError":
+    def at(cls, span: Span | None, message: str) -> NetdefError:
         """One located error."""
         return cls([Diagnostic(span, message)])
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -154,7 +154,7 @@ class NetdefSGD(torch.optim.Optimizer):
         z = :func:`schedule_noise` (seed, step, rule): no global generator state, so a resumed
         run draws the same numbers."""
         p = progress_at(step, total_steps)
-        for group, rule in zip(self.param_groups, self.rules):
+        for group, rule in zip(self.param_groups, self.rules, strict=True):
             z = schedule_noise(self.seed, step, rule.name) if rule.noisy else 0.0
             group["lr"] = rule.rate(p, val_errors, z)
 
@@ -182,7 +182,7 @@ class NetdefSGD(torch.optim.Optimizer):
 
     def _constrain(self) -> None:
         """V2 wball after the update (cuda-convnet2 ``_constrainWeights``), owners only."""
-        for group, rule in zip(self.param_groups, self.rules):
+        for group, rule in zip(self.param_groups, self.rules, strict=True):
             if rule.wball <= 0 or rule.kind != "weight" or rule.frozen:
                 continue
             for p in group["params"]:

@@ -74,7 +74,7 @@ def measure_peak(device: str | torch.device = "cpu", budget_s: float = 0.6,
 def step_flops(checked) -> float:
     """FLOPs of one training step per image (see the module docstring)."""
     total = 0
-    for name, info in checked.layers.items():
+    for info in checked.layers.values():
         if info.type not in WEIGHTED:
             continue
         reads_data_only = all(checked.layers[s].type == "data" for s in info.inputs)

@@ -72,8 +72,11 @@ def read_text(path: str | Path) -> str:
         p = Path(path)
         size = p.stat().st_size
         if size > MAX_BYTES:
-            raise NetdefError.at(where, f"file is too large for a definition file "
-                                        f"({size / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB)")
+            raise NetdefError.at(
+                where,
+                f"file is too large for a definition file "
+                f"({size / 2**20:.1f} MiB; at most {MAX_BYTES // 2**20} MiB)",
+            )
         data = p.read_bytes()
     except OSError as exc:
         raise NetdefError.at(where, f"cannot read file: {exc.strerror or exc}") from None
@@ -164,7 +167,9 @@ def _section(raw: str, number: int, path: str, out: Collector) -> Section | None
     name = raw[col:end].strip()
     rest = _strip_comment(raw[end + 1:]).strip()
     if rest:
-        out.error(Span(path, number, end + 2), f"unexpected text after section header (got {rest!r})")
+        out.error(
+            Span(path, number, end + 2), f"unexpected text after section header (got {rest!r})"
+        )
     if not name:
         out.error(span, "empty section name '[]': every layer needs a name")
         return None
@@ -173,7 +178,9 @@ def _section(raw: str, number: int, path: str, out: Collector) -> Section | None
         out.error(Span(path, number, col + 1),
                   f"layer name {name!r} may not contain {bad[0]!r}")
         return None
-    return Section(name, Span(path, number, col + 1 + (len(raw[col:end]) - len(raw[col:end].lstrip()))))
+    return Section(
+        name, Span(path, number, col + 1 + (len(raw[col:end]) - len(raw[col:end].lstrip())))
+    )
 
 
 def _entry(raw: str, number: int, path: str, out: Collector) -> Entry | None:
@@ -186,7 +193,9 @@ def _entry(raw: str, number: int, path: str, out: Collector) -> Entry | None:
     cut = min(positions)
     key = raw[:cut].strip()
     if not key:
-        out.error(Span(path, number, key_col), f"missing key before {raw[cut]!r} (got {raw.strip()!r})")
+        out.error(
+            Span(path, number, key_col), f"missing key before {raw[cut]!r} (got {raw.strip()!r})"
+        )
         return None
     if any(c.isspace() for c in key):
         out.error(Span(path, number, key_col), f"a key may not contain spaces (got {key!r})")

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 
-import netdef
 from netdef.ablate import AblateOptions, make_plan
 from netdef.errors import NetdefError
 
@@ -46,12 +45,14 @@ def same_except(base, other, changed: set[str], fields: set[str] = frozenset()):
 def test_relu_becomes_tanh_and_nothing_else(tmp_path):
     plan = plan_for(tmp_path, "relu")
     tanh = variant(plan, "tanh")
-    kinds = {n: l.neuron.kind for n, l in layers(tanh).items() if l.neuron is not None}
+    kinds = {n: layer.neuron.kind for n, layer in layers(tanh).items()
+             if layer.neuron is not None}
     assert kinds == {"conv1": "tanh", "fc1": "tanh"}
     same_except(plan.base, tanh, {"conv1", "fc1"}, {"neuron"})
     assert shapes(tanh) == shapes(plan.base) and tanh.params == plan.base.params
     assert "-neuron=relu" in tanh.diff and "+neuron=tanh" in tanh.diff
-    added = [l for l in tanh.diff.splitlines() if l.startswith("+") and not l.startswith("+++")]
+    added = [line for line in tanh.diff.splitlines()
+             if line.startswith("+") and not line.startswith("+++")]
     assert added == ["+neuron=tanh"] * 2  # two lines changed; comments and order kept
 
 
@@ -69,7 +70,7 @@ def test_lrn_removed_and_readers_rewired(tmp_path):
 def test_dropout_removed(tmp_path):
     plan = plan_for(tmp_path, "dropout")
     v = variant(plan, "no-dropout")
-    assert not any(l.type == "dropout" for l in layers(v).values())
+    assert not any(layer.type == "dropout" for layer in layers(v).values())
     assert layers(v)["fc2"].inputs == ("fc1",) and v.params == plan.base.params
     assert "[drop1]" not in (v.experiment.parent / "net-params.cfg").read_text()
 

@@ -27,7 +27,9 @@ def test_devices_inherit_and_transfers_are_listed():
     net = checked()
     assert [net.layers[n].device for n in ("data", "c1a", "c1b", "p1b", "c2a", "cost")] == \
         [None, 0, 1, 1, 0, 0]
-    assert [(t.src, t.dst, t.bytes_per_image) for t in net.transfers] == [("p1b", "c2a", 8 * 27 * 27 * 4)]
+    assert [(t.src, t.dst, t.bytes_per_image) for t in net.transfers] == [
+        ("p1b", "c2a", 8 * 27 * 27 * 4)
+    ]
     assert net.num_devices == 2
     assert net.layers["c2a"].shape == (4, 27, 27)  # 55 -> 28 with stride 2 would not match p1b's 27
 
@@ -44,8 +46,12 @@ def test_shape_errors_say_both_shapes_and_all_are_reported():
     with pytest.raises(NetdefError) as exc:
         checked(text)
     msgs = [d.message for d in exc.value.errors]
-    assert any("layer 'c1a': input 1 has 3 channels (3×224×224), 'channels' says 4" in m for m in msgs)
-    assert any("layer 'p1b': input 1 has 8 channels (8×55×55), 'channels' says 9" in m for m in msgs)
+    assert any(
+        "layer 'c1a': input 1 has 3 channels (3×224×224), 'channels' says 4" in m for m in msgs
+    )
+    assert any(
+        "layer 'p1b': input 1 has 8 channels (8×55×55), 'channels' says 9" in m for m in msgs
+    )
 
 
 def test_filter_larger_than_input():
@@ -63,7 +69,9 @@ def test_softmax_width_against_classes():
 
 
 def test_forward_reference_and_self_reference():
-    text = TOWERS.replace("inputs=c1b\n", "inputs=c2a\n", 1).replace("inputs=fc\n", "inputs=probs\n")
+    text = TOWERS.replace("inputs=c1b\n", "inputs=c2a\n", 1).replace(
+        "inputs=fc\n", "inputs=probs\n"
+    )
     with pytest.raises(NetdefError) as exc:
         checked(text)
     text = str(exc.value)
@@ -71,7 +79,9 @@ def test_forward_reference_and_self_reference():
 
 
 def test_an_unused_layer_is_an_error_naming_it_data_layers_included():
-    text = TOWERS + "\n[spare]\ntype=neuron\ninputs=fc\nneuron=relu\n[extra]\ntype=data\ndataIdx=1\n"
+    text = (
+        TOWERS + "\n[spare]\ntype=neuron\ninputs=fc\nneuron=relu\n[extra]\ntype=data\ndataIdx=1\n"
+    )
     with pytest.raises(NetdefError) as exc:
         checked(text)
     lines = [d.format() for d in exc.value.errors]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_layers_files import input_size as layers_input_size
 
 import netdef
 from netdef.check import CheckedNet, check_net
@@ -22,7 +23,6 @@ from netdef.optim import build_optimizer
 from netdef.schema import LAYER_TYPES
 
 from conftest import COMPAT, COMPAT_PAIRS, LAYERS, VALID, load_valid
-from test_layers_files import input_size as layers_input_size
 
 VALID_SIZES = {  # the input side each file is read at (by its tests too)
     "every-type": 16, "a12-two-towers": 24, "modulesx": 16, "one-hot-bce": 16,
@@ -60,7 +60,7 @@ def _compat_cases():
 
 def classes_of(net: CheckedNet) -> int:
     """The number of classes the net's costs imply (what a data set would have to supply)."""
-    for name, layer in net.spec.layers.items():
+    for layer in net.spec.layers.values():
         if layer.type == "cost.logreg":
             return net.layers[layer.inputs[1]].shape[0]
     widths = [i.shape[0] for n, i in net.layers.items()

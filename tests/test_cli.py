@@ -1,4 +1,5 @@
-"""The language commands through click's CliRunner: exit codes, output, one test per failure path."""
+"""The language commands through click's CliRunner: exit codes, output, one test per failure
+path."""
 
 import json
 
@@ -34,11 +35,11 @@ def test_summary_json(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     assert data["params"] == 60_965_224
-    conv = {l["name"]: l for l in data["layers"] if l["type"] == "conv"}
+    conv = {layer["name"]: layer for layer in data["layers"] if layer["type"] == "conv"}
     assert conv["conv1a"]["shape"] == [48, 55, 55] and conv["conv1a"]["device"] == 0
     assert {t["to"] for t in data["transfers"]} <= {"conv3a", "conv3b", "fc6a", "fc6b", "fc7a",
                                                      "fc7b", "fc8"}
-    assert all(l["device"] is None for l in data["layers"] if l["type"] == "data")
+    assert all(layer["device"] is None for layer in data["layers"] if layer["type"] == "data")
 
 
 def test_summary_table_lists_transfers_and_memory():
@@ -80,7 +81,9 @@ def test_verbose_lists_notes_and_strict_fails_on_warnings(tmp_path):
                    "filterSize=3\npartialSum=4\nfilters=4\n"
                    "[out]\ntype=fc\ninputs=c\noutputs=2\n[cost]\ntype=cost.sum2\ninputs=out\n")
     r = run("check", str(net), "--verbose", "--input-size", "8")
-    assert r.exit_code == 0 and "partialSum" in r.output and "checked the definition alone" in r.output
+    assert (
+        r.exit_code == 0 and "partialSum" in r.output and "checked the definition alone" in r.output
+    )
     r = run("check", str(net), "--strict", "--input-size", "8")
     cli_failed(r, "'filters' is given twice (lines 7 and 10)")
 

@@ -16,7 +16,6 @@ from netdef.cli import cli
 from conftest import cli_failed
 from evalnets import write_experiment
 
-
 pytestmark = pytest.mark.usefixtures("eval_cache")
 
 

@@ -15,8 +15,16 @@ from netdef.cli import cli
 from netdef.cli.screen import Screen
 from netdef.evaluate import EvalProgress
 from netdef.train import events as ev
-from netdef.train.events import (BatchDone, EpochStarted, Finished, Health, Message, Progress,
-                                 Started, StopRequested)
+from netdef.train.events import (
+    BatchDone,
+    EpochStarted,
+    Finished,
+    Health,
+    Message,
+    Progress,
+    Started,
+    StopRequested,
+)
 
 
 def screen(terminal: bool = False, bars_on_out: bool = False):

@@ -91,7 +91,9 @@ def test_resume_of_a_folder_without_a_record_says_what_to_do(tmp_path):
     (tmp_path / "run" / "run.yaml").write_text("- not\n- a record\n")
     r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run")])
     assert r.exit_code == 1 and r.stdout == ""
-    assert "run.yaml: not a run record" in r.stderr and "netdef train EXPERIMENT --resume" in r.stderr
+    assert (
+        "run.yaml: not a run record" in r.stderr and "netdef train EXPERIMENT --resume" in r.stderr
+    )
 
 
 def test_schema_and_shape_errors_are_reported_together(tmp_path):

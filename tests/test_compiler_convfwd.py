@@ -34,7 +34,7 @@ def test_nnpack_forward_equals_onednn_and_gradients_are_identical(groups, monkey
     torch.testing.assert_close(ours, plain, rtol=1e-4, atol=1e-4)
     gy = torch.randn(plain.shape, generator=g)
     for a, c in zip(torch.autograd.grad(ours, (x, w, b), gy),
-                    torch.autograd.grad(plain, (x, w, b), gy)):
+                    torch.autograd.grad(plain, (x, w, b), gy), strict=True):
         assert torch.equal(a, c)  # oneDNN's backward either way
     names = _ops(lambda: convfwd.conv2d(x, w, b, 1, 1, groups))
     assert "aten::_nnpack_spatial_convolution" in names

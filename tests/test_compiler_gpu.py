@@ -9,8 +9,10 @@ from netdef.check import load
 from netdef.compiler import compile_net
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = [ROOT / "layers" / "alexnet-2gpu.cfg",
-              ROOT.parent / "shared" / "compat" / "cuda-convnet" / "v2" / "layers-imagenet-2gpu-model.cfg"]
+CANDIDATES = [
+    ROOT / "layers" / "alexnet-2gpu.cfg",
+    ROOT.parent / "shared" / "compat" / "cuda-convnet" / "v2" / "layers-imagenet-2gpu-model.cfg",
+]
 
 
 def _gpus() -> tuple[str, str]:

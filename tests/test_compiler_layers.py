@@ -13,8 +13,16 @@ from netdef.check.net import LayerInfo
 from netdef.compiler import builder_for, known_builders, register
 from netdef.compiler.neurons import NeuronOp
 from netdef.errors import NetdefError
-from netdef.schema import (BATCH_TYPES, COST_TYPES, LAYER_TYPES, NEEDS_PARAMS, SCORED_COSTS,
-                           SPATIAL_TYPES, WEIGHT_TYPES, parse_neuron)
+from netdef.schema import (
+    BATCH_TYPES,
+    COST_TYPES,
+    LAYER_TYPES,
+    NEEDS_PARAMS,
+    SCORED_COSTS,
+    SPATIAL_TYPES,
+    WEIGHT_TYPES,
+    parse_neuron,
+)
 from netdef.schema.layers import LAYER_MODELS, Data, field_extra
 
 from conftest import DATA
@@ -100,8 +108,15 @@ def test_models_shape_rules_and_builders_agree(name, size, fold):
     for n, info in checked.layers.items():
         for i, w in enumerate(info.weights):
             key = f"{n}.weight" if i == 0 else f"{n}.weight.{i}"
-            owner = key if w.source is None else (
-                f"{w.source[0]}.weight" if w.source[1] == 0 else f"{w.source[0]}.weight.{w.source[1]}")
+            owner = (
+                key
+                if w.source is None
+                else (
+                    f"{w.source[0]}.weight"
+                    if w.source[1] == 0
+                    else f"{w.source[0]}.weight.{w.source[1]}"
+                )
+            )
             assert tuple(tensors[owner].shape) == w.shape, (key, w)
 
 
@@ -279,7 +294,9 @@ def ref_spatial(x, size, scale, power, k, contrast):
     lo = -(size // 2)
 
     def window(t, py, px):
-        return t[:, :, max(py + lo, 0):min(py + lo + size, s), max(px + lo, 0):min(px + lo + size, s)]
+        return t[
+            :, :, max(py + lo, 0) : min(py + lo + size, s), max(px + lo, 0) : min(px + lo + size, s)
+        ]
 
     mean = torch.zeros_like(x)
     if contrast:
@@ -304,12 +321,20 @@ def test_spatial_norms(layer_type, size):
 
 
 NEURON_REFS = {
-    "relu": lambda x: x.clamp(min=0), "brelu[2]": lambda x: x.clamp(0, 2),
-    "softrelu": lambda x: torch.tensor([v if v > 4 else math.log(1 + math.exp(v)) for v in x.tolist()]),
-    "logistic": lambda x: 1 / (1 + torch.exp(-x)), "tanh[1.7,0.6]": lambda x: 1.7 * torch.tanh(0.6 * x),
-    "abs": lambda x: x.abs(), "square": lambda x: x ** 2, "sqrt": lambda x: x.abs().sqrt(),
-    "linear[3,2.2]": lambda x: 3 * x + 2.2, "drelu[2]": lambda x: x - 2 * torch.tanh(x / 2),
-    "log[5]": lambda x: torch.log(5 + x), "ident": lambda x: x,
+    "relu": lambda x: x.clamp(min=0),
+    "brelu[2]": lambda x: x.clamp(0, 2),
+    "softrelu": lambda x: torch.tensor(
+        [v if v > 4 else math.log(1 + math.exp(v)) for v in x.tolist()]
+    ),
+    "logistic": lambda x: 1 / (1 + torch.exp(-x)),
+    "tanh[1.7,0.6]": lambda x: 1.7 * torch.tanh(0.6 * x),
+    "abs": lambda x: x.abs(),
+    "square": lambda x: x**2,
+    "sqrt": lambda x: x.abs().sqrt(),
+    "linear[3,2.2]": lambda x: 3 * x + 2.2,
+    "drelu[2]": lambda x: x - 2 * torch.tanh(x / 2),
+    "log[5]": lambda x: torch.log(5 + x),
+    "ident": lambda x: x,
 }
 
 
@@ -355,7 +380,9 @@ def test_dropout_deterministic_paths(layer_type, keys, train, expect):
     close(built.op([x], []), x if expect == "x" else 0.8 * x)
 
 
-@pytest.mark.parametrize("layer_type,inverted", [("dropout", True), ("dropout2", False), ("hs", False)])
+@pytest.mark.parametrize(
+    "layer_type,inverted", [("dropout", True), ("dropout2", False), ("hs", False)]
+)
 def test_dropout_training_masks(layer_type, inverted):
     built, _ = make(layer_type, [(4000, 1, 1)], keep=0.75)
     built.op.train(True)
@@ -396,8 +423,12 @@ def test_resize_bilinear():
         for j, sx in enumerate(pos):
             y0, x0 = int(sy), int(sx)
             fy, fx = sy - y0, sx - x0
-            ref[0, 0, i, j] = ((1 - fy) * (1 - fx) * x[0, 0, y0, x0] + (1 - fy) * fx * x[0, 0, y0, x0 + 1]
-                               + fy * (1 - fx) * x[0, 0, y0 + 1, x0] + fy * fx * x[0, 0, y0 + 1, x0 + 1])
+            ref[0, 0, i, j] = (
+                (1 - fy) * (1 - fx) * x[0, 0, y0, x0]
+                + (1 - fy) * fx * x[0, 0, y0, x0 + 1]
+                + fy * (1 - fx) * x[0, 0, y0 + 1, x0]
+                + fy * fx * x[0, 0, y0 + 1, x0 + 1]
+            )
     close(built.op([x], []), ref)
 
 
@@ -416,7 +447,11 @@ def test_rgb2yuv_and_rgb2lab():
     y = built.op([x], [])
     for n in range(2):
         rr, gg, bb = x[n, :, 1, 0].tolist()
-        X, Y, Z = .49 * rr + .31 * gg + .2 * bb, .17697 * rr + .8124 * gg + .01063 * bb, .01 * gg + .99 * bb
+        X, Y, Z = (
+            0.49 * rr + 0.31 * gg + 0.2 * bb,
+            0.17697 * rr + 0.8124 * gg + 0.01063 * bb,
+            0.01 * gg + 0.99 * bb,
+        )
         want = [116 * f(Y) - 16 - 50, 500 * (f(X) - f(Y)), 200 * (f(Y) - f(Z))]
         close(y[n, :, 1, 0], torch.tensor(want))
 
@@ -470,17 +505,44 @@ def test_one_tie_rule_for_every_top_k():
     built, _ = make("cost.logreg", [(1, 1, 1), (4, 1, 1)], topk=2)
     built.op.from_scores = True
     e = built.op.errors(labels, flat)
-    assert e["top1_err"].item() == pytest.approx(0.75) and e["topk_err"].item() == pytest.approx(0.5)
+    assert e["top1_err"].item() == pytest.approx(0.75) and e["topk_err"].item() == pytest.approx(
+        0.5
+    )
 
 
 # --- float64 gradchecks ----------------------------------------------------------------------
 
 GRAD_CASES = [
-    ("conv", [(4, 8, 8), (2, 6, 6)], dict(channels=(4, 2), filters=(2, 4), filter_size=(3, 3),
-                                         stride=(2, 2), padding=(0, 1), groups=(2, 1))),
-    ("conv", [(4, 5, 5)], dict(channels=(4,), filters=(2,), filter_size=(3,), groups=(2,),
-                               rand_sparse=(True,), filter_channels=(3,), shared_biases=False)),
-    ("local", [(2, 5, 5)], dict(channels=(2,), filters=(2,), filter_size=(3,), stride=(2,), padding=(1,))),
+    (
+        "conv",
+        [(4, 8, 8), (2, 6, 6)],
+        dict(
+            channels=(4, 2),
+            filters=(2, 4),
+            filter_size=(3, 3),
+            stride=(2, 2),
+            padding=(0, 1),
+            groups=(2, 1),
+        ),
+    ),
+    (
+        "conv",
+        [(4, 5, 5)],
+        dict(
+            channels=(4,),
+            filters=(2,),
+            filter_size=(3,),
+            groups=(2,),
+            rand_sparse=(True,),
+            filter_channels=(3,),
+            shared_biases=False,
+        ),
+    ),
+    (
+        "local",
+        [(2, 5, 5)],
+        dict(channels=(2,), filters=(2,), filter_size=(3,), stride=(2,), padding=(1,)),
+    ),
     ("fc", [(2, 2, 2), (3, 1, 1)], dict(outputs=3, init_w=(0.1, 0.1))),
     ("sfc", [(6, 1, 1)], dict(parts=2, outputs=2)),
     ("pool", [(2, 7, 7)], dict(pool="avg", channels=2, size_x=3, stride=2, start=-1)),
@@ -488,7 +550,11 @@ GRAD_CASES = [
     ("pool", [(2, 7, 7)], dict(pool="maxabs", channels=2, size_x=3, stride=3)),
     ("cmpool", [(5, 2, 2)], dict(channels=5, size=2, stride=2)),
     ("cmrnorm", [(6, 2, 2)], dict(channels=6, size=3, scale=1.0, pow=0.75, min_div=2.0)),
-    ("cmrnorm", [(6, 2, 2)], dict(channels=6, size=4, scale=1.0, pow=0.75, min_div=2.0, blocked=True)),
+    (
+        "cmrnorm",
+        [(6, 2, 2)],
+        dict(channels=6, size=4, scale=1.0, pow=0.75, min_div=2.0, blocked=True),
+    ),
     ("rnorm", [(2, 4, 4)], dict(channels=2, size=3, scale=1.0, pow=0.75, min_div=2.0)),
     ("cnorm", [(2, 4, 4)], dict(channels=2, size=3, scale=1.0, pow=0.75, min_div=2.0)),
     ("eltsum", [(3, 1, 1)] * 2, dict(coeffs=(0.5, 2.0))),
@@ -505,14 +571,18 @@ GRAD_CASES = [
                          ids=[f"{c[0]}-{i}" for i, c in enumerate(GRAD_CASES)])
 def test_gradcheck(layer_type, shapes, keys):
     built, _ = make(layer_type, shapes, **keys)
-    xs = [rand(1, *s, dtype=torch.float64, seed=i + 5).requires_grad_() for i, s in enumerate(shapes)]
+    xs = [
+        rand(1, *s, dtype=torch.float64, seed=i + 5).requires_grad_() for i, s in enumerate(shapes)
+    ]
     if layer_type == "rgb2lab":
         xs = [(x.detach().abs() + 0.1).requires_grad_() for x in xs]
     ws = tensors_for(built, torch.float64)
     n = len(xs)
 
     def f(*args):
-        return built.op(list(args[:n]), list(args[n:]) + [w for w in ws if not w.is_floating_point()])
+        return built.op(
+            list(args[:n]), list(args[n:]) + [w for w in ws if not w.is_floating_point()]
+        )
 
     floats = [w for w in ws if w.is_floating_point()]
     assert torch.autograd.gradcheck(f, (*xs, *floats), eps=1e-6, atol=1e-5)

@@ -58,7 +58,10 @@ def test_alexnet_folded_equals_split(request, net, weights):
     assert n_params(folded) == n_params(split) == ALEXNET_PARAMS
     assert list(folded.state_dict()) == list(split.state_dict())
     assert weights <= set(folded.state_dict())
-    assert all(torch.equal(a, b) for a, b in zip(folded.state_dict().values(), split.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(folded.state_dict().values(), split.state_dict().values(), strict=True)
+    )
     assert grouped_convs(folded) and not grouped_convs(split)
     assert len(folded.steps) < len(split.steps)
     folded, split = folded.double(), split.double()
@@ -87,7 +90,10 @@ def test_single_device_forms(tiny):
     a = compile_net(tiny, devices="cpu", seed=1)
     b = compile_net(tiny, devices=("cpu",), seed=1)
     c = compile_net(tiny, devices="cpu", seed=2)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True)
+    )
     assert not torch.equal(a.state_dict()["conv1.weight"], c.state_dict()["conv1.weight"])
 
 
@@ -156,7 +162,9 @@ def test_rand_sparse_subsets_are_kept(compat):
     sd = compile_net(checked, devices="cpu", seed=4).state_dict()
     perm = sd["local32.perm"]
     assert perm.dtype == torch.int64 and sorted(perm.tolist()) == list(range(16))
-    assert torch.equal(perm, compile_net(checked, devices="cpu", seed=4).state_dict()["local32.perm"])
+    assert torch.equal(
+        perm, compile_net(checked, devices="cpu", seed=4).state_dict()["local32.perm"]
+    )
 
 
 def test_check_grads_gc(compat):

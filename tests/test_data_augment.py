@@ -7,8 +7,8 @@ import torch
 
 from netdef.data import augment
 
-S, I = 12, 8
-PLAIN = dict(image_size=S, inner_size=I, color_noise=0.1, eigval=np.ones(3), eigvec=np.eye(3))
+S, INNER = 12, 8
+PLAIN = dict(image_size=S, inner_size=INNER, color_noise=0.1, eigval=np.ones(3), eigvec=np.eye(3))
 
 
 def test_crop_and_mirror_select_exact_pixels():
@@ -16,9 +16,9 @@ def test_crop_and_mirror_select_exact_pixels():
     imgs = torch.from_numpy(rng.integers(0, 256, (4, 3, S, S), dtype=np.uint8))
     oy, ox = torch.tensor([0, 4, 2, 1]), torch.tensor([4, 0, 3, 2])
     flip = torch.tensor([False, True, True, False])
-    out = augment.crop_flip(imgs, oy, ox, flip, I)
+    out = augment.crop_flip(imgs, oy, ox, flip, INNER)
     for n in range(4):
-        want = imgs[n, :, oy[n]:oy[n] + I, ox[n]:ox[n] + I].numpy()
+        want = imgs[n, :, oy[n]:oy[n] + INNER, ox[n]:ox[n] + INNER].numpy()
         if flip[n]:
             want = want[:, :, ::-1]
         assert np.array_equal(out[n].numpy(), want)
@@ -28,29 +28,29 @@ def test_gather_path_equals_loop_path():
     rng = np.random.default_rng(1)
     imgs = torch.from_numpy(rng.integers(0, 256, (16, 3, S, S), dtype=np.uint8))
     p = augment.train_params(3, 1, np.arange(16), **PLAIN)
-    a = augment.crop_flip(imgs, p.oy, p.ox, p.flip, I)
-    b = augment.crop_flip_gather(imgs, p.oy, p.ox, p.flip, I)
+    a = augment.crop_flip(imgs, p.oy, p.ox, p.flip, INNER)
+    b = augment.crop_flip_gather(imgs, p.oy, p.ox, p.flip, INNER)
     assert torch.equal(a, b)
 
 
 def test_center_crop_and_ten_views():
     rng = np.random.default_rng(2)
     imgs = torch.from_numpy(rng.integers(0, 256, (2, 3, S, S), dtype=np.uint8))
-    b, far = (S - I) // 2, S - I
-    assert torch.equal(augment.center_crop(imgs, I), imgs[:, :, b:b + I, b:b + I])
-    views = augment.ten_views(imgs, I)
-    assert views.shape == (2, 10, 3, I, I)
+    b, far = (S - INNER) // 2, S - INNER
+    assert torch.equal(augment.center_crop(imgs, INNER), imgs[:, :, b:b + INNER, b:b + INNER])
+    views = augment.ten_views(imgs, INNER)
+    assert views.shape == (2, 10, 3, INNER, INNER)
     starts = [(0, 0), (0, far), (far, 0), (far, far), (b, b)]
     for k, (y, x) in enumerate(starts):
-        patch = imgs[:, :, y:y + I, x:x + I]
+        patch = imgs[:, :, y:y + INNER, x:x + INNER]
         assert torch.equal(views[:, k], patch)
         assert torch.equal(views[:, k + 5], patch.flip(-1))
 
 
 def test_mean_crop_is_centre_of_mean_image():
     mean = np.arange(3 * S * S, dtype=np.float32).reshape(3, S, S)
-    b = (S - I) // 2
-    assert np.array_equal(augment.mean_crop(mean, I).numpy(), mean[:, b:b + I, b:b + I])
+    b = (S - INNER) // 2
+    assert np.array_equal(augment.mean_crop(mean, INNER).numpy(), mean[:, b:b + INNER, b:b + INNER])
 
 
 def test_params_depend_only_on_seed_epoch_index():
@@ -63,8 +63,8 @@ def test_params_depend_only_on_seed_epoch_index():
 
 def test_offsets_and_flips_are_uniform():
     p = augment.train_params(0, 0, np.arange(20000), **PLAIN)
-    counts = np.bincount(p.oy.numpy(), minlength=S - I + 1)
-    assert counts.min() > 0.8 * 20000 / (S - I + 1)
+    counts = np.bincount(p.oy.numpy(), minlength=S - INNER + 1)
+    assert counts.min() > 0.8 * 20000 / (S - INNER + 1)
     assert abs(p.flip.float().mean().item() - 0.5) < 0.02
 
 
@@ -72,7 +72,7 @@ def test_lighting_has_the_formula_statistics():
     """shift = 255 Σ αᵢλᵢpᵢ with αᵢ ~ N(0, σ): mean 0, covariance 255² P diag(σ²λ²) Pᵀ."""
     q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))
     eigval, sigma, n = np.array([0.05, 0.01, 0.002]), 0.1, 200000
-    p = augment.train_params(1, 0, np.arange(n), image_size=S, inner_size=I,
+    p = augment.train_params(1, 0, np.arange(n), image_size=S, inner_size=INNER,
                              color_noise=sigma, eigval=eigval, eigvec=q)
     shift = p.shift.double().numpy()
     want = 255.0 ** 2 * q @ np.diag((sigma * eigval) ** 2) @ q.T
@@ -84,11 +84,11 @@ def test_lighting_has_the_formula_statistics():
 
 
 def test_normalize_adds_shift_to_every_pixel():
-    crops = torch.full((2, 3, I, I), 100, dtype=torch.uint8)
-    mean_c = torch.full((3, I, I), 40.0)
+    crops = torch.full((2, 3, INNER, INNER), 100, dtype=torch.uint8)
+    mean_c = torch.full((3, INNER, INNER), 40.0)
     shift = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 0.0, 0.5]])
     out = augment.normalize(crops, mean_c, shift)
-    assert torch.equal(out[1, 2], torch.full((I, I), 60.5))
+    assert torch.equal(out[1, 2], torch.full((INNER, INNER), 60.5))
     assert out.dtype == torch.float32
 
 

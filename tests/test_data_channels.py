@@ -71,10 +71,10 @@ def test_loader_batches_have_the_data_channels_and_no_colour_noise(tmp_path):
     with_noise = [x for x, _ in train_loader(ds, 8, 12, color_noise=0.5, seed=1, workers=0)]
     without = [x for x, _ in train_loader(ds, 8, 12, color_noise=0.0, seed=1, workers=0)]
     assert with_noise[0].shape == (8, 1, 12, 12)
-    assert all(torch.equal(a, b) for a, b in zip(with_noise, without))
+    assert all(torch.equal(a, b) for a, b in zip(with_noise, without, strict=True))
     device_path = [x for x, _ in train_loader(ds, 8, 12, color_noise=0.5, seed=1, workers=0,
                                               on_device=True)]
-    assert all(torch.equal(a, b) for a, b in zip(with_noise, device_path))
+    assert all(torch.equal(a, b) for a, b in zip(with_noise, device_path, strict=True))
     x, _ = next(iter(val_loader(ds, 4, 12, crops=10, workers=0)))
     assert x.shape == (4, 10, 1, 12, 12)
 

@@ -5,11 +5,10 @@ import os
 import numpy as np
 import pytest
 from PIL import Image
-
-from netdef.data import (FilesIgnored, ImagesSkipped, list_folder, open_dataset,
-                         pack_dataset)
-from netdef.errors import NetdefError
 from test_data_pack import write_folder
+
+from netdef.data import FilesIgnored, ImagesSkipped, list_folder, open_dataset, pack_dataset
+from netdef.errors import NetdefError
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from netdef.data import PackedData, open_dataset, pack_dataset
+from netdef.data import open_dataset, pack_dataset
 from netdef.data.idx import find_idx, read_idx
 from netdef.errors import NetdefError
 
@@ -228,6 +228,7 @@ def test_train_on_idx_then_eval_the_test_split(tmp_path):
     from click.testing import CliRunner
 
     from netdef.cli import cli
+
     from trainnets import TINY_PARAMS, tiny_net
 
     write_idx(tmp_path / "m", train=80, test=12, side=12)

@@ -11,13 +11,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from test_data_pack import write_folder
 
-from netdef.data import (CacheRebuilt, DataNote, PackDone, PackProgress, PackStarted, list_folder,
-                         open_dataset, pack_dataset)
+from netdef.data import (
+    CacheRebuilt,
+    DataNote,
+    PackDone,
+    PackProgress,
+    PackStarted,
+    list_folder,
+    open_dataset,
+    pack_dataset,
+)
 from netdef.errors import NetdefError
 
 from conftest import cli_failed
-from test_data_pack import write_folder
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +64,12 @@ def test_split_folders_with_a_test_split(tmp_path):
         for i in range(3):
             Image.new("RGB", (16, 16), (i, 9, 9)).save(tmp_path / "src" / "test" / c / f"{i}.png")
     ds = pack_dataset(str(tmp_path / "src"), str(tmp_path / "pack"), image_size=16, workers=1)
-    assert (ds.num_train, ds.num_val, ds.num_test, ds.splits) == (12, 4, 6, ("train", "val", "test"))
+    assert (ds.num_train, ds.num_val, ds.num_test, ds.splits) == (
+        12,
+        4,
+        6,
+        ("train", "val", "test"),
+    )
     assert ds.labels("test").tolist() == [0, 0, 0, 1, 1, 1]
     (tmp_path / "src" / "test" / "zebra").mkdir()
     with pytest.raises(NetdefError, match="test/zebra: class folder 'zebra' is not in"):

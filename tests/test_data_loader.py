@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from netdef.data import open_dataset, pack_dataset, train_loader, val_loader
-from netdef.data import augment
 from test_data_pack import write_folder
+
+from netdef.data import augment, open_dataset, pack_dataset, train_loader, val_loader
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +31,9 @@ def test_same_seed_epoch_same_batches(ds):
     a = batches(train_loader(ds, 8, 16, seed=3, epoch=1, workers=0))
     b = batches(train_loader(ds, 8, 16, seed=3, epoch=1, workers=2))
     assert len(a) == 3 == len(train_loader(ds, 8, 16))
-    assert all(torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b))
+    assert all(
+        torch.equal(x1, x2) and torch.equal(y1, y2) for (x1, y1), (x2, y2) in zip(a, b, strict=True)
+    )
     c = batches(train_loader(ds, 8, 16, seed=3, epoch=2, workers=0))
     assert not torch.equal(a[0][0], c[0][0])
     assert a[0][0].shape == (8, 3, 16, 16) and a[0][0].dtype == torch.float32
@@ -60,7 +61,7 @@ def test_ranks_split_each_global_batch(ds):
     single = batches(train_loader(ds, 8, 16, seed=2, workers=0))
     r0 = batches(train_loader(ds, 8, 16, seed=2, rank=0, world=2, workers=0))
     r1 = batches(train_loader(ds, 8, 16, seed=2, rank=1, world=2, workers=0))
-    for (x, y), (x0, y0), (x1, y1) in zip(single, r0, r1):
+    for (x, y), (x0, y0), (x1, y1) in zip(single, r0, r1, strict=True):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
 
 
@@ -146,9 +147,9 @@ def test_device_path_run_on_the_cpu_equals_the_worker_path(ds, workers):
     plain, device = both(lambda on: train_loader(ds, 8, 16, color_noise=0.1, seed=2, epoch=1,
                                                  workers=workers, on_device=on))
     assert len(plain) == len(device) == 3
-    for (x1, y1), (x2, y2) in zip(plain, device):
+    for (x1, y1), (x2, y2) in zip(plain, device, strict=True):
         assert torch.equal(x1, x2) and torch.equal(y1, y2)
     for crops in (1, 10):
-        plain, device = both(lambda on: val_loader(ds, 4, 16, crops=crops, workers=workers,
-                                                   on_device=on))
-        assert all(torch.equal(a[0], b[0]) for a, b in zip(plain, device))
+        plain, device = both(lambda on, crops=crops: val_loader(ds, 4, 16, crops=crops,
+                                                                 workers=workers, on_device=on))
+        assert all(torch.equal(a[0], b[0]) for a, b in zip(plain, device, strict=True))

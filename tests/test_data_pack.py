@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from netdef.data import (CacheInvalid, CacheRebuilt, PackedData, PackStarted, open_dataset,
-                         pack_dataset)
+from netdef.data import (
+    CacheInvalid,
+    CacheRebuilt,
+    PackedData,
+    PackStarted,
+    open_dataset,
+    pack_dataset,
+)
 from netdef.data.decode import load_image
 
 
@@ -146,7 +152,8 @@ def test_damaged_cache_is_detected_and_rebuilt(tmp_path, damage):
         with pytest.raises(CacheInvalid):
             PackedData(dst)
     events = []
-    on = lambda e: events.append(type(e))
+    def on(e):
+        return events.append(type(e))
     ds = open_dataset(dst, on_event=on) if damage != "drop_meta" else pack_dataset(
         str(tmp_path / "src"), dst, image_size=16, workers=1, on_event=on)
     assert PackStarted in events and CacheRebuilt in events

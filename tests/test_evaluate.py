@@ -12,10 +12,17 @@ import torch
 
 import netdef
 from netdef.errors import NetdefError
-from netdef.evaluate import (Totals, average_views, evaluate, features, open_eval_data, predict,
-                             probabilities, topk_credit, topk_names)
-
-
+from netdef.evaluate import (
+    Totals,
+    average_views,
+    evaluate,
+    features,
+    open_eval_data,
+    predict,
+    probabilities,
+    topk_credit,
+    topk_names,
+)
 
 pytestmark = pytest.mark.usefixtures("eval_cache")
 

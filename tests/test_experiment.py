@@ -1,4 +1,5 @@
-"""The experiment file (docs/language-guide.md "The experiment file"): INI and YAML, unknown keys, overrides, positions."""
+"""The experiment file (docs/language-guide.md "The experiment file"): INI and YAML, unknown
+keys, overrides, positions."""
 
 import pytest
 

@@ -9,7 +9,8 @@ CODE = """
 import sys
 import netdef, netdef.syntax, netdef.schedules, netdef.schema, netdef.check
 import netdef.cli
-net = netdef.load('layers/alexnet-2gpu.cfg') if __import__('os').path.exists('layers/alexnet-2gpu.cfg') else None
+alexnet = 'layers/alexnet-2gpu.cfg'
+net = netdef.load(alexnet) if __import__('os').path.exists(alexnet) else None
 bad = [m for m in ('torch', 'numpy') if m in sys.modules]
 print(','.join(bad))
 """

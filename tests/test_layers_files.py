@@ -144,4 +144,6 @@ def test_examples_load(name, size):
 def test_examples_load_with_relative_path(monkeypatch):
     monkeypatch.chdir(EXAMPLES.parent)
     net = load("examples/quickstart.cfg")
-    assert net.input_size == 56 and net.params == load(LAYERS / "quickstart.cfg", input_size=56).params
+    assert (
+        net.input_size == 56 and net.params == load(LAYERS / "quickstart.cfg", input_size=56).params
+    )

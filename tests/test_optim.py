@@ -156,7 +156,9 @@ def test_shared_weights_update_once(tmp_path):
     ).replace("inputs=pool1,fc1\n", "inputs=pool1,fc1c\n")
     path.write_text(body)
     params = path.with_name("shared-params.cfg")
-    extra = "".join(f"\n[{n}]\nepsW=0.1\nepsB=0.1\nmomW=0.5\nmomB=0.9\nwc=0\n" for n in ("fc1b", "fc1c"))
+    extra = "".join(
+        f"\n[{n}]\nepsW=0.1\nepsB=0.1\nmomW=0.5\nmomB=0.9\nwc=0\n" for n in ("fc1b", "fc1c")
+    )
     params.write_text(params.read_text() + extra)
     checked = netdef.load(path, input_size=16)
     net = netdef.compile_net(checked, "cpu")

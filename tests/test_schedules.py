@@ -1,7 +1,6 @@
 """Tests for netdef.schedules' epsW/epsB grammar: values, the written syntax, errors, round
 trips (the A12 schedW/schedB grammar: tests/test_schedules_a12.py)."""
 
-import math
 
 import pytest
 from hypothesis import given, settings
@@ -10,8 +9,18 @@ from pydantic import ValidationError
 
 from netdef.errors import NetdefError, Span
 from netdef.schedules import (
-    Const, Cosine, Dexp, Exp, Linear, Plateau, Warmup, format_schedule, lr_at,
-    parse_schedule, plateau_drops, schedule_base,
+    Const,
+    Cosine,
+    Dexp,
+    Exp,
+    Linear,
+    Plateau,
+    Warmup,
+    format_schedule,
+    lr_at,
+    parse_schedule,
+    plateau_drops,
+    schedule_base,
 )
 
 DEXP = "dexp[base=0.01;tgtFactor=250;numSteps=4]"

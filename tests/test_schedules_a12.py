@@ -6,8 +6,18 @@ import math
 import pytest
 
 from netdef.errors import NetdefError
-from netdef.schedules import (A12Default, A12Dexp, A12Exp, A12Jdexp, A12Linear, format_a12,
-                              format_schedule, lr_at, parse_a12, schedule_base)
+from netdef.schedules import (
+    A12Default,
+    A12Dexp,
+    A12Exp,
+    A12Jdexp,
+    A12Linear,
+    format_a12,
+    format_schedule,
+    lr_at,
+    parse_a12,
+    schedule_base,
+)
 
 
 @pytest.mark.parametrize("text, want", [

@@ -56,23 +56,46 @@ def test_no_params_checks_the_definition_alone():
     assert spec(params=None).params_mode == "none"
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("filterSize=5\npadding=2", "filterSize=5x\npadding=2",
-     "layer 'conv1': 'filterSize' must be an integer (got '5x')"),
-    ("filterSize=5\npadding=2", "filterSize=0\npadding=2",
-     "layer 'conv1': 'filterSize' must be > 0 (got '0')"),
-    ("filterSize=5\npadding=2", "filterSiz=5\npadding=2",
-     "layer 'conv1': unknown key 'filterSiz'; did you mean 'filterSize'?"),
-    ("outputs=10", "outputs=10\nsizeX=3", "layer 'fc': 'sizeX' does not apply to an fc layer (it is a key of pool, crop layers)"),
-    ("type=softmax", "type=sofmax", "unknown type 'sofmax'; did you mean 'softmax'?"),
-    ("type=softmax", "type=treefc", "type 'treefc' is not supported by netdef"),
-    ("neuron=tanh[1.7,0.66]", "neuron=tanh[1.7]", "neuron 'tanh' takes 2 parameter(s)"),
-    ("neuron=tanh[1.7,0.66]", "neuron=relux",
-     "unknown neuron 'relux'; did you mean 'relu'? (expected one of ident, relu"),
-    ("neuron=tanh[1.7,0.66]", "neuron=rleu", "unknown neuron 'rleu'; did you mean 'relu'?"),
-    ("filterSize=3,5", "filterSize=3,5,7", "'filterSize' has 3 values but the layer has 2 inputs"),
-    ("[conv2]", "[conv1]", "layer 'conv1' is defined twice (lines 8 and 18)"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "filterSize=5\npadding=2",
+            "filterSize=5x\npadding=2",
+            "layer 'conv1': 'filterSize' must be an integer (got '5x')",
+        ),
+        (
+            "filterSize=5\npadding=2",
+            "filterSize=0\npadding=2",
+            "layer 'conv1': 'filterSize' must be > 0 (got '0')",
+        ),
+        (
+            "filterSize=5\npadding=2",
+            "filterSiz=5\npadding=2",
+            "layer 'conv1': unknown key 'filterSiz'; did you mean 'filterSize'?",
+        ),
+        (
+            "outputs=10",
+            "outputs=10\nsizeX=3",
+            "layer 'fc': 'sizeX' does not apply to an fc layer (it is a key of pool, crop layers)",
+        ),
+        ("type=softmax", "type=sofmax", "unknown type 'sofmax'; did you mean 'softmax'?"),
+        ("type=softmax", "type=treefc", "type 'treefc' is not supported by netdef"),
+        ("neuron=tanh[1.7,0.66]", "neuron=tanh[1.7]", "neuron 'tanh' takes 2 parameter(s)"),
+        (
+            "neuron=tanh[1.7,0.66]",
+            "neuron=relux",
+            "unknown neuron 'relux'; did you mean 'relu'? (expected one of ident, relu",
+        ),
+        ("neuron=tanh[1.7,0.66]", "neuron=rleu", "unknown neuron 'rleu'; did you mean 'relu'?"),
+        (
+            "filterSize=3,5",
+            "filterSize=3,5,7",
+            "'filterSize' has 3 values but the layer has 2 inputs",
+        ),
+        ("[conv2]", "[conv1]", "layer 'conv1' is defined twice (lines 8 and 18)"),
+    ],
+)
 def test_bad_definitions_give_located_messages(old, new, message):
     with pytest.raises(NetdefError) as exc:
         spec(NET.replace(old, new, 1))
@@ -147,11 +170,18 @@ def test_repeated_keys_warn_and_strict_makes_them_errors():
         build_spec(parse(net, "net.cfg"), parse(PARAMS, "p.cfg"), strict=True)
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("filterSize=5\npadding=2", "filterSize=5.0\npadding=2", "'filterSize' must be an integer (got '5.0')"),
-    ("dataIdx=1", "dataIdx=1.0", "'dataIdx' must be an integer (got '1.0')"),
-    ("outputs=10", "outputs=1e1", "'outputs' must be an integer (got '1e1')"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        (
+            "filterSize=5\npadding=2",
+            "filterSize=5.0\npadding=2",
+            "'filterSize' must be an integer (got '5.0')",
+        ),
+        ("dataIdx=1", "dataIdx=1.0", "'dataIdx' must be an integer (got '1.0')"),
+        ("outputs=10", "outputs=1e1", "'outputs' must be an integer (got '1e1')"),
+    ],
+)
 def test_integers_are_plain_everywhere(old, new, message):
     with pytest.raises(NetdefError, match=message.replace("(", r"\(").replace(")", r"\)")):
         spec(NET.replace(old, new, 1))

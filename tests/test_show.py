@@ -6,17 +6,22 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import netdef
 from netdef.errors import NetdefError
 from netdef.evaluate import open_eval_data
 from netdef.schedules import lr_at, parse_schedule
-from netdef.show import (FilterBlock, filter_image, read_metrics, render_cost, render_filters,
-                         render_lr, render_preds)
+from netdef.show import (
+    FilterBlock,
+    filter_image,
+    read_metrics,
+    render_cost,
+    render_filters,
+    render_lr,
+    render_preds,
+)
 from netdef.show import filters as F
 from netdef.show.lr import assumed_errors
 
 from evalnets import write_experiment
-
 
 pytestmark = pytest.mark.usefixtures("eval_cache")
 

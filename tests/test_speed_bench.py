@@ -37,7 +37,9 @@ def test_bench_table_and_bf16():
     r = CliRunner().invoke(cli, ARGS + ["--precision", "bf16"], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "rnorm1" in r.output and "images/s" in r.output and "bf16" in r.output
-    assert "% of the fp32 matrix-multiply rate" in r.output and "measured: fp32 torch.mm" in r.output
+    assert (
+        "% of the fp32 matrix-multiply rate" in r.output and "measured: fp32 torch.mm" in r.output
+    )
 
 
 def test_bench_fp16_on_cpu_exits_1():
@@ -115,7 +117,9 @@ def test_kept_memory_reuses_freed_pages(numpy_huge_pages):
 def test_kept_memory_opt_outs():
     assert not wants_kept_memory({"NETDEF_KEEP_FREED": "0"})
     assert not keep_freed_memory({"NETDEF_KEEP_FREED": "0"})
-    assert not wants_kept_memory({"MALLOC_TRIM_THRESHOLD_": "1000"})  # the user's glibc setting wins
+    assert not wants_kept_memory(
+        {"MALLOC_TRIM_THRESHOLD_": "1000"}
+    )  # the user's glibc setting wins
     assert not wants_kept_memory({"MALLOC_MMAP_MAX_": "8"})
 
 

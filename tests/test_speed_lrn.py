@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_compiler_layers import ref_cmrnorm  # cuda-convnet's kFCNorm, channel by channel
 
 from netdef.compiler.lrn import block_sum, cross_map_norm, window_sum
-
-from test_compiler_layers import ref_cmrnorm  # cuda-convnet's kFCNorm, channel by channel
 
 SIZES = [2, 3, 4, 5, 7, 9]
 
@@ -46,7 +45,9 @@ def test_blocked_equals_loop(size, channels):
 @pytest.mark.parametrize("size", [3, 4])
 def test_gradcheck(size, blocked):
     x = torch.randn(2, 7, 2, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda t: cross_map_norm(t, size, 2.0, 0.75, 1.5, blocked), (x,))
+    assert torch.autograd.gradcheck(
+        lambda t: cross_map_norm(t, size, 2.0, 0.75, 1.5, blocked), (x,)
+    )
 
 
 def test_window_and_block_sums():

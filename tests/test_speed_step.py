@@ -1,5 +1,5 @@
-"""netdef.train.step.make_train_step: fp32 and bf16 train a tiny net equally well; fp16 on CPU is refused;
-compile reports its time once, or falls back eagerly with a message."""
+"""netdef.train.step.make_train_step: fp32 and bf16 train a tiny net equally well; fp16 on CPU
+is refused; compile reports its time once, or falls back eagerly with a message."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from netdef.compiler import compile_net
-from netdef.train.step import CompileFailed, Compiled, make_train_step
 from netdef.errors import NetdefError
+from netdef.train.step import Compiled, CompileFailed, make_train_step
 
 from conftest import load_valid
 

@@ -11,8 +11,13 @@ import sys
 import pytest
 
 from netdef.cli import threads
-from netdef.cli.threads import (compute_threads, plan_threads, ranks_on_node, users_thread_count,
-                                wait_settings)
+from netdef.cli.threads import (
+    compute_threads,
+    plan_threads,
+    ranks_on_node,
+    users_thread_count,
+    wait_settings,
+)
 
 from conftest import ROOT
 

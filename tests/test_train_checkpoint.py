@@ -9,10 +9,10 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from netdef.cli import cli
-from netdef.errors import NetdefError
 from netdef import checkpoint as ck
 from netdef.checkpoint import Checkpoint
+from netdef.cli import cli
+from netdef.errors import NetdefError
 from netdef.train import read_checkpoint, write_checkpoint
 
 from conftest import cli_failed

@@ -99,7 +99,9 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "exp.cfg", "multi",
                                                           "params.cfg", "single"]
     single_dir, multi_dir = tmp_path / "single", tmp_path / "multi"
-    assert sorted(p.name for p in multi_dir.iterdir()) == sorted(p.name for p in single_dir.iterdir())
+    assert sorted(p.name for p in multi_dir.iterdir()) == sorted(
+        p.name for p in single_dir.iterdir()
+    )
     assert multi.stdout.count("done in") == 1  # rank 0 alone prints
 
     a = torch.load(single_dir / "ckpt.pt", weights_only=False)
@@ -112,7 +114,7 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
     assert len(_records(multi_dir, "train")) == len(_records(single_dir, "train"))
     tests_a, tests_b = _records(single_dir, "test"), _records(multi_dir, "test")
     assert len(tests_a) == len(tests_b) == 2
-    for ra, rb in zip(tests_a, tests_b):
+    for ra, rb in zip(tests_a, tests_b, strict=True):
         for key in ("val_nll", "val_top1_err", "val_top5_err"):
             assert rb[key] == pytest.approx(ra[key], rel=1e-5, abs=1e-6), key
 
@@ -168,8 +170,13 @@ def test_sigint_mid_epoch_under_torchrun_resumes_bit_identically(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     clock = {"time", "images_per_s"}
     for kind in ("train", "test"):
-        ra = [{k: v for k, v in r.items() if k not in clock} for r in _records(tmp_path / "whole", kind)]
-        rb = [{k: v for k, v in r.items() if k not in clock} for r in _records(tmp_path / "run", kind)]
+        ra = [
+            {k: v for k, v in r.items() if k not in clock}
+            for r in _records(tmp_path / "whole", kind)
+        ]
+        rb = [
+            {k: v for k, v in r.items() if k not in clock} for r in _records(tmp_path / "run", kind)
+        ]
         assert ra == rb, kind
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from netdef.compiler import compile_net
-from netdef.train.step import make_train_step, to_channels_last, use_channels_last
 from netdef.errors import NetdefError
+from netdef.train.step import make_train_step, to_channels_last, use_channels_last
 
 from conftest import load_valid
 
@@ -25,7 +25,9 @@ def test_auto_is_on_for_the_cpu_and_reduced_precision_on_cuda():
     assert not use_channels_last("auto", "fp32", ["cuda"])
     assert use_channels_last("auto", "fp32", ["cpu"]) and use_channels_last("auto", "bf16", ["cpu"])
     assert not use_channels_last("auto", "bf16", ["cpu", "cuda"])  # a mixed net stays NCHW
-    assert use_channels_last("on", "fp32", ["cpu"]) and not use_channels_last("off", "bf16", ["cuda"])
+    assert use_channels_last("on", "fp32", ["cpu"]) and not use_channels_last(
+        "off", "bf16", ["cuda"]
+    )
     with pytest.raises(NetdefError, match="channels-last must be one of auto, on, off"):
         use_channels_last("nhwc", "fp32", ["cpu"])
 
@@ -53,7 +55,7 @@ def test_nhwc_step_equals_nchw_step(checked):
     conv1 = dict(nhwc.named_parameters())["conv1.weight"]  # (16, 3, 5, 5)
     assert conv1.is_contiguous(memory_format=cl)
     assert not dict(plain.named_parameters())["conv1.weight"].is_contiguous(memory_format=cl)
-    for (name, a), b in zip(plain.named_parameters(), nhwc.parameters()):
+    for (name, a), b in zip(plain.named_parameters(), nhwc.parameters(), strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-6, msg=name)
 
 

@@ -119,8 +119,11 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(tmp_path, runner, env, r
     assert resumed.returncode == 0, out
     assert f"resuming at step {BATCHES}" in out
     _same(tmp_path / "run", reference)
-    steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-             if json.loads(x)["kind"] == "train"]
+    steps = [
+        json.loads(x)["step"]
+        for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+        if json.loads(x)["kind"] == "train"
+    ]
     assert steps == list(range(1, EPOCHS * BATCHES + 1))  # the killed run's extra lines dropped
 
 

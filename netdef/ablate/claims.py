@@ -7,8 +7,8 @@ measured number: the variant minus the base should be positive ("the paper's sig
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..errors import Diagnostic, did_you_mean
 from . import transform as T

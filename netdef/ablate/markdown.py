@@ -107,7 +107,7 @@ def _seed_table(r: VariantReport, setting: Setting) -> list[str]:
     head = ["| seed | base | variant |", "|---|---|---|"]
     return head + [f"| {seed} | {cell(b)} | {cell(v)} |"
                    for seed, b, v in zip(setting.seeds, r.primary.base.values,
-                                         r.primary.variant.values)]
+                                         r.primary.variant.values, strict=True)]
 
 
 def kind_of(r: VariantReport) -> str:

@@ -21,7 +21,7 @@ def render_curves(title: str, sides: dict[str, list[RunResult]], out: Path,
     epoch of each side: the mean over seeds, with the seeds' range shaded."""
     plt = pyplot()
     fig, (ax_train, ax_val) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for colour, (name, runs) in zip(COLOURS, sides.items()):
+    for colour, (name, runs) in zip(COLOURS, sides.items(), strict=False):
         _mean_band(ax_train, [r.train_curve for r in runs], colour, name)
         _mean_band(ax_val, [r.val_curve for r in runs], colour, name, marker="o")
     if threshold is not None:

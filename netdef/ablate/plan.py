@@ -148,7 +148,9 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
     if not any(layer.type == "cost.logreg" for layer in spec.layers.values()):
         raise NetdefError(f"{spec.path}: netdef ablate compares error rates, and the net has "
                           f"no classifier (no cost.logreg layer)")
-    if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
+    if spec.params_mode == "none" and any(
+        layer.type in NEEDS_PARAMS for layer in spec.layers.values()
+    ):
         raise NetdefError(f"{options.experiment}: [train]: the net has no learning parameters: "
                           f"no 'params' key, and no params file beside {spec.path}")
     src = Sources(experiment_path=options.experiment, exp=exp, definition=definition,

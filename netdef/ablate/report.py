@@ -78,7 +78,7 @@ def compare_claims(plan: Plan, results: list[RunResult], steps: int) -> list[Var
                 continue
             runs = _by_seed(results, pv.name, plan.seeds)
 
-            def on(metric: str, expected: int = 1) -> Comparison:
+            def on(metric: str, expected: int = 1, runs=runs) -> Comparison:
                 number = _NUMBERS[metric]
                 return compare([number(r) for r in base], [number(r) for r in runs],
                                expected=expected, limit=steps if metric == STEPS else None)

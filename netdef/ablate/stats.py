@@ -122,7 +122,7 @@ def _welch(b: Summary, v: Summary) -> tuple[float, float]:
 
 
 def _paired(base: list[float], variant: list[float]) -> tuple[float, float]:
-    diffs = [v - b for b, v in zip(base, variant)]
+    diffs = [v - b for b, v in zip(base, variant, strict=True)]
     return statistics.stdev(diffs) / math.sqrt(len(diffs)), float(len(diffs) - 1)
 
 

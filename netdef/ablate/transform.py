@@ -118,13 +118,13 @@ def relu_to_tanh(src: Sources) -> Variant:
 def remove_layers(src: Sources, claim: str, kinds: frozenset[str], what: str) -> Edits:
     """Remove every layer of ``kinds`` and rewire its readers to its own input."""
     spec, edits = src.spec, Edits(src)
-    removed = {n: l for n, l in spec.layers.items() if l.type in kinds}
+    removed = {n: layer for n, layer in spec.layers.items() if layer.type in kinds}
     if not removed:
         raise not_applicable(src, claim, f"the net has no {what} to remove "
                                          f"(no layer of type {' or '.join(sorted(kinds))})")
     problems = [Diagnostic(spec.span(n, "neuron"), f"layer '{n}': claim '{claim}': it applies "
-                           f"neuron={l.neuron}; removing the layer would remove that too")
-                for n, l in removed.items() if l.neuron is not None]
+                           f"neuron={layer.neuron}; removing the layer would remove that too")
+                for n, layer in removed.items() if layer.neuron is not None]
     if problems:
         raise NetdefError(problems)
 
@@ -140,7 +140,8 @@ def remove_layers(src: Sources, claim: str, kinds: frozenset[str], what: str) ->
         edits.set_key(name, "inputs", ",".join(source(i) for i in items))
     for name in removed:
         edits.remove_layer(name)
-        readers = [n for n, l in spec.layers.items() if name in l.inputs and n not in removed]
+        readers = [n for n, other in spec.layers.items()
+                   if name in other.inputs and n not in removed]
         verb = "reads" if len(readers) == 1 else "read"
         edits.changes.append(f"{name} ({spec.layers[name].type}) removed; "
                              f"{', '.join(readers) or 'nothing'} now {verb} {source(name)}")

@@ -47,14 +47,15 @@ def declared_channels(spec) -> int:
     it when it is one netdef's data can have (1: grey, 3: RGB), else 3. cuda-convnet took the
     count from its data provider; without data, the file's own claim is all there is
     (training checks it against the data)."""
-    images = {n for n, l in spec.layers.items() if l.type == "data" and l.data_idx == 0}
+    images = {n for n, layer in spec.layers.items()
+              if layer.type == "data" and layer.data_idx == 0}
     for layer in spec.layers.values():
         counts = getattr(layer, "channels", None)
         if counts is None:
             continue
         inputs = tuple(getattr(layer, "inputs", ()) or ())
         counts = counts if isinstance(counts, tuple) else (counts,) * len(inputs)
-        for src, count in zip(inputs, counts):
+        for src, count in zip(inputs, counts, strict=False):
             if src in images:
                 return int(count) if count in (1, 3) else 3
     return 3

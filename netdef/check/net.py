@@ -16,9 +16,16 @@ from ..errors import Collector, Diagnostic, NetdefError, did_you_mean
 from ..schema import NetSpec
 from ..schema import layers as L
 from ..schema.base import ALIASES
-from ..schema.shapes import InputWeights, Inferred, Shape, layer_kind, numel
-from .rules import (check_costs, check_init_funcs, check_unused, check_weight_sources,
-                    class_count, labels_hint, says_classes)
+from ..schema.shapes import Inferred, InputWeights, Shape, layer_kind, numel
+from .rules import (
+    check_costs,
+    check_init_funcs,
+    check_unused,
+    check_weight_sources,
+    class_count,
+    labels_hint,
+    says_classes,
+)
 
 BYTES_PER_VALUE = 4  # float32 activations
 DEFAULT_INPUT_SIZE = 224

@@ -11,12 +11,20 @@ import click
 
 from .. import __version__
 from ..errors import NetdefError
-from . import bench_cmd as bench, memory, threads
+from . import bench_cmd as bench
+from . import memory, threads
 from .ablate_cmd import ablate_cmd
 from .compile_cmds import check_grads_cmd
 from .data_cmds import prep_cmd
-from .eval_cmds import (eval_cmd, features_cmd, plot_lr_cmd, predict_cmd, show_cost_cmd,
-                        show_filters_cmd, show_preds_cmd)
+from .eval_cmds import (
+    eval_cmd,
+    features_cmd,
+    plot_lr_cmd,
+    predict_cmd,
+    show_cost_cmd,
+    show_filters_cmd,
+    show_preds_cmd,
+)
 from .language import check_cmd, schema_cmd, summary_cmd
 from .render import error_count, print_diagnostics, stderr_console
 from .train_cmd import train_cmd

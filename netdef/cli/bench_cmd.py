@@ -20,12 +20,12 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     """Compile, time per layer (fp32, eager), then time whole steps; a JSON-ready dict."""
     import torch
 
-    from ..schema.shapes import numel
     from ..compiler import compile_net
     from ..compiler.compile import output_layer
     from ..optim import build_optimizer
-    from ..train.step import make_train_step
+    from ..schema.shapes import numel
     from ..speed import measure_peak, step_flops, time_layers, time_steps
+    from ..train.step import make_train_step
 
     net = compile_net(checked, devices=devices.split(","), seed=0).train()
     first = net.steps[0].device
@@ -104,8 +104,13 @@ def _print(result: dict) -> None:
 @click.option("--batch", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--devices", default="cpu", show_default=True,
               help="One device for all layers (cpu, cuda:0) or one per logical device.")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), default="fp32",
-              show_default=True, help="Of the training step (per-layer times are fp32, in the step's layout).")
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "bf16", "fp16"]),
+    default="fp32",
+    show_default=True,
+    help="Of the training step (per-layer times are fp32, in the step's layout).",
+)
 @click.option("--compile", "compiled", is_flag=True, help="torch.compile the training step.")
 @click.option("--channels-last", type=click.Choice(["auto", "on", "off"]), default="auto",
               show_default=True, help="NHWC layout of the training step (auto: on on the "

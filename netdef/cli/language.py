@@ -43,7 +43,9 @@ def _params_line(net: CheckedNet, definition: str) -> str:
 @params_option
 @input_size_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--verbose", "-v", is_flag=True, help="Also list notes (ignored kernel-tuning keys…).")
+@click.option(
+    "--verbose", "-v", is_flag=True, help="Also list notes (ignored kernel-tuning keys…)."
+)
 @click.option("--allow-init-funcs", is_flag=True,
               help="Accept initWFunc/initBFunc/initCFunc (they name Python code to run).")
 def check_cmd(definition: str, params: str | None, input_size: int | None, strict: bool,
@@ -127,7 +129,11 @@ def _layer_table(net: CheckedNet) -> Table:
                       ("MACs/image", "right")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     for i in net.layers.values():
-        dev = "-" if i.device is None else str(i.device) + (f" ×{i.replicas}" if i.replicas > 1 else "")
+        dev = (
+            "-"
+            if i.device is None
+            else str(i.device) + (f" ×{i.replicas}" if i.replicas > 1 else "")
+        )
         table.add_row(i.name, i.type, dev, "×".join(map(str, i.shape)), thousands(i.neurons),
                       thousands(i.params), thousands(i.macs))
     return table

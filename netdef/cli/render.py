@@ -45,7 +45,9 @@ def source_line(d: Diagnostic) -> str | None:
     return lines[d.span.line - 1] if d.span.line <= len(lines) else None
 
 
-def print_diagnostics(console: Console, diagnostics: list[Diagnostic], verbose: bool = False) -> None:
+def print_diagnostics(
+    console: Console, diagnostics: list[Diagnostic], verbose: bool = False
+) -> None:
     """One ``path:line:col: severity: message`` per line, then the source line and a caret."""
     for d in diagnostics:
         if d.severity == "note" and not verbose:
@@ -77,7 +79,9 @@ def duration(seconds: float | None) -> str:
     if seconds is None or math.isnan(seconds) or math.isinf(seconds):
         return "-"
     s = int(round(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    return (
+        f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+    )
 
 
 def thousands(n: int) -> str:

@@ -102,7 +102,7 @@ class Screen:
         self.resume_with = ""  # the command that continues, when not 'netdef train --resume'
 
     # -- plumbing -------------------------------------------------------------------------
-    def __enter__(self) -> "Screen":
+    def __enter__(self) -> Screen:
         self.progress.__enter__()
         return self
 

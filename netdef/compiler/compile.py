@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from ..check import CheckedNet
-from ..schema.shapes import numel
 from ..errors import NetdefError
 from ..schema import SCORED_COSTS
+from ..schema.shapes import numel
 from . import costs, ops, ops_image, ops_norm, ops_pool, ops_simple  # noqa: F401 (they register builders)
 from .fold import Group, group_inputs, merged_layer, plan_groups, weight_plans
 from .graph import ForwardStep, LayerOp
@@ -46,9 +46,11 @@ def resolve_devices(checked: CheckedNet, devices) -> list[torch.device]:
     if len(set(map(str, given))) == 1 and (len(given) <= n or len(given) <= 2):
         given = given[:1] * n
     if len(given) != n:
-        raise NetdefError(f"{checked.spec.path}: the net uses {n} logical device(s) "
-                          f"(gpu=0..{n - 1}); got {len(given)} devices ({', '.join(map(str, given))}); "
-                          f"give one per logical device, or a single device for all")
+        raise NetdefError(
+            f"{checked.spec.path}: the net uses {n} logical device(s) "
+            f"(gpu=0..{n - 1}); got {len(given)} devices ({', '.join(map(str, given))}); "
+            f"give one per logical device, or a single device for all"
+        )
     out = []
     for d in given:
         try:
@@ -58,7 +60,9 @@ def resolve_devices(checked: CheckedNet, devices) -> list[torch.device]:
         if dev.type == "cuda":
             if not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count():
                 raise NetdefError(f"device '{d}' does not exist on this machine")
-            dev = torch.device("cuda", dev.index if dev.index is not None else torch.cuda.current_device())
+            dev = torch.device(
+                "cuda", dev.index if dev.index is not None else torch.cuda.current_device()
+            )
         out.append(dev)
     return out
 
@@ -131,7 +135,9 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
     """Compile a checked net: logical device k runs on ``devices[k]``; towers that share a
     device are folded into grouped ops when ``fold``; weights drawn from ``seed``."""
     if not isinstance(checked, CheckedNet):
-        raise NetdefError(f"compile_net takes a checked net (netdef.load(...)); got {type(checked).__name__}")
+        raise NetdefError(
+            f"compile_net takes a checked net (netdef.load(...)); got {type(checked).__name__}"
+        )
     real = resolve_devices(checked, devices)
     built = {n: builder_for(info.type)(checked.layer(n), info)
              for n, info in checked.layers.items()}
@@ -153,7 +159,7 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
     steps, op_list, where, cost_inputs = [], [], {}, {}
     for g in groups:
         step = _make_step(checked, g, weighted, name_of, real, len(op_list), op_list)
-        for m, sl in zip(step.members, step.slices):
+        for m, sl in zip(step.members, step.slices, strict=True):
             where[m] = (len(steps), sl)
         if step.is_cost and checked.layer(g.members[0]).type == "cost.logreg":
             cost_inputs[g.members[0]] = (step.inputs[0][0], step.inputs[1][0])

@@ -25,6 +25,7 @@ import json
 from dataclasses import dataclass
 
 from ..schema.layers import InitFuncs, WeightParams, field_extra
+
 _NOT_FORWARD = (set(WeightParams.model_fields) | set(InitFuncs.model_fields)
                 | {"name", "inputs", "gpu", "init_w", "init_b", "weight_source", "partial_sum",
                    "sum_width"})
@@ -71,7 +72,9 @@ def _key(kind: str, layer, info, place) -> tuple:
 def _bucket(names: list[str], kind: str, net, place: dict) -> dict[tuple, list[str]]:
     buckets: dict[tuple, list[str]] = {}
     for name in names:
-        buckets.setdefault(_key(kind, net.layer(name), net.layers[name], place[name]), []).append(name)
+        buckets.setdefault(_key(kind, net.layer(name), net.layers[name], place[name]), []).append(
+            name
+        )
     return buckets
 
 

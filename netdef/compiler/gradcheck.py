@@ -11,7 +11,7 @@ from .compile import compile_net
 def _labels(net, batch: int, generator: torch.Generator) -> torch.Tensor:
     """Random class indices below the width of the net's first logreg softmax (or 2)."""
     classes = 2
-    for cost, (_, scores) in net.cost_inputs.items():
+    for _, scores in net.cost_inputs.values():
         classes = net.checked.layers[scores].shape[0]
         break
     return torch.randint(0, classes, (batch,), generator=generator)
@@ -48,6 +48,8 @@ def check_grads(checked: CheckedNet, seed: int = 0, batch: int = 2, entries: int
                 flat[idx] = keep
                 numeric[j] = (up - down) / (2 * step)
             analytic = grad[pick]
-            err = (numeric - analytic).norm() / max((numeric.norm() + analytic.norm()).item(), 1e-12)
+            err = (numeric - analytic).norm() / max(
+                (numeric.norm() + analytic.norm()).item(), 1e-12
+            )
             report.append((name, float(err)))
     return report

@@ -9,12 +9,11 @@ intermediate is dropped as soon as its last consumer has run.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 from torch import nn
 
-WeightPlan = Union[str, tuple]  # a tensor name, or ("cat", dim, [WeightPlan, ...])
+WeightPlan = str | tuple  # a tensor name, or ("cat", dim, [WeightPlan, ...])
 
 
 @dataclass(kw_only=True)

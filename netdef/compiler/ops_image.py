@@ -4,7 +4,6 @@ the view (C, S, S) each input is read as comes from the check stage (``info.view
 
 from __future__ import annotations
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,7 +32,8 @@ def build_crop(layer: L.Crop, info: LayerInfo) -> Built:
 
 
 class HrefOp(nn.Module):
-    """A deterministic horizontal flip of every image, every pass (cuda-convnet2 HorizontalReflectionLayer)."""
+    """A deterministic horizontal flip of every image, every pass (cuda-convnet2
+    HorizontalReflectionLayer)."""
 
     def __init__(self, view):
         super().__init__()
@@ -68,7 +68,9 @@ class BlurOp(nn.Module):
         c, half = x.shape[1], self.size // 2
         g = self.taps.to(x.dtype)
         x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, self.size), padding=(0, half), groups=c)
-        return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, self.size, 1), padding=(half, 0), groups=c)
+        return F.conv2d(
+            x, g.view(1, 1, -1, 1).expand(c, 1, self.size, 1), padding=(half, 0), groups=c
+        )
 
 
 @register("blur")
@@ -95,7 +97,9 @@ def build_nailbed(layer: L.Nailbed, info: LayerInfo) -> Built:
     return Built(NailbedOp(info.views[0], layer.stride, info.shape[1]))
 
 
-def resize_taps(side: int, out: int, scale: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def resize_taps(
+    side: int, out: int, scale: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bilinear source rows for cuda-convnet2's kResizeBilinear: src = clamp(p·scale + c, 0,
     S − 1.01). The host's centre offset c was not in the sources read; we take pixel-centre
     alignment, c = (scale − 1)/2 (what align_corners=False means in torch). Returns

@@ -73,9 +73,13 @@ class SpatialNormOp(nn.Module):
 
 @register("rnorm")
 def build_rnorm(layer: L.RNorm, info: LayerInfo) -> Built:
-    return Built(SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, False))
+    return Built(
+        SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, False)
+    )
 
 
 @register("cnorm")
 def build_cnorm(layer: L.CNorm, info: LayerInfo) -> Built:
-    return Built(SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, True))
+    return Built(
+        SpatialNormOp(info.views[0], layer.size, layer.scale, layer.pow, layer.min_div, True)
+    )

@@ -82,7 +82,7 @@ class EltSumOp(nn.Module):
 
     def forward(self, xs, ws):
         out = self.coeffs[0] * xs[0]
-        for c, x in zip(self.coeffs[1:], xs[1:]):
+        for c, x in zip(self.coeffs[1:], xs[1:], strict=True):
             out = out + c * x.reshape(xs[0].shape)
         return out
 
@@ -122,7 +122,7 @@ class ConcatOp(nn.Module):
         self.shapes = shapes
 
     def forward(self, xs, ws):
-        return torch.cat([x.reshape(-1, *s) for x, s in zip(xs, self.shapes)], dim=1)
+        return torch.cat([x.reshape(-1, *s) for x, s in zip(xs, self.shapes, strict=True)], dim=1)
 
 
 @register("concat")

@@ -8,8 +8,8 @@ reads, in the order it reads them. Builders recompute none of those rules.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from torch import nn
 

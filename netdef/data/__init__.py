@@ -3,7 +3,7 @@ built-in data.
 
     ds = open_dataset("builtin:shapes", image_size=64)      # generates and packs on first use
     for x, y in train_loader(ds, batch_size=128, inner_size=56, epoch=0):
-        ...                                                  # x float32 (N, C, 56, 56), y int64 (N,)
+        ...  # x float32 (N, C, 56, 56), y int64 (N,)
 
 ``open_dataset`` and the packer import no torch; ``train_loader`` and ``val_loader`` load it
 on first use (PEP 562), so pack workers start light.
@@ -14,8 +14,16 @@ from __future__ import annotations
 from typing import Any
 
 from .cache import cache_root, open_dataset, pack_dataset
-from .events import (DATA_EVENTS, CacheRebuilt, DataNote, FilesIgnored, ImagesSkipped,
-                     PackDone, PackProgress, PackStarted)
+from .events import (
+    DATA_EVENTS,
+    CacheRebuilt,
+    DataNote,
+    FilesIgnored,
+    ImagesSkipped,
+    PackDone,
+    PackProgress,
+    PackStarted,
+)
 from .folders import Listing, list_folder
 from .options import DataOptions
 from .pack_reader import CacheInvalid, PackedData

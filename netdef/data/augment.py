@@ -91,7 +91,7 @@ def crop_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip: to
     if images.device.type != "cpu":
         return crop_flip_gather(images, oy, ox, flip, inner)
     out = torch.empty(images.shape[0], images.shape[1], inner, inner, dtype=images.dtype)
-    for n, (y, x, f) in enumerate(zip(oy.tolist(), ox.tolist(), flip.tolist())):
+    for n, (y, x, f) in enumerate(zip(oy.tolist(), ox.tolist(), flip.tolist(), strict=True)):
         patch = images[n, :, y:y + inner, x:x + inner]                     # (C, i, i)
         out[n] = patch.flip(-1) if f else patch
     return out

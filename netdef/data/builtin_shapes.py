@@ -84,7 +84,7 @@ def shapes_folder(cache_dir: str, image_size: int, classes: int = 10, train: int
                        seed) for start in range(0, count, 100)]
     _map(_write_chunk, tasks, workers)
     with open(os.path.join(tmp, "labels.txt"), "w") as f:
-        f.writelines(f"{folder} {c.name}\n" for folder, c in zip(folders, kinds))
+        f.writelines(f"{folder} {c.name}\n" for folder, c in zip(folders, kinds, strict=True))
     with open(os.path.join(tmp, "done.json"), "w") as f:
         json.dump(params, f)
     try:

@@ -17,10 +17,10 @@ import os
 from urllib.parse import parse_qsl
 
 from ..errors import NetdefError
+from .builtin_shapes import DEFAULTS, shapes_folder
 from .events import CacheRebuilt, DataNote, PackDone, ignore
 from .options import DataOptions
 from .pack_reader import CacheInvalid, PackedData
-from .builtin_shapes import DEFAULTS, shapes_folder
 from .sources import Source, find_source
 from .writer import Staging, check_destination, locked, replace_meta, write_meta
 
@@ -127,7 +127,7 @@ def _stale_reason(dst: str, source: Source, options: DataOptions) -> str | None:
 def _rename_classes(dst: str, source: Source, emit) -> PackedData:
     """Only the readable class names changed: rewrite meta.json, keep the pixels."""
     meta = dict(PackedData(dst).meta)
-    changed = sum(a != b for a, b in zip(meta["class_names"], source.class_names))
+    changed = sum(a != b for a, b in zip(meta["class_names"], source.class_names, strict=False))
     meta["class_names"] = source.class_names
     meta.pop("checksum", None)
     replace_meta(dst, meta)

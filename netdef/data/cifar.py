@@ -45,7 +45,7 @@ def _allowed() -> dict[tuple[str, str], object]:
     try:
         from numpy._core.multiarray import _reconstruct
     except ImportError:                                   # numpy < 2
-        from numpy.core.multiarray import _reconstruct    # type: ignore[no-redef]
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
     names = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
              ("_codecs", "encode"): _latin1_bytes}
     for module in ("numpy.core.multiarray", "numpy._core.multiarray"):

@@ -10,8 +10,9 @@ What photo collections hold, and what becomes of it: a camera's EXIF orientation
 images with a transparent colour, GIFs) are composited over white, as a viewer shows them on a
 page; CMYK, palette, 1-bit, 16-bit and floating-point images are converted; an animated GIF or
 a multi-page TIFF gives its first frame; progressive JPEGs decode like any other. Truncated
-files, images past Pillow's decompression-bomb limit (about 179 megapixels), formats Pillow cannot decode here (HEIC,
-raw camera files…) and images under 8 pixels a side are refused, each with its reason.
+files, images past Pillow's decompression-bomb limit (about 179 megapixels), formats Pillow
+cannot decode here (HEIC, raw camera files…) and images under 8 pixels a side are refused, each
+with its reason.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ plain sentence saying what happened, for a caller that renders nothing more spec
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 OnEvent = Callable[[object], None]
 

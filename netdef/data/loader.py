@@ -41,7 +41,9 @@ class ShuffledBatches(Sampler):
         """int64 (n,): the epoch's permutation, the same on every rank."""
         if not self.shuffle:
             return np.arange(self.n, dtype=np.int64)
-        return np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, 0x5EED]).permutation(self.n)
+        return np.random.default_rng([self.seed & 0xFFFFFFFF, self.epoch, 0x5EED]).permutation(
+            self.n
+        )
 
     def __len__(self) -> int:
         return self.batches - self.start_batch

@@ -43,7 +43,7 @@ class DataOptions:
             raise NetdefError(f"data: label-set must be fine or coarse (got {self.label_set!r})")
 
     @classmethod
-    def make(cls, **values: Any) -> "DataOptions":
+    def make(cls, **values: Any) -> DataOptions:
         """From loose values (the command line's, the library caller's): ``max_bad`` as text
         or a :class:`BadLimit`, ``channels`` as text or int, ``class_names`` as a
         comma-separated string or a sequence; ``None`` keeps a default."""
@@ -60,7 +60,7 @@ class DataOptions:
         return cls(**kept)
 
     @classmethod
-    def from_experiment(cls, exp: Any) -> "DataOptions":
+    def from_experiment(cls, exp: Any) -> DataOptions:
         """From a validated Experiment or the experiment record a run saved (dashed keys);
         keys an older record lacks keep their defaults."""
         get = (lambda k: exp.get(k.replace("_", "-"))) if isinstance(exp, dict) else (
@@ -69,7 +69,7 @@ class DataOptions:
                                                 "val_fraction", "max_bad", "class_names",
                                                 "label_set")})
 
-    def with_(self, **changes: Any) -> "DataOptions":
+    def with_(self, **changes: Any) -> DataOptions:
         """A copy with some fields changed."""
         return replace(self, **changes)
 

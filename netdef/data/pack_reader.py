@@ -143,7 +143,7 @@ class PackedData:
         """uint8 memmap (N, C, S, S) of the validation split."""
         return self.images("val")
 
-    def with_mean(self, mean: np.ndarray) -> "PackedData":
+    def with_mean(self, mean: np.ndarray) -> PackedData:
         """A view of the same pack whose mean image is ``mean`` (float32 (C, S, S)): data
         evaluated by a net must be centred with that net's own training mean."""
         view = copy.copy(self)
@@ -158,7 +158,8 @@ class PackedData:
 
 
 def read_meta(path: str) -> dict:
-    """Parse and check a cache's ``meta.json`` and files; raise CacheInvalid saying what is wrong."""
+    """Parse and check a cache's ``meta.json`` and files; raise CacheInvalid saying what is
+    wrong."""
     meta_path = os.path.join(path, "meta.json")
     try:
         with open(meta_path, encoding="utf-8") as f:

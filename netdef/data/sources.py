@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -145,8 +145,12 @@ def _cifar_source(files: cifar.CifarFiles, options: DataOptions) -> Source:
                           f"has {len(keys)} classes")
     labels_txt = os.path.join(files.folder, "labels.txt")
     if options.class_names is None and os.path.isfile(labels_txt):
-        names = [n if n != k else m for n, k, m in
-                 zip(class_names(files.folder, keys, None, what="label"), keys, meta_names)]
+        names = [
+            n if n != k else m
+            for n, k, m in zip(
+                class_names(files.folder, keys, None, what="label"), keys, meta_names, strict=False
+            )
+        ]
     paths = sorted(list(files.train) + [files.meta] + ([files.test] if files.test else []))
     layout = files.kind + (" (coarse labels)" if options.label_set == "coarse" else "")
 

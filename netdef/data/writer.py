@@ -40,7 +40,7 @@ class Staging:
         self.tmp, self.old = names["partial"], names["old"]
         self.committed = False
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         for leftover in (self.tmp, self.old):           # from a process that was killed
             _remove(leftover)
         os.makedirs(self.tmp)
@@ -116,11 +116,11 @@ class Stats:
     images: int = 0
 
     @classmethod
-    def zeros(cls, channels: int, size: int) -> "Stats":
+    def zeros(cls, channels: int, size: int) -> Stats:
         return cls(np.zeros((channels, size, size)), np.zeros(channels),
                    np.zeros((channels, channels)))
 
-    def add(self, other: "Stats") -> None:
+    def add(self, other: Stats) -> None:
         self.image_sum += other.image_sum
         self.pixel_sum += other.pixel_sum
         self.outer_sum += other.outer_sum
@@ -139,7 +139,7 @@ class Stats:
             self.outer_sum += px @ px.T
         self.images += images.shape[0]
 
-    def first_channel(self) -> "Stats":
+    def first_channel(self) -> Stats:
         """The sums of channel 0 alone (for a grey set packed from equal R, G, B)."""
         return Stats(self.image_sum[:1].copy(), self.pixel_sum[:1].copy(),
                      self.outer_sum[:1, :1].copy(), self.images)

@@ -4,10 +4,9 @@
     result = evaluate(model, open_eval_data(model), crops=10)
 """
 
-from .model import (LoadedModel, check_classes, check_classifier, load_model,
-                    open_eval_data)
-from .predict import Prediction, check_layer, feature_layers, features, predict, input_views
 from .evaluation import EvalProgress, EvalResult, evaluate, view_probabilities
+from .model import LoadedModel, check_classes, check_classifier, load_model, open_eval_data
+from .predict import Prediction, check_layer, feature_layers, features, input_views, predict
 from .scores import Totals, average_views, probabilities, topk_credit, topk_names
 
 __all__ = ["LoadedModel", "load_model", "open_eval_data", "check_classes",

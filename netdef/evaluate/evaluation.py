@@ -45,7 +45,7 @@ class EvalResult:
     top5_acc: float
     nll: float
     seconds: float = 0.0
-    one_crop: "EvalResult | None" = None
+    one_crop: EvalResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""

@@ -7,9 +7,10 @@ disk: a checkpoint copied to another machine works with no other file but the da
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,6 +20,7 @@ from ..checkpoint import Checkpoint, read_checkpoint
 from ..errors import NetdefError
 from ..schema import build_spec
 from ..syntax import parse
+
 
 @dataclass(kw_only=True)
 class LoadedModel:

@@ -7,17 +7,17 @@ net's input side, minus the checkpoint's own mean image.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from ..data.events import OnEvent, ignore
 from ..errors import NetdefError
-from .model import LoadedModel, check_classifier
 from .evaluation import EvalProgress, average_views, view_probabilities
+from .model import LoadedModel, check_classifier
 from .scores import topk_names
 
 
@@ -80,12 +80,16 @@ def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
         probs = average_views(probs)                                       # (N, 10, K) -> (N, K)
     values, order = topk_names(probs, k)
     return [Prediction(_source(im), [(class_name(model, int(i)), float(v))
-                                     for v, i in zip(vs, ix)])
-            for im, vs, ix in zip(images, values, order)]
+                                     for v, i in zip(vs, ix, strict=True)])
+            for im, vs, ix in zip(images, values, order, strict=True)]
 
 
 def _source(image) -> str:
-    return str(image) if isinstance(image, (str, Path)) else getattr(image, "filename", "") or "<image>"
+    return (
+        str(image)
+        if isinstance(image, (str, Path))
+        else getattr(image, "filename", "") or "<image>"
+    )
 
 
 def feature_layers(model: LoadedModel) -> list[str]:

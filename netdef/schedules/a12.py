@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,7 +66,7 @@ class A12Jdexp(_A12Stepped):
     kind: Literal["jdexp"] = "jdexp"
 
 
-A12Schedule = Annotated[Union[A12Default, A12Linear, A12Exp, A12Dexp, A12Jdexp],
+A12Schedule = Annotated[A12Default | A12Linear | A12Exp | A12Dexp | A12Jdexp,
                         Field(discriminator="kind")]
 A12_MODELS = (A12Default, A12Linear, A12Exp, A12Dexp, A12Jdexp)
 _BY_KIND = {m.model_fields["kind"].default: m for m in A12_MODELS}

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal, Sequence, Union
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -92,7 +93,7 @@ class Warmup(_Sched):
 
 
 _SCHEDULES = (Const, Linear, Exp, Dexp, Plateau, Cosine, Warmup)
-Schedule = Annotated[Union[_SCHEDULES], Field(discriminator="kind")]
+Schedule = Annotated[_SCHEDULES, Field(discriminator="kind")]
 Warmup.model_rebuild()
 
 _MODELS: dict[str, type[_Sched]] = {m.model_fields["kind"].default: m for m in _SCHEDULES}

@@ -143,8 +143,12 @@ class WeightParams(BaseModel):
     sched_w: A12Value | None = param(description="A12: a multiplier of epsW")
     sched_b: A12Value | None = param(description="A12: a multiplier of epsB")
     update_period: PosInt | None = Field(None, json_schema_extra=IGNORED)
-    wc_norm_min: tuple[NonNegFloat, ...] | None = Field(None, json_schema_extra=dict(IGNORED, per_input=True))
-    wc_norm_max: tuple[NonNegFloat, ...] | None = Field(None, json_schema_extra=dict(IGNORED, per_input=True))
+    wc_norm_min: tuple[NonNegFloat, ...] | None = Field(
+        None, json_schema_extra=dict(IGNORED, per_input=True)
+    )
+    wc_norm_max: tuple[NonNegFloat, ...] | None = Field(
+        None, json_schema_extra=dict(IGNORED, per_input=True)
+    )
     super_eps: NonNegFloat | None = Field(None, json_schema_extra=IGNORED)
     super_mom: NonNegFloat | None = Field(None, json_schema_extra=IGNORED)
 

@@ -11,15 +11,29 @@ Cross-layer rules (wiring, devices, costs) live in ``netdef.check``.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from . import shapes as rules
+from .base import (
+    ALIASES,
+    NOTE,
+    WEIGHT_PARAMS,
+    InitFuncs,
+    LayerBase,
+    NonNegFloat,
+    NonNegInt,
+    PerImage,
+    PosInt,
+    Probability,
+    WeightParams,
+    alias_of,
+    field_extra,
+    param,
+    per_input,
+)
 from .layers_image import Blur, Crop, Href, Nailbed, Resize, Rgb2Lab, Rgb2Yuv
-from .base import (ALIASES, NOTE, WEIGHT_PARAMS, InitFuncs, LayerBase, NonNegFloat, NonNegInt,
-                   PerImage, PosInt, Probability, WeightParams, alias_of, field_extra, param,
-                   per_input)
 from .shapes import Shape
 from .values import Bool, Float, Int, NeuronValue
 
@@ -306,7 +320,7 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Rgb2Yuv, Rgb2Lab, LogReg, Sum2, CrossEnt, Bce,
 )
 LAYER_TYPES: dict[str, type[LayerBase]] = {m.type_name(): m for m in LAYER_MODELS}
-Layer = Annotated[Union[LAYER_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]
+Layer = Annotated[LAYER_MODELS, Field(discriminator="type")]  # type: ignore[valid-type]
 
 # Types cuda-convnet had that netdef refuses, with the reason given to the user.
 REJECTED: dict[str, str] = {

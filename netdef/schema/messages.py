@@ -19,7 +19,8 @@ _DECIMAL_COMMA = re.compile(r"\s*[+-]?\d*,\d+(?:[eE][+-]?\d+)?\s*")
 def decimal_comma(value: str) -> str:
     """``'; '0,005' looks like a decimal comma: write '0.005''`` for such a value, else ``''``."""
     if _DECIMAL_COMMA.fullmatch(value):
-        return f"; '{value.strip()}' looks like a decimal comma: write '{value.strip().replace(',', '.')}'"
+        point = value.strip().replace(",", ".")
+        return f"; '{value.strip()}' looks like a decimal comma: write '{point}'"
     return ""
 
 

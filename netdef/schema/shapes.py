@@ -12,8 +12,8 @@ recompute them. An fc output is ``(outputs, 1, 1)``; a cost is ``(1, 1, 1)``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 Shape = tuple[int, int, int]
 Report = Callable[[str, str], None]  # (key as written, message)
@@ -167,7 +167,7 @@ def _filter_channels(layer, i: int, report: Report) -> int | None:
 def infer_fc(layer, shapes: list[Shape], report: Report) -> Inferred:
     """fc: Σ xᵢWᵢ + b over flattened inputs; Wᵢ is (outputs, Dᵢ)."""
     ins = [numel(s) for s in shapes]
-    own = sum(n for n, src in zip(ins, layer.weight_source) if not src)
+    own = sum(n for n, src in zip(ins, layer.weight_source, strict=False) if not src)
     weights = tuple(InputWeights(shape=(layer.outputs, n)) for n in ins)
     return Inferred(shape=(layer.outputs, 1, 1), params=own * layer.outputs + layer.outputs,
                     macs=sum(ins) * layer.outputs, views=tuple(shapes), weights=weights)
@@ -228,8 +228,11 @@ def infer_pool(layer, shapes: list[Shape], report: Report) -> Inferred | None:
                         f"(start {layer.start}, sizeX {layer.size_x}, stride {layer.stride})")
         return None
     view = (layer.channels, side, side)
-    return Inferred(shape=(layer.channels, out, out), macs=layer.channels * out * out * layer.size_x ** 2,
-                    views=(view,))
+    return Inferred(
+        shape=(layer.channels, out, out),
+        macs=layer.channels * out * out * layer.size_x**2,
+        views=(view,),
+    )
 
 
 def infer_cmpool(layer, shapes: list[Shape], report: Report) -> Inferred | None:

@@ -142,4 +142,6 @@ def parse_neuron(value: object) -> Neuron:
     return Neuron(kind=name, params=params)
 
 
-NeuronValue = Annotated[Neuron, BeforeValidator(parse_neuron), PlainSerializer(str, return_type=str)]
+NeuronValue = Annotated[
+    Neuron, BeforeValidator(parse_neuron), PlainSerializer(str, return_type=str)
+]

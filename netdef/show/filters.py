@@ -103,7 +103,7 @@ def filter_image(blocks: list[FilterBlock], norm_filters: bool = False):
     image = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(image)
     y = 0
-    for i, (block, grid) in enumerate(zip(blocks, grids)):
+    for i, (block, grid) in enumerate(zip(blocks, grids, strict=True)):
         if i:
             draw.rectangle([0, y, width - 1, y + SEPARATOR - 1], fill=LINE)
             y += SEPARATOR

@@ -62,7 +62,7 @@ def _score(model, images, labels, idx: np.ndarray, batch_size: int) -> list[Show
     probs = view_probabilities(model, input_views(model, batch), batch_size)  # (B, K)
     values, order = topk_names(probs, TOP)
     return [Shown(int(i), batch[k], int(labels[i]),
-                  [(int(c), float(v)) for v, c in zip(values[k], order[k])])
+                  [(int(c), float(v)) for v, c in zip(values[k], order[k], strict=True)])
             for k, i in enumerate(idx)]
 
 

@@ -8,8 +8,7 @@ The library reports through ``on_event`` (see :mod:`netdef.train.events`); it ne
 """
 
 from ..checkpoint import read_checkpoint, write_checkpoint
-from .events import (Checkpointed, EpochStarted, Finished, Health, Message, Progress,
-                     Started, Tested)
+from .events import Checkpointed, EpochStarted, Finished, Health, Message, Progress, Started, Tested
 from .loop import TrainingDiverged, train
 from .metrics import StepResult
 from .session import TrainOptions

@@ -106,8 +106,8 @@ def _bucketed(dist: Dist, what: str, tensors, collective) -> None:
     with torch.no_grad():
         for same in buckets.values():
             flat = torch.cat([t.reshape(-1) for t in same])  # one 1-D bucket
-            _collective(dist, what, lambda: collective(flat))
-            for t, value in zip(same, flat.split([t.numel() for t in same])):
+            _collective(dist, what, lambda flat=flat: collective(flat))
+            for t, value in zip(same, flat.split([t.numel() for t in same]), strict=True):
                 t.copy_(value.view_as(t))
 
 

@@ -21,8 +21,20 @@ import torch
 from ..checkpoint import write_checkpoint
 from ..errors import NetdefError
 from .distributed import any_rank, average_grads, close, from_env, sum_across
-from .events import (BatchDone, Checkpointed, EpochStarted, Finished, Health, Message, OnEvent,
-                     Progress, Started, StopRequested, Tested, ignore)
+from .events import (
+    BatchDone,
+    Checkpointed,
+    EpochStarted,
+    Finished,
+    Health,
+    Message,
+    OnEvent,
+    Progress,
+    Started,
+    StopRequested,
+    Tested,
+    ignore,
+)
 from .metrics import Averages, StepResult, scored_cost, validate
 from .session import Session, TrainOptions, open_session
 from .signals import StopFlag, catch_interrupts
@@ -76,7 +88,7 @@ class Trainer:
         self.dist, self.main = session.dist, session.dist.main
         self.params = [p for g in session.opt.param_groups for p in g["params"]]
         self.param_of = {r.name: g["params"][0]
-                         for r, g in zip(session.opt.rules, session.opt.param_groups)}
+                         for r, g in zip(session.opt.rules, session.opt.param_groups, strict=True)}
         classifier = scored_cost(session.net) is not None
         self.watch = DivergenceWatch(len(session.dataset.classes) if classifier else None)
         self.step_fn = make_train_step(
@@ -200,7 +212,7 @@ class Trainer:
         bad = (~torch.isfinite(loss)).nonzero()
         if len(bad):
             self.diverged(first_step + int(bad[0]), float(loss[int(bad[0])]))
-        avg = Averages.from_columns(dict(zip(names, values.mean(0).tolist())),
+        avg = Averages.from_columns(dict(zip(names, values.mean(0).tolist(), strict=True)),
                                     images=len(pending) * s.exp.batch_size)
         state.train_sums = avg.add_to(state.train_sums)
         self.watch_divergence(avg, first_step)

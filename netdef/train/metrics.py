@@ -41,7 +41,7 @@ class StepResult:
     nll: torch.Tensor | None = None     # the classifier's −log p(label), batch mean, no coeff
     top1_err: torch.Tensor | None = None  # the classifier's top-1 error (tie credit)
 
-    def detached(self) -> "StepResult":
+    def detached(self) -> StepResult:
         def d(t):
             return None if t is None else t.detach()
         return replace(self, loss=d(self.loss), costs={k: d(v) for k, v in self.costs.items()},
@@ -67,7 +67,7 @@ class Averages:
     top1_err: float | None = None
 
     @classmethod
-    def from_columns(cls, means: dict[str, float], images: int) -> "Averages":
+    def from_columns(cls, means: dict[str, float], images: int) -> Averages:
         """From the means of :meth:`StepResult.columns`."""
         return cls(images=images, loss=means["loss"],
                    costs={k[len(COST):]: v for k, v in means.items() if k.startswith(COST)},
@@ -85,7 +85,7 @@ class Averages:
         return out
 
     @classmethod
-    def from_sums(cls, sums: dict[str, float]) -> "Averages":
+    def from_sums(cls, sums: dict[str, float]) -> Averages:
         n = max(int(sums.get("images", 0)), 1)
         means = {k: v / n for k, v in sums.items() if k != "images"}
         means.setdefault("loss", 0.0)
@@ -151,7 +151,7 @@ def validate(net, batches, should_stop=lambda: False, reduce=None) -> ValResult 
     totals = sums.tolist()
     n = max(totals[-1], 1)
     means = [t / n for t in totals[:-1]]
-    costs = dict(zip(names, means))
+    costs = dict(zip(names, means, strict=True))
     if cost is None:
         return ValResult(images=int(totals[-1]), costs=costs)
     nll, top1, top5 = means[len(names):]

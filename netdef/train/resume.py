@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from ..errors import NetdefError
 from ..checkpoint import Checkpoint, read_checkpoint
+from ..errors import NetdefError
 from .events import Message, OnEvent
 from .rundir import CKPT, RunDir, read_record
 from .state import TrainState

@@ -53,9 +53,13 @@ class RunDir:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError):
-            raise NetdefError(f"{self.path}: cannot create the run folder: a file is in the way") from None
+            raise NetdefError(
+                f"{self.path}: cannot create the run folder: a file is in the way"
+            ) from None
         except OSError as exc:
-            raise NetdefError(f"{self.path}: cannot create the run folder ({exc.strerror})") from None
+            raise NetdefError(
+                f"{self.path}: cannot create the run folder ({exc.strerror})"
+            ) from None
 
     def refuse_existing(self) -> None:
         """docs/design.md §4: a folder holding a checkpoint is only continued with --resume."""
@@ -104,7 +108,9 @@ class RunDir:
             try:
                 shutil.copyfile(src, self.path / name)
             except OSError as exc:
-                raise NetdefError(f"{src}: cannot copy into the run folder ({exc.strerror})") from None
+                raise NetdefError(
+                    f"{src}: cannot copy into the run folder ({exc.strerror})"
+                ) from None
             copies[role] = name
         record = {
             "experiment": experiment,
@@ -151,5 +157,9 @@ def versions() -> dict[str, str]:
 
     from .. import __version__
 
-    return {"netdef": str(__version__), "torch": str(torch.__version__), "numpy": str(numpy.__version__),
-            "python": platform.python_version()}
+    return {
+        "netdef": str(__version__),
+        "torch": str(torch.__version__),
+        "numpy": str(numpy.__version__),
+        "python": platform.python_version(),
+    }

@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..check import CheckedNet, check_net, params_candidates
-from ..check.rules import OUTPUTS_BEYOND_CLASSES
 from ..check.load import declared_channels, experiment_files
+from ..check.rules import OUTPUTS_BEYOND_CLASSES
+from ..compiler.compile import device_names
 from ..errors import Diagnostic, NetdefError, Span
 from ..schema import Experiment, NetSpec, build_spec, read_experiment
 from ..schema.build import NEEDS_PARAMS
-from .events import Message, OnEvent
-from ..compiler.compile import device_names
 from .distributed import SINGLE, Dist, broadcast_params, init, rank_devices
+from .events import Message, OnEvent
 from .resume import check_definition, init_from, open_run, restore, with_recorded
 from .rundir import RunDir
 from .state import TrainState
@@ -105,7 +105,9 @@ def _spec(options: TrainOptions, exp: Experiment, inline, classes: int | None,
     errors and the check's are raised together, as ``netdef check`` reports them."""
     definition, params_doc = experiment_files(options.experiment, exp, inline, None)
     spec = build_spec(definition, params_doc, defer_errors=True)
-    if spec.params_mode == "none" and any(l.type in NEEDS_PARAMS for l in spec.layers.values()):
+    if spec.params_mode == "none" and any(
+        layer.type in NEEDS_PARAMS for layer in spec.layers.values()
+    ):
         looked = ", ".join(map(str, params_candidates(spec.path)))
         raise NetdefError(spec.diagnostics + [Diagnostic(
             Span(options.experiment), f"[train]: the net has no learning parameters: no "

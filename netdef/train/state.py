@@ -42,7 +42,7 @@ class TrainState:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainState":
+    def from_dict(cls, d: dict[str, Any]) -> TrainState:
         d = dict(d)
         d["best_top1"] = math.inf if d.get("best_top1") is None else d["best_top1"]
         if not isinstance(d.get("train_sums", {}), dict):  # before costs by name: [n, Σnll, Σerr]
