@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -93,7 +93,8 @@ class Warmup(_Sched):
 
 
 _SCHEDULES = (Const, Linear, Exp, Dexp, Plateau, Cosine, Warmup)
-Schedule = Annotated[_SCHEDULES, Field(discriminator="kind")]
+# Union over a tuple of models: the one spelling `X | Y` has no form for
+Schedule = Annotated[Union[_SCHEDULES], Field(discriminator="kind")]  # noqa: UP007
 Warmup.model_rebuild()
 
 _MODELS: dict[str, type[_Sched]] = {m.model_fields["kind"].default: m for m in _SCHEDULES}

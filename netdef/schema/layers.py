@@ -11,7 +11,7 @@ Cross-layer rules (wiring, devices, costs) live in ``netdef.check``.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
@@ -320,7 +320,8 @@ LAYER_MODELS: tuple[type[LayerBase], ...] = (
     Rgb2Yuv, Rgb2Lab, LogReg, Sum2, CrossEnt, Bce,
 )
 LAYER_TYPES: dict[str, type[LayerBase]] = {m.type_name(): m for m in LAYER_MODELS}
-Layer = Annotated[LAYER_MODELS, Field(discriminator="type")]  # type: ignore[valid-type]
+# Union over a tuple of models (`X | Y` has no form for that)
+Layer = Annotated[Union[LAYER_MODELS], Field(discriminator="type")]  # type: ignore[valid-type]  # noqa: UP007
 
 # Types cuda-convnet had that netdef refuses, with the reason given to the user.
 REJECTED: dict[str, str] = {
