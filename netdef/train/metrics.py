@@ -151,7 +151,7 @@ def validate(net, batches, should_stop=lambda: False, reduce=None) -> ValResult 
     totals = sums.tolist()
     n = max(totals[-1], 1)
     means = [t / n for t in totals[:-1]]
-    costs = dict(zip(names, means, strict=True))
+    costs = dict(zip(names, means[:len(names)], strict=True))
     if cost is None:
         return ValResult(images=int(totals[-1]), costs=costs)
     nll, top1, top5 = means[len(names):]
