@@ -9,7 +9,7 @@ import pytest
 
 from conftest import ROOT
 
-SCANNED = ("netdef", "tests", "bench", "examples", "layers", ".ci")
+SCANNED = ("netdef", "tests", "bench", "examples", "layers", ".ci", "docs", "README.md")
 SUFFIXES = {".py", ".sh", ".cfg", ".yaml", ".yml", ".toml", ".md", ".txt", ""}
 
 # Notes that live outside the repository: the spec files, numbered notes and issue threads.
