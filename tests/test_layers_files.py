@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ROOT / "layers"
 EXAMPLES = ROOT / "examples"
 
-INPUT_SIZES = {"alexnet": 224, "cifar10": 32, "quickstart": 56, "fashion-mnist": 24}
+INPUT_SIZES = {"alexnet": 224, "cifar10": 32, "quickstart": 56, "fashion-mnist": 26}
 
 
 def definitions() -> list[Path]:
