@@ -198,3 +198,15 @@ def test_preds_title_the_true_class_plainly_and_redden_a_wrong_guess(trained_mod
     from matplotlib.colors import to_rgba
     assert colours == [to_rgba("tab:red"), to_rgba("tab:green"), to_rgba("tab:grey")]
     plt.close(fig)
+
+
+def test_rate_changes_marks_steps_not_a_continuous_schedule():
+    from netdef.show.cost import rate_changes
+
+    def records(rates):
+        return [{"step": 10 * (i + 1), "rate": r} for i, r in enumerate(rates)]
+
+    steps = records([0.01, 0.01, 0.01, 0.001, 0.001, 0.001, 0.0001])
+    assert rate_changes(steps, 10.0) == [(4.0, 0.001), (7.0, 0.0001)]
+    cosine = records([0.01 * (1 + np.cos(np.pi * i / 50)) / 2 for i in range(50)])
+    assert rate_changes(cosine, 10.0) == []

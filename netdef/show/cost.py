@@ -60,14 +60,17 @@ def steps_per_epoch(records: list[dict]) -> float | None:
 
 
 def rate_changes(train: list[dict], per_epoch: float) -> list[tuple[float, float]]:
-    """(x, new rate) wherever the logged rate differs from the previous record's; x is the
-    step divided by ``per_epoch`` (1 for an x axis in steps)."""
-    out, last = [], None
-    for r in train:
-        rate = r.get("rate")
-        if last is not None and rate is not None and not _close(rate, last):
-            out.append((r["step"] / per_epoch, rate))
-        last = rate if rate is not None else last
+    """(x, new rate) wherever the logged rate steps: it differs from the previous record's
+    after holding for the two records before (a dexp step, a plateau drop); x is the step
+    divided by ``per_epoch`` (1 for an x axis in steps). A rate that moves at every record
+    (cosine, exp, linear, a warm-up, A12 noise) is drawn in the rate panel and not marked: one
+    line per logged record would cover the plot."""
+    rates = [(r["step"], r["rate"]) for r in train if r.get("rate") is not None]
+    out = []
+    for i in range(2, len(rates)):
+        (step, rate), (_, prev), (_, before) = rates[i], rates[i - 1], rates[i - 2]
+        if not _close(rate, prev) and _close(prev, before):
+            out.append((step / per_epoch, rate))
     return out
 
 
@@ -83,7 +86,7 @@ def render_cost(run: str | Path, out: str | Path):
 
 def cost_figure(records: list[dict], name: str):
     """nll, error and the rate of the first weight against epochs, the rate as steps, with
-    dashed lines where it changed: a matplotlib Figure.
+    dotted lines where it stepped: a matplotlib Figure.
 
     A run stopped part-way (or still running) is drawn as far as it got; curves with no
     records yet (no test so far) are left out of the plot and of the legend."""
@@ -153,7 +156,9 @@ def _label(ax_nll, ax_err, ax_lr, name: str, in_epochs: bool) -> None:
     ax_lr.set_ylabel("rate")
     ax_lr.set_xlabel("epoch" if in_epochs else "step (stopped in its first epoch)")
     rates = [v for line in ax_lr.get_lines() for v in line.get_ydata() if v == v]
-    if rates and min(rates) > 0:
+    # log scale for steps and exponential decay; linear for a rate that reaches (near) 0, as a
+    # cosine to final=0 does, where a log axis would spend most of its height on the last batch
+    if rates and min(rates) > 0 and max(rates) / min(rates) <= 1e4:
         ax_lr.set_yscale("log")
     for ax in (ax_nll, ax_err):
         ax.grid(alpha=0.3)
