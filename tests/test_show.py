@@ -19,6 +19,7 @@ from netdef.show import (
     render_preds,
 )
 from netdef.show import filters as F
+from netdef.show.cost import cost_figure
 from netdef.show.lr import assumed_errors
 
 from evalnets import write_experiment
@@ -91,6 +92,10 @@ def test_cost_curves_png(trained_run, tmp_path):
     assert [r["epoch"] for r in records if r["kind"] == "test"] == [1, 2]
     out = render_cost(trained_run / "ckpt.pt", tmp_path / "cost.png")
     assert Image.open(out).format == "PNG"
+    # the rate panel names whose rate it draws, as the training screen does
+    assert {r["rate_of"] for r in records if r["kind"] == "train"} == {"conv1a epsW"}
+    fig = cost_figure(records, "run")
+    assert fig.axes[2].get_ylabel() == "rate\n(conv1a epsW)"
     with pytest.raises(NetdefError, match="metrics.jsonl: no such file"):
         render_cost(tmp_path, tmp_path / "x.png")
 

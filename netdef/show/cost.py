@@ -2,11 +2,11 @@
 
 Records are those :mod:`netdef.train.loop` appends: ``kind: train`` every ``log-freq``
 batches (``epoch`` 1-based, ``batch``, ``batches`` per epoch, ``step``, ``nll``, ``top1_err``,
-``rate``) and ``kind: test`` after each test (``epoch`` completed, ``step``, ``val_nll``,
-``val_top1_err``, ``val_top5_err``, ``train_nll``, ``train_top1_err``). The x axis is
-epochs: a test at the end of epoch e sits at e; a training record at step s sits at
-s / (steps per epoch). A net without a classifier has no nll or error fields: its cost layers
-are drawn by name (``costs`` and ``val_costs``).
+``rate``, and ``rate_of``: whose rate it is, ``conv1 epsW``) and ``kind: test`` after each
+test (``epoch`` completed, ``step``, ``val_nll``, ``val_top1_err``, ``val_top5_err``,
+``train_nll``, ``train_top1_err``). The x axis is epochs: a test at the end of epoch e sits
+at e; a training record at step s sits at s / (steps per epoch). A net without a classifier
+has no nll or error fields: its cost layers are drawn by name (``costs`` and ``val_costs``).
 """
 
 from __future__ import annotations
@@ -116,6 +116,9 @@ def cost_figure(records: list[dict], name: str):
            drawstyle="steps-pre")
     _mark_rates(rate_changes(train, per or 1), (ax_nll, ax_err, ax_lr))
     _label(ax_nll, ax_err, ax_lr, name, per is not None)
+    rate_of = next((r["rate_of"] for r in reversed(train) if r.get("rate_of")), None)
+    if rate_of:  # runs written before the record named it keep the plain label
+        ax_lr.set_ylabel(f"rate\n({rate_of})")
     if not classifier:
         ax_nll.set_ylabel("cost")
     fig.tight_layout()

@@ -225,6 +225,8 @@ class Trainer:
                       "batches": s.batches_per_epoch, "step": state.step, "loss": avg.loss,
                       "costs": avg.costs, "rate": rate, "images_per_s": speed,
                       "time": time.time()}
+            if self.trainable:  # whose rate it is, for show-cost's axis ("conv1 epsW")
+                record["rate_of"] = _rate_label(self.trainable[0])
             if avg.nll is not None:
                 record.update(nll=avg.nll, top1_err=avg.top1_err)
             s.run.append_metrics(record)
