@@ -15,6 +15,8 @@ and those written before keyed randomness carry generator states (``rng``), igno
 from __future__ import annotations
 
 import pickle
+import re
+import zipfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any
@@ -141,25 +143,104 @@ def _write(data: dict, f: IO[bytes]) -> None:
     torch.save(data, f)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
-    """Read a netdef checkpoint safely; a missing, truncated, foreign, code-carrying or
-    damaged file raises NetdefError saying which."""
+def checkpoint_path(path: str | Path) -> Path:
+    """The checkpoint a user named: a file, or a run folder's ``ckpt.pt`` (so ``--model
+    runs/quickstart`` works as show-cost's folder does). Raises NetdefError when neither."""
     path = Path(path)
+    if path.is_dir():
+        if not (path / "ckpt.pt").is_file():
+            raise NetdefError(f"{path}: a folder with no checkpoint (ckpt.pt) in it; give a run "
+                              f"folder made by 'netdef train' or a checkpoint file")
+        return path / "ckpt.pt"
     if not path.is_file():
-        raise NetdefError(f"{path}: no such checkpoint file")
+        raise NetdefError(f"{path}: no such checkpoint file or run folder")
+    return path
+
+
+def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> Checkpoint:
+    """Read a netdef checkpoint (a file or a run folder's ``ckpt.pt``) safely; a missing,
+    truncated, foreign, code-carrying or damaged file raises NetdefError saying which, in
+    netdef's words (torch's own texts are long advice, not causes)."""
+    path = checkpoint_path(path)
+    not_torch = _not_a_torch_file(path)
+    if not_torch:
+        raise NetdefError(f"{path}: not a netdef checkpoint ({not_torch})")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise NetdefError(f"{path}: refused: the file holds Python objects other than tensors "
-                          f"and plain data (it could run code when loaded); netdef loads "
-                          f"checkpoints with weights_only=True ({_first_line(exc)})") from None
+        raise NetdefError(_unpickling_error(path, exc)) from None
     except Exception as exc:  # torch raises many types for a damaged file (RuntimeError,
-        # EOFError, KeyError from its unpickler on non-zip files, BadZipFile…)
-        raise NetdefError(f"{path}: not a readable checkpoint (truncated or corrupt file: "
-                          f"{_first_line(exc)})") from None
+        # EOFError, KeyError from its unpickler, BadZipFile…); the header was torch's
+        raise NetdefError(f"{path}: not a readable checkpoint: truncated or damaged file "
+                          f"({_short(exc)})") from None
     return Checkpoint.from_dict(data, path)
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
+# torch.save writes a zip archive holding ``<name>/data.pkl`` (torch >= 1.6), or, in the legacy
+# format, a pickle that begins with torch.serialization.MAGIC_NUMBER pickled at protocol 2.
+_ZIP_HEAD = b"PK\x03\x04"
+_LEGACY_HEAD = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)[:-1]  # without the STOP
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """Why ``path`` cannot be a torch.save file, judged from its own bytes, or None."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_LEGACY_HEAD))
+    except OSError as exc:
+        raise NetdefError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
+    if not head:
+        return "an empty file"
+    if head == _LEGACY_HEAD:
+        return None
+    if not head.startswith(_ZIP_HEAD):
+        return "not a PyTorch file"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return None  # a torn archive: torch.load says so, reported as damage below
+    if not any(name.endswith("/data.pkl") for name in names):
+        return "a zip archive but not a PyTorch file: it holds no data.pkl"
+    return None
+
+
+_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
+_REASON = re.compile(r"WeightsUnpickler error:\s*(.+)")
+
+
+def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
+    """What a pickle torch's weights-only loader would not read means: a damaged archive (its
+    CRCs say so), or a refusal naming the global (class or function) it references when
+    torch's text gives it, else torch's one-line reason."""
+    damaged = _damaged_member(path)
+    if damaged:
+        return (f"{path}: not a readable checkpoint: truncated or damaged file ({damaged} "
+                f"fails its CRC check)")
+    found = _GLOBAL.search(str(exc))
+    if found:
+        return (f"{path}: refused: the file references '{found.group(1)}' (it could run code "
+                f"when loaded); netdef loads checkpoints with weights_only=True")
+    reason = _REASON.search(str(exc))
+    reason = f" ({reason.group(1).strip()})" if reason and len(reason.group(1)) < 80 else ""
+    return (f"{path}: refused: the file holds Python objects other than tensors and plain "
+            f"data{reason}; netdef loads checkpoints with weights_only=True, which runs no code")
+
+
+def _damaged_member(path: Path) -> str | None:
+    """The first member of a zip checkpoint whose bytes fail their CRC, or None (also for a
+    legacy, non-zip file). Read only after a failed load, so good loads read the file once."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return None
+
+
+def _short(exc: BaseException) -> str:
+    """The exception's text when it is one short whole line that says something, else its type
+    (a KeyError's text is a bare key, torch's are long paragraphs)."""
+    text = str(exc).strip()
+    if isinstance(exc, KeyError) or not text or "\n" in text or len(text) > 80:
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}"

@@ -109,11 +109,24 @@ def test_full_disk_during_training_exits_1_and_keeps_the_last_checkpoint(tmp_pat
     assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] == 8
 
 
-def test_truncated_checkpoint(tmp_path):
+@pytest.mark.parametrize("keep", [500, 100_000])
+def test_truncated_checkpoint(tmp_path, keep):
+    path = tmp_path / "ckpt.pt"
+    write_checkpoint(path, record(weights={"a": torch.randn(100_000)}))
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(NetdefError, match="truncated or damaged file") as info:
+        read_checkpoint(path)
+    assert "miniz" not in str(info.value) and "PyTorch 2.6" not in str(info.value)
+
+
+def test_a_damaged_archive_member_is_damage_not_a_refusal(tmp_path):
     path = tmp_path / "ckpt.pt"
     write_checkpoint(path, record(weights={"a": torch.randn(1000)}))
-    path.write_bytes(path.read_bytes()[:500])
-    with pytest.raises(NetdefError, match="truncated or corrupt"):
+    data = bytearray(path.read_bytes())
+    start = data.index(b"data.pkl") + 100  # inside the pickle the archive's CRC covers
+    data[start:start + 50] = b"x" * 50
+    path.write_bytes(bytes(data))
+    with pytest.raises(NetdefError, match="truncated or damaged file .*fails its CRC check"):
         read_checkpoint(path)
 
 
@@ -122,9 +135,41 @@ def test_foreign_checkpoint(tmp_path):
     torch.save({"state_dict": {"fc.weight": torch.ones(2, 2)}}, path)
     with pytest.raises(NetdefError, match="not a netdef checkpoint"):
         read_checkpoint(path)
-    (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(NetdefError, match="not a readable checkpoint"):
-        read_checkpoint(tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize("content, said", [
+    (b"not a ckpt\n", "not a netdef checkpoint (not a PyTorch file)$"),
+    (b"hello", "not a netdef checkpoint (not a PyTorch file)$"),
+    (b"", "not a netdef checkpoint (an empty file)$"),
+    (b"\x80\x04\x95", "not a netdef checkpoint (not a PyTorch file)$"),  # a plain pickle
+])
+def test_a_file_that_is_not_pytorch_is_said_so(tmp_path, content, said):
+    path = tmp_path / "fake.pt"
+    path.write_bytes(content)
+    with pytest.raises(NetdefError, match=said.replace("(", r"\(").replace(")", r"\)")):
+        read_checkpoint(path)
+
+
+def test_a_zip_that_is_not_a_checkpoint_is_said_so(tmp_path):
+    import zipfile
+    path = tmp_path / "notes.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    with pytest.raises(NetdefError, match="a zip archive but not a PyTorch file"):
+        read_checkpoint(path)
+
+
+class Disallowed:
+    """A class torch's weights-only loader does not allow."""
+
+
+def test_a_disallowed_global_is_named_without_torchs_advice(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    torch.save({"x": Disallowed()}, path)
+    with pytest.raises(NetdefError, match="refused: the file references "
+                       "'test_train_checkpoint.Disallowed'") as info:
+        read_checkpoint(path)
+    assert "PyTorch 2.6" not in str(info.value) and "add_safe_globals" not in str(info.value)
 
 
 class _Payload:
@@ -142,7 +187,7 @@ def test_pickled_callable_is_refused_and_nothing_runs(tmp_path):
     path = tmp_path / "ckpt.pt"
     torch.save({"format": "netdef-checkpoint", "version": 1, "x": _Payload(marker)}, path)
     assert not marker.exists()
-    with pytest.raises(NetdefError, match="refused"):
+    with pytest.raises(NetdefError, match="refused: the file references 'io.open'"):
         read_checkpoint(path)
     assert not marker.exists()
 
