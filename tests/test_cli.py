@@ -163,3 +163,41 @@ def test_every_file_named_in_a_help_text_exists():
         text = run(*([name] if name else []), "--help").output
         for path in re.findall(r"\b(?:layers|examples)/[\w./-]+\.(?:cfg|yaml)", text):
             assert (ROOT / path).is_file(), (name, path)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["check", "{missing}"], "no such definition file"),
+    (["summary", "{missing}"], "no such definition file"),
+    (["check-grads", "{missing}"], "no such definition file"),
+    (["check", "{examples}/quickstart.cfg", "--params", "{missing}"], "no such params file"),
+    (["check", "{folder}"], "a folder, not a definition file"),
+    (["train", "{missing}"], "no such experiment file"),
+    (["train", "--resume", "{missing}"], "no such run folder"),
+    (["train", "--resume", "{examples}/quickstart.cfg"], "not a folder: give the run folder"),
+    (["train", "{examples}/quickstart.cfg", "--init-from", "{missing}"],
+     "no such checkpoint file or run folder"),
+    (["plot-lr", "{missing}"], "no such experiment file"),
+    (["ablate", "{missing}", "dropout"], "no such experiment file"),
+    (["eval", "--model", "{missing}"], "no such checkpoint file or run folder"),
+    (["predict", "--model", "{missing}", "{missing}"], "no such checkpoint file or run folder"),
+    (["show-filters", "{missing}"], "no such checkpoint file or run folder"),
+    (["show-preds", "--model", "{missing}"], "no such checkpoint file or run folder"),
+    (["eval", "--model", "{folder}"], "a folder with no checkpoint (ckpt.pt) in it"),
+])
+def test_a_missing_input_file_is_bad_input_exit_1_located(tmp_path, args, said):
+    """The README's exit codes: 1 bad input (a file that is not there), 2 a bad command line;
+    the message is located by the path, as every other file error (``PATH: error: …``)."""
+    missing, folder = tmp_path / "nosuch.cfg", tmp_path / "empty"
+    folder.mkdir()
+    words = [a.format(missing=missing, folder=folder, examples=ROOT / "examples") for a in args]
+    result = CliRunner().invoke(cli, words)
+    named = next(w for w, a in zip(words, args, strict=True) if "{missing}" in a or "{folder}" in a
+                 or a.endswith(".cfg") and "--resume" in args)
+    cli_failed(result, said, joined=True)
+    assert f"{named}: error: " in result.stderr.replace("\n", ""), result.stderr
+    assert "Invalid value" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["check", "--bogus", "x.cfg"], ["check"], ["train", "--nope"]])
+def test_a_bad_command_line_still_exits_2(args):
+    assert CliRunner().invoke(cli, args).exit_code == 2

@@ -6,6 +6,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
+from .paths import InputPath
 from .render import STYLE, stderr_console, stdout_console
 from .screen import Screen
 
@@ -74,7 +75,7 @@ def show_verdicts(result) -> None:
 
 
 @click.command("ablate", short_help="Test the paper's claims on your net, variant by variant.")
-@click.argument("experiment", type=click.Path(exists=True, dir_okay=False))
+@click.argument("experiment", type=InputPath(what="experiment file"))
 @click.argument("claims", nargs=-1, required=True, metavar="CLAIM...")
 @click.option("--seeds", type=click.IntRange(min=1), default=None,
               help="Seeds per net (default 3; 1 with --quick).")

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ..errors import NetdefError
+from .paths import InputPath
 from .render import stderr_console, stdout_console
 from .screen import Screen
 
@@ -57,7 +58,8 @@ def _pct(x: float) -> str:
 
 
 @click.command("eval", short_help="Error rates of a checkpoint on the whole validation set.")
-@click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
+@click.option("--model", "ckpt", required=True, metavar="CKPT",
+              help="A checkpoint (ckpt.pt), or a run folder holding one.")
 @click.option("--data", default=None, help="Image folder, packed cache or builtin:shapes "
                                            "(default: the run's own data).")
 @click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
@@ -117,7 +119,8 @@ def _print_eval(result, data: str, classes: int, split: str = "val") -> None:
 
 
 @click.command("predict", short_help="The top-5 classes of images, with their probabilities.")
-@click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
+@click.option("--model", "ckpt", required=True, metavar="CKPT",
+              help="A checkpoint (ckpt.pt), or a run folder holding one.")
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per image.")
@@ -151,7 +154,8 @@ def predict_cmd(ckpt, images, crops, as_json) -> None:
 
 
 @click.command("features", short_help="Write a layer's activations for a whole split to .npy.")
-@click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
+@click.option("--model", "ckpt", required=True, metavar="CKPT",
+              help="A checkpoint (ckpt.pt), or a run folder holding one.")
 @click.option("--layer", required=True, help="The layer whose activations are written.")
 @click.option("--data", default=None, help="Default: the run's own data.")
 @click.option("--split", type=click.Choice(["val", "train"]), default="val", show_default=True)
@@ -196,7 +200,7 @@ def _layers(values: tuple[str, ...]) -> list[str] | None:
 
 
 @click.command("show-filters", short_help="Draw the learned filters (the paper's Figure 3).")
-@click.argument("ckpt", type=click.Path(dir_okay=False))
+@click.argument("ckpt", metavar="CKPT")
 @click.option("--layer", multiple=True, help="Layer(s) to show (repeat or comma-separate); "
                                              "default: the conv layers reading the image.")
 @click.option("--out", default=None, metavar="PNG", help="Default: beside the checkpoint.")
@@ -224,7 +228,7 @@ def show_filters_cmd(ckpt, layer, out, norm_filters, input_idx, channels, full) 
     from ..show import render_filters, save_image
 
     model = _model(ckpt)
-    path = _out(out, ckpt, f"{Path(ckpt).stem}-filters.png")
+    path = _out(out, model.path, f"{Path(model.path).stem}-filters.png")
     image = render_filters(model, _layers(layer), norm_filters, input_idx, channels, full=full)
     _done(save_image(image, path), f"{image.width}x{image.height} px")
 
@@ -249,7 +253,8 @@ def show_cost_cmd(run, out) -> None:
 
 
 @click.command("show-preds", short_help="Draw validation images with their top-5 guesses.")
-@click.option("--model", "ckpt", required=True, metavar="CKPT", help="A checkpoint (ckpt.pt).")
+@click.option("--model", "ckpt", required=True, metavar="CKPT",
+              help="A checkpoint (ckpt.pt), or a run folder holding one.")
 @click.option("--data", default=None, help="Default: the run's own data.")
 @click.option("--only-errors", is_flag=True, help="Only images whose top guess is wrong.")
 @click.option("--count", type=click.IntRange(min=1, max=256), default=16, show_default=True,
@@ -268,7 +273,7 @@ def show_preds_cmd(ckpt, data, only_errors, count, out) -> None:
 
     model = _model(ckpt)
     check_classifier(model, "show-preds")  # before any data is opened
-    path = _out(out, ckpt, f"{Path(ckpt).stem}-preds.png")
+    path = _out(out, model.path, f"{Path(model.path).stem}-preds.png")
     with _screen("predicting") as screen:
         ds = open_eval_data(model, data, on_event=screen)
         written, shown = render_preds(model, ds, path, only_errors, count, on_event=screen)
@@ -281,7 +286,7 @@ def show_preds_cmd(ckpt, data, only_errors, count, out) -> None:
 
 
 @click.command("plot-lr", short_help="Draw every layer's learning-rate schedule (before training).")
-@click.argument("experiment", type=click.Path(exists=True, dir_okay=False))
+@click.argument("experiment", type=InputPath(what="experiment file"))
 @click.option("--out", default=None, metavar="PNG",
               help="Default: lr.png in the experiment's run folder.")
 def plot_lr_cmd(experiment, out) -> None:

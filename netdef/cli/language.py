@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..check import CheckedNet, load, params_candidates
 from ..schema import is_experiment_file
+from .paths import InputPath
 from .render import human_bytes, print_diagnostics, stderr_console, stdout_console, thousands
 
 input_size_option = click.option(
@@ -16,9 +17,9 @@ input_size_option = click.option(
     help="Image side the net reads (cuda-convnet files never fix it). Default 224, or the "
          "experiment's inner-size.")
 params_option = click.option(
-    "--params", "params", type=click.Path(exists=True, dir_okay=False), default=None,
+    "--params", "params", type=InputPath(what="params file"), default=None,
     help="The params file (layer-params.cfg). Default: found beside the definition.")
-definition_arg = click.argument("definition", type=click.Path(exists=True, dir_okay=False),
+definition_arg = click.argument("definition", type=InputPath(what="definition file"),
                                 metavar="DEF")
 
 

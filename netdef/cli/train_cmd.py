@@ -8,8 +8,9 @@ from pathlib import Path
 
 import click
 
-from ..errors import NetdefError
+from ..errors import NetdefError, Span
 from . import threads
+from .paths import InputPath
 from .render import stderr_console, stdout_console
 from .screen import Screen
 
@@ -58,7 +59,7 @@ def _experiment(experiment: str | None, overrides: tuple[str, ...], resume: str 
         raise click.UsageError("give an EXPERIMENT file (e.g. examples/quickstart.cfg), or "
                                "--resume RUN to continue a run")
     if experiment is not None and not Path(experiment).is_file():
-        raise click.BadParameter(f"'{experiment}': no such file", param_hint="EXPERIMENT")
+        raise NetdefError.at(Span(experiment), "no such experiment file")
     return experiment, overrides
 
 
@@ -71,12 +72,12 @@ def _experiment(experiment: str | None, overrides: tuple[str, ...], resume: str 
 @click.option("--devices", default=None,
               help="auto, one device (cpu, cuda:0, mps) or one per logical device "
                    "(cuda:0,cuda:1).")
-@click.option("--resume", type=click.Path(exists=True, file_okay=False), default=None,
+@click.option("--resume", type=InputPath("dir", "run folder"), default=None,
               metavar="RUN", help="Continue the run in folder RUN at its next batch, with its "
                                   "recorded experiment and overrides.")
 @click.option("--force", is_flag=True,
               help="With --resume: continue even though the definition file changed.")
-@click.option("--init-from", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--init-from", type=InputPath("any", "checkpoint file or run folder"), default=None,
               metavar="CKPT", help="Start from another run's weights (matched by name and shape).")
 @click.option("--allow-init-funcs", is_flag=True,
               help="Accept initWFunc/initBFunc/initCFunc (they name Python code to run).")
