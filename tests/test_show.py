@@ -215,3 +215,60 @@ def test_rate_changes_marks_steps_not_a_continuous_schedule():
     assert rate_changes(steps, 10.0) == [(4.0, 0.001), (7.0, 0.0001)]
     cosine = records([0.01 * (1 + np.cos(np.pi * i / 50)) / 2 for i in range(50)])
     assert rate_changes(cosine, 10.0) == []
+
+
+FC_ONLY = """[data]
+type=data
+dataIdx=0
+
+[labels]
+type=data
+dataIdx=1
+
+[fc3]
+type=fc
+inputs=data
+outputs=3
+initW=0.01
+
+[probs]
+type=softmax
+inputs=fc3
+
+[logprob]
+type=cost.logreg
+inputs=labels,probs
+"""
+FC_ONLY_PARAMS = """[fc3]
+epsW=0.001
+epsB=0.002
+momW=0.9
+momB=0.9
+wc=0
+
+[logprob]
+coeff=1
+"""
+
+
+def test_a_net_without_conv_layers_is_told_the_fc_command_that_works(tmp_path):
+    """No 'no conv layer … (the net has no conv layers)': the hint names an fc layer reading
+    the image and the --channels that draws it, and that command line then works."""
+    import netdef
+    from netdef.train import TrainOptions, train
+
+    from conftest import write_experiment_files
+
+    exp = write_experiment_files(tmp_path, {"fc.cfg": FC_ONLY, "fc-params.cfg": FC_ONLY_PARAMS},
+                                 {"layers": "fc.cfg", "data": "builtin:shapes?classes=3&train=4"
+                                  "&val=2", "image-size": 8, "inner-size": 8, "batch-size": 6,
+                                  "epochs": 1, "devices": "cpu", "workers": 0, "seed": 0,
+                                  "save": str(tmp_path / "run")})
+    train(TrainOptions(str(exp)), handle_signals=False)
+    model = netdef.load_model(tmp_path / "run")          # a run folder: its ckpt.pt
+    with pytest.raises(NetdefError) as info:
+        render_filters(model)
+    said = str(info.value)
+    assert "no conv layer reads" not in said and "no conv or local layers" in said
+    assert f"--layer fc3 --channels {model.channels}" in said, said
+    assert render_filters(model, ["fc3"], channels=model.channels).size[0] > 0

@@ -130,20 +130,42 @@ def spatial_layers(model) -> list[str]:
 
 def first_layers(model) -> list[str]:
     """conv/local layers that read the image data layer, sorted by logical device."""
-    checked = model.checked
-    images = {n for n, i in checked.layers.items()
-              if i.type == "data" and checked.layer(n).data_idx == 0}
+    checked, images = model.checked, _image_layers(model)
     found = [n for n in spatial_layers(model) if images & set(checked.layers[n].inputs)]
     if not found:
-        raise NetdefError(f"{model.path}: no conv layer reads the image data; name one with "
-                          f"--layer ({_known(model)})")
+        why = "no conv layer reads the image data; name one with --layer" \
+            if spatial_layers(model) else "nothing to draw by default"
+        raise NetdefError(f"{model.path}: {why} ({_known(model)})")
     order = {n: i for i, n in enumerate(checked.layers)}
     return sorted(found, key=lambda n: (checked.layers[n].device or 0, order[n]))
 
 
+def _image_layers(model) -> set[str]:
+    checked = model.checked
+    return {n for n, i in checked.layers.items()
+            if i.type == "data" and checked.layer(n).data_idx == 0}
+
+
 def _known(model) -> str:
+    """What --layer can name: the conv/local layers, or, in a net without any, its fc layers
+    (drawn as C×S×S images with --channels), with a command line that works."""
     convs = spatial_layers(model)
-    return f"its conv layers: {', '.join(convs)}" if convs else "the net has no conv layers"
+    if convs:
+        return f"its conv layers: {', '.join(convs)}"
+    layers = model.checked.layers
+    fcs = [n for n, i in layers.items() if i.type == "fc"]
+    if not fcs:
+        return "the net has no conv, local or fc layers: it has no filters to draw"
+    images = _image_layers(model)
+    reading = [(n, i) for n in fcs for i, src in enumerate(layers[n].inputs) if src in images]
+    if reading:
+        name, idx = reading[0]
+        example = (f"--layer {name} --channels {model.channels}"
+                   + (f" --input-idx {idx}" if idx else "") + ", as it reads the image")
+    else:
+        example = f"--layer {fcs[0]} --channels C"
+    return (f"the net has no conv or local layers; an fc layer's weights can be drawn as "
+            f"C×S×S images: {example} (its fc layers: {', '.join(fcs)})")
 
 
 def layer_block(model, name: str, input_idx: int = 0, channels: int | None = None,
