@@ -181,3 +181,23 @@ def test_show_preds_count_and_no_errors(trained_run, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "no misclassified image among the 30 validation images" in result.stdout
     assert not (tmp_path / "none.png").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["eval", "--model", "{run}"],
+    ["predict", "--model", "{run}", "{tmp}/photo.png"],
+    ["show-filters", "{run}", "--out", "{tmp}/f.png"],
+    ["show-preds", "--model", "{run}", "--out", "{tmp}/p.png"],
+    ["features", "--model", "{run}", "--layer", "fc", "--out", "{tmp}/f.npy"],
+])
+def test_model_takes_a_run_folder(trained_run, tmp_path, args):
+    """--model runs/x works as show-cost's run folder does: the folder's ckpt.pt."""
+    Image.new("RGB", (20, 20), (200, 10, 10)).save(tmp_path / "photo.png")
+    result = netdef(*[a.format(run=trained_run, tmp=tmp_path) for a in args])
+    assert result.exit_code == 0, result.output
+
+
+def test_show_filters_of_a_run_folder_writes_beside_its_checkpoint(trained_run):
+    result = netdef("show-filters", trained_run)
+    assert result.exit_code == 0, result.output
+    assert is_png(trained_run / "ckpt-filters.png"), result.output

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..check import CheckedNet, check_net
-from ..checkpoint import Checkpoint, read_checkpoint
+from ..checkpoint import Checkpoint, checkpoint_path, read_checkpoint
 from ..errors import NetdefError
 from ..schema import build_spec
 from ..syntax import parse
@@ -87,10 +87,11 @@ def check_classifier(model: LoadedModel, command: str) -> None:
 
 def load_model(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
     """Read a netdef checkpoint and rebuild its net on ``devices`` ("auto", one device, or one
-    per logical device); a missing, foreign or inconsistent file raises NetdefError."""
+    per logical device); ``path`` is a checkpoint file or a run folder (its ckpt.pt, which
+    ``model.path`` then names); a missing, foreign or inconsistent file raises NetdefError."""
     from ..compiler.compile import device_names
 
-    path = str(path)
+    path = str(checkpoint_path(path))
     ckpt = read_checkpoint(path)
     checked = rebuild_checked(path, ckpt)
     real = device_names(devices, checked.num_devices)
