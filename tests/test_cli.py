@@ -67,8 +67,8 @@ def test_bad_file_exits_1_with_located_message(tmp_path):
                f"{bad}:6:12: error: layer 'conv': 'filterSize' must be an integer (got '5x')")
 
 
-def test_missing_file_is_a_usage_error():
-    cli_failed(run("check", "does/not/exist.cfg"), "does/not/exist.cfg", code=2)
+def test_missing_file_is_bad_input_not_a_usage_error():
+    cli_failed(run("check", "does/not/exist.cfg"), "does/not/exist.cfg: error: no such", code=1)
 
 
 def test_bad_input_size_is_a_usage_error():

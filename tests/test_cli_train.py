@@ -81,8 +81,8 @@ def test_an_override_on_resume_wins_and_is_shown(tmp_path, monkeypatch):
 def test_train_without_experiment_or_resume_is_a_usage_error(tmp_path):
     r = CliRunner().invoke(cli, ["train"])
     assert r.exit_code == 2 and "give an EXPERIMENT file" in r.stderr
-    r = CliRunner().invoke(cli, ["train", str(tmp_path / "none.cfg")])
-    assert r.exit_code == 2 and "no such file" in r.stderr
+    r = CliRunner().invoke(cli, ["train", str(tmp_path / "none.cfg")])  # bad input, not usage
+    assert r.exit_code == 1 and "none.cfg: error: no such experiment file" in r.stderr
 
 
 def test_resume_of_a_folder_without_a_record_says_what_to_do(tmp_path):
