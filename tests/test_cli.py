@@ -170,7 +170,7 @@ def test_every_file_named_in_a_help_text_exists():
     (["summary", "{missing}"], "no such definition file"),
     (["check-grads", "{missing}"], "no such definition file"),
     (["check", "{examples}/quickstart.cfg", "--params", "{missing}"], "no such params file"),
-    (["check", "{folder}"], "a folder, not a definition file"),
+    (["check", "{folder}"], "a folder, not a file: give the definition file"),
     (["train", "{missing}"], "no such experiment file"),
     (["train", "--resume", "{missing}"], "no such run folder"),
     (["train", "--resume", "{examples}/quickstart.cfg"], "not a folder: give the run folder"),
@@ -179,10 +179,15 @@ def test_every_file_named_in_a_help_text_exists():
     (["plot-lr", "{missing}"], "no such experiment file"),
     (["ablate", "{missing}", "dropout"], "no such experiment file"),
     (["eval", "--model", "{missing}"], "no such checkpoint file or run folder"),
-    (["predict", "--model", "{missing}", "{missing}"], "no such checkpoint file or run folder"),
+    (["predict", "--model", "{missing}", "{examples}/quickstart.cfg"],
+     "no such checkpoint file or run folder"),
+    (["predict", "--model", "{examples}/quickstart.cfg", "{missing}"], "no such image file"),
     (["show-filters", "{missing}"], "no such checkpoint file or run folder"),
     (["show-preds", "--model", "{missing}"], "no such checkpoint file or run folder"),
     (["eval", "--model", "{folder}"], "a folder with no checkpoint (ckpt.pt) in it"),
+    (["train", "--resume", "{folder}"], "holds no checkpoint (ckpt.pt) to resume from"),
+    (["predict", "--model", "{examples}/quickstart.cfg", "{folder}"],
+     "a folder, not a file: give the image file"),
 ])
 def test_a_missing_input_file_is_bad_input_exit_1_located(tmp_path, args, said):
     """The README's exit codes: 1 bad input (a file that is not there), 2 a bad command line;

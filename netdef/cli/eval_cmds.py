@@ -121,7 +121,7 @@ def _print_eval(result, data: str, classes: int, split: str = "val") -> None:
 @click.command("predict", short_help="The top-5 classes of images, with their probabilities.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT",
               help="A checkpoint (ckpt.pt), or a run folder holding one.")
-@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("images", nargs=-1, required=True, type=InputPath(what="image file"))
 @click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list, one object per image.")
 def predict_cmd(ckpt, images, crops, as_json) -> None:

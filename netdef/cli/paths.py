@@ -31,7 +31,7 @@ class InputPath(click.ParamType):
         if not path.exists():
             raise NetdefError.at(Span(str(value)), f"no such {self.what}")
         if self.kind == "file" and path.is_dir():
-            raise NetdefError.at(Span(str(value)), f"a folder, not a {self.what}")
+            raise NetdefError.at(Span(str(value)), f"a folder, not a file: give the {self.what}")
         if self.kind == "dir" and not path.is_dir():
             raise NetdefError.at(Span(str(value)), f"not a folder: give the {self.what}")
         if not os.access(path, os.R_OK):
