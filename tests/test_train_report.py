@@ -11,6 +11,7 @@ import math
 import pytest
 import torch
 from click.testing import CliRunner
+from PIL import Image
 
 from netdef.cli import cli
 from netdef.train import Message, Progress, TrainingDiverged, TrainOptions, train
@@ -116,7 +117,9 @@ def test_the_display_names_each_cost_and_eval_says_there_is_no_classifier(autoen
     assert "classes" not in result.output  # the start line counts no classes it does not have
     assert "validation  sqdiff" in result.output and "train sqdiff" in result.output
     ckpt = str(autoencoder.parent / "run" / "ckpt.pt")
-    for args in (["eval", "--model", ckpt], ["predict", "--model", ckpt, "photo.jpg"],
+    photo = autoencoder.parent / "photo.png"   # a real file: a missing one is refused first
+    Image.new("RGB", (8, 8)).save(photo)
+    for args in (["eval", "--model", ckpt], ["predict", "--model", ckpt, str(photo)],
                  ["show-preds", "--model", ckpt]):
         out = CliRunner().invoke(cli, args)
         cli_failed(out, "the net has no classifier", "'sqdiff' (cost.sum2)",
