@@ -60,6 +60,21 @@ def test_pictures_default_beside_the_checkpoint(trained_run):
         assert is_png(path) and str(path) in result.stdout.replace("\n", "")
 
 
+def test_picture_defaults_name_the_options(trained_run):
+    """A picture drawn with other options gets its own default name: show-filters --layer
+    conv2 must not overwrite the default (conv1) picture, nor --only-errors the full grid."""
+    ckpt = trained_run / "ckpt.pt"
+    for args, name in ((["show-filters", ckpt], "ckpt-filters.png"),
+                       (["show-filters", ckpt, "--layer", "fc", "--channels", "48"],
+                        "ckpt-fc-48ch-filters.png"),
+                       (["show-preds", "--model", ckpt, "--only-errors", "--count", "4"],
+                        "ckpt-errors-4-preds.png")):
+        result = netdef(*args)
+        assert result.exit_code == 0, result.output
+        assert is_png(trained_run / name), result.output
+    assert len(list(trained_run.glob("ckpt-*.png"))) >= 3
+
+
 def test_show_filters_options(trained_run, tmp_path):
     out = tmp_path / "fc.png"
     result = netdef("show-filters", trained_run / "ckpt.pt", "--layer", "fc", "--input-idx", "1",

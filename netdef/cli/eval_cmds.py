@@ -53,6 +53,14 @@ def _out(out: str | None, beside: str | Path, name: str) -> Path:
     return check_writable(out if out else default_out(beside, name))
 
 
+def _picture_name(ckpt: str, kind: str, *parts) -> str:
+    """The default picture name beside a checkpoint: ``STEM[-PART...]-KIND.png``, naming
+    every option that changes the picture (``ckpt-conv2-filters.png``), so a picture drawn
+    with other options never replaces an earlier one under the same name."""
+    words = [str(p) for p in parts if p not in (None, False, "")]
+    return "-".join([Path(ckpt).stem, *words, kind]) + ".png"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
@@ -228,8 +236,11 @@ def show_filters_cmd(ckpt, layer, out, norm_filters, input_idx, channels, full) 
     from ..show import render_filters, save_image
 
     model = _model(ckpt)
-    path = _out(out, model.path, f"{Path(model.path).stem}-filters.png")
-    image = render_filters(model, _layers(layer), norm_filters, input_idx, channels, full=full)
+    names = _layers(layer)
+    path = _out(out, model.path, _picture_name(
+        model.path, "filters", *(names or ()), norm_filters and "norm",
+        input_idx and f"input{input_idx}", channels and f"{channels}ch", full and "all"))
+    image = render_filters(model, names, norm_filters, input_idx, channels, full=full)
     _done(save_image(image, path), f"{image.width}x{image.height} px")
 
 
@@ -273,7 +284,9 @@ def show_preds_cmd(ckpt, data, only_errors, count, out) -> None:
 
     model = _model(ckpt)
     check_classifier(model, "show-preds")  # before any data is opened
-    path = _out(out, model.path, f"{Path(model.path).stem}-preds.png")
+    path = _out(out, model.path, _picture_name(
+        model.path, "preds", data and Path(data).name.split(":")[-1], only_errors and "errors",
+        count != 16 and count))
     with _screen("predicting") as screen:
         ds = open_eval_data(model, data, on_event=screen)
         written, shown = render_preds(model, ds, path, only_errors, count, on_event=screen)
