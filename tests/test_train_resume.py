@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from netdef.train import Progress, StopFlag, TrainOptions, read_checkpoint, train
+from netdef.train.events import BatchDone
 
 from trainnets import write_experiment
 
@@ -54,9 +55,10 @@ def _start(runner, env, exp, *args, delay=0.0):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _experiment(folder: Path, workers: int = 0) -> Path:
+def _experiment(folder: Path, workers: int = 0, log_freq: int = 1) -> Path:
     # the tiny net with dropout; crops, mirrors, PCA lighting, momentum and a rate step in play
-    return write_experiment(folder, workers=workers, epochs=EPOCHS, log_freq=1, dropout=0.5,
+    return write_experiment(folder, workers=workers, epochs=EPOCHS, log_freq=log_freq,
+                            dropout=0.5,
                             color_noise=0.1, eps="dexp[base=0.001;tgtFactor=10;numSteps=2]")
 
 
@@ -188,3 +190,29 @@ def test_sigterm_checkpoints_and_exits_130(tmp_path, runner, env):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 130, out
     assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] >= 2
+
+
+def test_resume_keeps_the_log_cadence(tmp_path, env, monkeypatch):
+    """Stopped at a step that is not a multiple of log-freq and resumed: the train rows land
+    on the uninterrupted run's steps (multiples of log-freq and each epoch's last batch),
+    not log-freq steps after the resume point; the weights are bit-identical."""
+    monkeypatch.setenv("NETDEF_CACHE", env["NETDEF_CACHE"])
+    train(TrainOptions(str(_experiment(tmp_path / "a", log_freq=3))), handle_signals=False)
+    exp, stop = _experiment(tmp_path / "b", log_freq=3), StopFlag()
+
+    def stop_at_11(event):
+        if isinstance(event, BatchDone) and event.step == BATCHES + 3:
+            stop.request()
+
+    first = train(TrainOptions(str(exp)), on_event=stop_at_11, stop=stop, handle_signals=False)
+    assert first.interrupted and first.step % 3 != 0
+    train(TrainOptions(str(exp), resume=str(tmp_path / "b" / "run")), handle_signals=False)
+
+    def rows(run):
+        return [(m["kind"], m["step"]) for m in _metrics(run)]
+
+    a, b = tmp_path / "a" / "run", tmp_path / "b" / "run"
+    assert rows(b) == rows(a)
+    assert [s for k, s in rows(a) if k == "train"] == [3, 6, 8, 9, 12, 15, 16, 18, 21, 24]
+    wa, wb = _weights(a), _weights(b)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)

@@ -158,11 +158,16 @@ class Trainer:
                                 batches=s.batches_per_epoch, step=state.step,  # values stay
                                 total_steps=s.total_steps))                    # on the device
             window = (window[0], window[1] + images.shape[0] * self.dist.world)  # global
-            if len(pending) >= exp.log_freq or state.batch == s.batches_per_epoch:
+            # rows on global steps (and each epoch's last batch), so a resumed run logs at
+            # the same steps as an uninterrupted one
+            if state.step % exp.log_freq == 0 or state.batch == s.batches_per_epoch:
                 reports.append(self.report(pending, window))
                 pending, window = [], (time.perf_counter(), 0)
         if pending:
-            reports.append(self.report(pending, window))
+            # stopped mid-window: counted in the epoch's sums (saved in the checkpoint) and
+            # shown, but not logged, so the resumed run's rows land on the uninterrupted
+            # run's steps (its first row then covers the batches after the checkpoint only)
+            reports.append(self.report(pending, window, log=not self.stopping()))
         if self.stopping():
             return False
         stuck = stuck_warning(reports, len(s.dataset.classes), state.epoch + 1)
@@ -198,9 +203,10 @@ class Trainer:
         self.halt = self.halt or bool(summed[-1, 0] > 0)
         return summed[:-1] / self.dist.world
 
-    def report(self, pending: list[StepResult], window: tuple[float, int]) -> Averages:
+    def report(self, pending: list[StepResult], window: tuple[float, int],
+               log: bool = True) -> Averages:
         """Read the pending steps' numbers (one sync), stop on NaN/inf, watch for divergence,
-        log and emit Progress; returns the window's averages."""
+        log (unless ``log`` is False) and emit Progress; returns the window's averages."""
         s, state = self.s, self.state
         names = list(pending[0].columns())
         values = torch.stack([torch.stack(list(r.columns().values())) for r in pending])
@@ -220,7 +226,7 @@ class Trainer:
         speed = window[1] / max(now - window[0], 1e-9)
         eta = (now - self.t0) / max(state.step - self.step0, 1) * (s.total_steps - state.step)
         rate = s.opt.rates()[self.trainable[0].name] if self.trainable else 0.0
-        if self.main:
+        if self.main and log:
             record = {"kind": "train", "epoch": state.epoch + 1, "batch": state.batch,
                       "batches": s.batches_per_epoch, "step": state.step, "loss": avg.loss,
                       "costs": avg.costs, "rate": rate, "images_per_s": speed,
