@@ -15,6 +15,9 @@ VERDICT_COLOUR = {"paper's sign": "tab:green", "opposite sign": "tab:red",
                   "not separable": "tab:gray"}
 
 
+MARKED_BELOW = 10  # points: a shorter curve is drawn with markers
+
+
 def render_curves(title: str, sides: dict[str, list[RunResult]], out: Path,
                   threshold: float | None = None) -> Path:
     """Training top-1 error (logged every log-freq batches) and validation top-1 error per
@@ -37,10 +40,14 @@ def render_curves(title: str, sides: dict[str, list[RunResult]], out: Path,
 
 def _mean_band(ax, curves: list[list[tuple[float, float]]], colour: str, label: str,
                marker: str | None = None) -> None:
-    """The seeds share their x positions (same batches, same logging): average point by point."""
+    """The seeds share their x positions (same batches, same logging): average point by point.
+    A curve of fewer than ``MARKED_BELOW`` points gets markers: one point drawn as a line
+    shows nothing (a 3-step ``--quick`` run logs a single training row)."""
     n = min((len(c) for c in curves), default=0)
     if n == 0:
         return
+    if marker is None and n < MARKED_BELOW:
+        marker = "o"
     xs = [curves[0][i][0] for i in range(n)]
     ys = [[100 * c[i][1] for c in curves] for i in range(n)]
     mean = [sum(y) / len(y) for y in ys]
