@@ -241,8 +241,18 @@ def test_not_learning_is_judged_on_the_error_rate_too():
         return Averages(images=32, loss=nll, nll=nll, top1_err=err)
 
     flat_but_right = [window(chance * 1.01, 0.012)] * 4  # nll near ln 10, 1.2 % error
-    assert stuck_warning(flat_but_right, 10, 1) is None
-    stuck = stuck_warning([window(chance, 0.9), window(chance * 0.99, 0.88)], 10, 3)
+    assert stuck_warning(flat_but_right, 10, 1, steps=500) is None
+    at_chance = [window(chance, 0.9), window(chance * 0.99, 0.88)]
+    stuck = stuck_warning(at_chance, 10, 3, steps=500)
     assert stuck.startswith("epoch 3: the training nll stayed at ln(10) = 2.303 (chance) and "
                             "the error at 89.0% (chance 90.0%)")
-    assert stuck_warning([Averages(images=8, loss=2.3)], 10, 1) is None  # no classifier
+    assert stuck_warning([Averages(images=8, loss=2.3)], 10, 1, steps=500) is None  # no classifier
+
+
+def test_not_learning_is_not_judged_on_a_short_run():
+    """ablate --quick trains 3 steps: too few to call a net at chance "not learning"."""
+    chance = math.log(10)
+    at_chance = [Averages(images=32, loss=chance, nll=chance, top1_err=0.9)] * 3
+    assert stuck_warning(at_chance, 10, 1, steps=3) is None
+    assert stuck_warning(at_chance, 10, 1, steps=99) is None
+    assert stuck_warning(at_chance, 10, 1, steps=100) is not None

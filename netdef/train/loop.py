@@ -170,7 +170,8 @@ class Trainer:
             reports.append(self.report(pending, window, log=not self.stopping()))
         if self.stopping():
             return False
-        stuck = stuck_warning(reports, len(s.dataset.classes), state.epoch + 1)
+        stuck = stuck_warning(reports, len(s.dataset.classes), state.epoch + 1,
+                              steps=state.step)
         if stuck:
             self.emit(Message(stuck, "warning"))
         return True

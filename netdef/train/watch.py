@@ -13,6 +13,7 @@ GROWTH = 10.0         # without a classifier: a cost over GROWTH × its lowest s
 RISE = 2.0            # growing: above the last report and over RISE × the lowest so far
 STUCK_TOLERANCE = 0.03  # a training nll within 3 % of ln(classes) all epoch …
 STUCK_ERROR = 0.9     # … and an error rate of at least 90 % of chance's (1 − 1/classes)
+STUCK_MIN_STEPS = 100  # … after at least this many steps: a shorter run is too short to judge
 CAUSES = ("Likely causes: learning rates too high (epsW/epsB); initW too large for the layer's "
           "inputs; or the input scale: netdef feeds raw pixel values 0–255 minus the mean "
           "image (not 0–1), so the first layer's initW and epsW must suit inputs of that size")
@@ -75,12 +76,16 @@ class DivergenceWatch:
                 f"Checkpoints written from now on are not recommended")
 
 
-def stuck_warning(windows: list[Averages], classes: int, epoch: int) -> str | None:
+def stuck_warning(windows: list[Averages], classes: int, epoch: int, *,
+                  steps: int) -> str | None:
     """The "not learning" text when every report of the epoch had a classifier nll within 3 %
     of ln(classes) and the epoch's error rate was near chance's; None otherwise (an nll near
-    chance with a low error is a net that ranks well with flat probabilities: learning)."""
+    chance with a low error is a net that ranks well with flat probabilities: learning).
+
+    ``steps`` is the run's step count so far: under ``STUCK_MIN_STEPS`` (100) updates a net
+    has not had the time to leave chance (``ablate --quick`` runs 3), so nothing is said."""
     nlls = [w.nll for w in windows if w.nll is not None]
-    if not nlls or len(nlls) != len(windows) or classes < 2:
+    if steps < STUCK_MIN_STEPS or not nlls or len(nlls) != len(windows) or classes < 2:
         return None
     chance = math.log(classes)
     images = sum(w.images for w in windows)
