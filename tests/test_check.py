@@ -148,3 +148,21 @@ def test_schema_and_check_problems_come_out_in_one_pass():
     assert any("unknown neuron 'rleu'" in m for m in messages)
     assert any("unknown input 'fcc'" in m for m in messages)
     assert len(messages) == 2  # nothing echoed from the layers that read the broken ones
+
+
+def test_did_you_mean_names_only_a_layer_that_may_be_read():
+    """'pool9' in rnorm1 of the quickstart net: pool2 is close but defined later, so the hint
+    names pool1 (defined earlier), never a later layer."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "layers" / "quickstart.cfg").read_text()
+    bad = text.replace("inputs=pool1", "inputs=pool9", 1)
+    with pytest.raises(NetdefError) as exc:
+        check_net(build_spec(parse(bad, "q.cfg"), defer_errors=True), None)
+    message = next(d.message for d in exc.value.errors if "unknown input" in d.message)
+    assert "unknown input 'pool9'" in message and "'pool2'" not in message
+    assert message.endswith("did you mean 'pool1'?")
+    late = text.replace("inputs=conv1", "inputs=fc12", 1)  # pool1 reading a misspelt fc128
+    with pytest.raises(NetdefError) as exc:
+        check_net(build_spec(parse(late, "q.cfg"), defer_errors=True), None)
+    assert not any("did you mean" in d.message for d in exc.value.errors)

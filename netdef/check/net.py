@@ -159,7 +159,7 @@ def _check_inputs(spec: NetSpec, order: tuple[str, ...], out: Collector) -> set[
                 out.error(span, f"layer '{name}': empty name in 'inputs'")
             elif src not in position:
                 out.error(span, f"layer '{name}': unknown input '{src}'"
-                                f"{did_you_mean(src, position)}")
+                                f"{did_you_mean(src, _readable(spec, order, name))}")
             elif position[src] > position[name]:
                 out.error(span, f"layer '{name}': input '{src}' is defined later (line "
                                 f"{spec.span(src).line}); inputs must name earlier layers")
@@ -170,6 +170,13 @@ def _check_inputs(spec: NetSpec, order: tuple[str, ...], out: Collector) -> set[
                 continue
             bad.add(name)
     return bad
+
+
+def _readable(spec: NetSpec, order: tuple[str, ...], name: str) -> list[str]:
+    """The layers ``name`` may read, for a "did you mean": those defined before it that are
+    not costs (file order is computation order; docs/language-guide.md)."""
+    before = order[:order.index(name)]
+    return [n for n in before if n not in spec.layers or not spec.layers[n].cost]
 
 
 def _sound(spec: NetSpec, order: tuple[str, ...], bad: set[str]) -> dict[str, L.LayerBase]:

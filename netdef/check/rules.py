@@ -151,7 +151,7 @@ def _resolve(spec: NetSpec, infos: dict[str, LayerInfo], name: str, layer, i: in
     if other not in spec.layers:
         if other not in spec.broken:
             out.error(span, f"layer '{name}': 'weightSource' names unknown layer '{other}'"
-                            f"{did_you_mean(other, spec.layers)}")
+                            f"{did_you_mean(other, _same_type(spec, layer.type, name))}")
         return None
     target = spec.layers[other]
     if target.type != layer.type:
@@ -170,6 +170,11 @@ def _resolve(spec: NetSpec, infos: dict[str, LayerInfo], name: str, layer, i: in
                         f"{i + 1} needs {mine}")
         return None
     return other, k
+
+
+def _same_type(spec: NetSpec, kind: str, name: str) -> list[str]:
+    """The layers a weightSource of layer ``name`` may name: the others of its type."""
+    return [n for n, other in spec.layers.items() if other.type == kind and n != name]
 
 
 def check_init_funcs(spec: NetSpec, allowed: bool, out: Collector) -> None:
