@@ -104,6 +104,27 @@ def test_predict_and_features(trained_run, tmp_path):
     assert np.load(out).shape == (30, 3) and np.load(tmp_path / "f-labels.npy").shape == (30,)
 
 
+def test_predict_says_its_views_and_shows_the_centre_crop_beside_ten(trained_run, tmp_path):
+    Image.new("RGB", (30, 24), (200, 20, 20)).save(tmp_path / "red.png")
+    args = ("predict", "--model", trained_run / "ckpt.pt", tmp_path / "red.png")
+    one = netdef(*args)
+    assert one.exit_code == 0, one.output
+    assert "the centre crop" in one.stdout and "10-view" not in one.stdout
+    ten = netdef(*args, "--crops", "10")
+    assert ten.exit_code == 0, ten.output
+    assert "10 views" in ten.stdout and "10-view" in ten.stdout and "centre" in ten.stdout
+    assert max(map(len, ten.stdout.splitlines()[1:])) <= 80  # all but the image's path
+    [guess] = json.loads(netdef(*args, "--crops", "10", "--json").stdout)
+    assert guess["crops"] == 10 and len(guess["centre_crop_top5"]) == 3
+    [single] = json.loads(netdef(*args, "--json").stdout)
+    # the centre crop beside the 10 views is the --crops 1 answer
+    centre, alone = guess["centre_crop_top5"], single["top5"]
+    assert [g["class"] for g in centre] == [g["class"] for g in alone]
+    assert [g["probability"] for g in centre] == pytest.approx(
+        [g["probability"] for g in alone], abs=1e-5)
+    assert "centre_crop_top5" not in single
+
+
 def test_help_has_an_example():
     for command in ("eval", "show-filters", "show-cost", "show-preds", "plot-lr", "predict",
                     "features"):

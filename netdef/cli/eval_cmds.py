@@ -151,14 +151,30 @@ def predict_cmd(ckpt, images, crops, as_json) -> None:
         return
     out = stdout_console()
     for p in predictions:
+        views = ("10 views (4 corners, centre, mirrored), the centre crop beside"
+                 if p.centre is not None else "the centre crop")
         out.print(f"[bold]{escape(p.source)}[/]", soft_wrap=True)
-        table = Table(box=None, padding=(0, 2), show_edge=False)
-        table.add_column("#", justify="right", no_wrap=True)
-        table.add_column("probability", justify="right", no_wrap=True)
+        out.print(f"[dim]{views}[/]")
+        out.print(_prediction_table(p))
+
+
+def _prediction_table(p) -> Table:
+    """#, probability, class; with 10 views, the centre crop's probability and class beside."""
+    table = Table(box=None, padding=(0, 2), show_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("10-view" if p.centre is not None else "probability", justify="right",
+                     no_wrap=True)
+    table.add_column("class", overflow="fold")
+    if p.centre is not None:
+        table.add_column("centre", justify="right", no_wrap=True)
         table.add_column("class", overflow="fold")
-        for k, (name, prob) in enumerate(p.top, 1):
-            table.add_row(str(k), f"{100 * prob:.2f}%", escape(name))
-        out.print(table)
+    for k, (name, prob) in enumerate(p.top):
+        row = [str(k + 1), f"{100 * prob:.2f}%", escape(name)]
+        if p.centre is not None:
+            c_name, c_prob = p.centre[k]
+            row += [f"{100 * c_prob:.2f}%", escape(c_name)]
+        table.add_row(*row)
+    return table
 
 
 @click.command("features", short_help="Write a layer's activations for a whole split to .npy.")

@@ -23,14 +23,24 @@ from .scores import topk_names
 
 @dataclass
 class Prediction:
-    """One image's best classes, best first: (class name, probability)."""
+    """One image's best classes, best first: (class name, probability), from ``crops`` views
+    (1: the centre crop; 10: the softmax averaged over the ten views). With 10 views,
+    ``centre`` holds the centre crop's own best classes, for comparison."""
 
     source: str
     top: list[tuple[str, float]]
+    crops: int = 1
+    centre: list[tuple[str, float]] | None = None
 
     def to_dict(self) -> dict:
-        return {"image": self.source, "top5": [{"class": c, "probability": p}
-                                              for c, p in self.top]}
+        out = {"image": self.source, "crops": self.crops, "top5": _listed(self.top)}
+        if self.centre is not None:
+            out["centre_crop_top5"] = _listed(self.centre)
+        return out
+
+
+def _listed(top: list[tuple[str, float]]) -> list[dict]:
+    return [{"class": c, "probability": p} for c, p in top]
 
 
 def decode_image(model: LoadedModel, image) -> np.ndarray:
@@ -76,12 +86,23 @@ def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
     decoded = np.stack([decode_image(model, im) for im in images])               # (N, C, S, S)
     probs = view_probabilities(model, input_views(model, decoded, crops), batch_size)
+    centres = [None] * len(images)
     if crops > 1:
+        centres = _named_top(model, probs[:, CENTRE_VIEW], k)  # (N, 10, K) -> (N, K)
         probs = average_views(probs)                                       # (N, 10, K) -> (N, K)
+    return [Prediction(_source(im), top, crops=crops, centre=centre)
+            for im, top, centre in zip(images, _named_top(model, probs, k), centres,
+                                       strict=True)]
+
+
+CENTRE_VIEW = 4  # in augment.ten_views: four corners, the centre, then their mirrors
+
+
+def _named_top(model: LoadedModel, probs: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
+    """(N, K) probabilities -> per image, its best ``k`` (class name, probability)."""
     values, order = topk_names(probs, k)
-    return [Prediction(_source(im), [(class_name(model, int(i)), float(v))
-                                     for v, i in zip(vs, ix, strict=True)])
-            for im, vs, ix in zip(images, values, order, strict=True)]
+    return [[(class_name(model, int(i)), float(v)) for v, i in zip(vs, ix, strict=True)]
+            for vs, ix in zip(values, order, strict=True)]
 
 
 def _source(image) -> str:
