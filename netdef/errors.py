@@ -40,6 +40,9 @@ class Diagnostic:
     severity: Severity = "error"
     # what a caller may act on without reading the words (e.g. OUTPUTS_BEYOND_CLASSES)
     code: str | None = field(default=None, compare=False)
+    # a warning's words saying what happens next ("the last value wins"): under --strict the
+    # warning is an error and those words become "refused under --strict"
+    outcome: str | None = field(default=None, compare=False)
 
     def format(self) -> str:
         """``path:line:col: severity: message`` (no location when unknown)."""
@@ -73,6 +76,16 @@ class NetdefError(Exception):
         return [d for d in self.diagnostics if d.severity == "error"]
 
 
+def _refused(message: str, outcome: str | None) -> str:
+    """A warning's message as an error under --strict: its outcome words (the last place they
+    occur; "(ignored)" keeps its brackets) replaced by "refused under --strict"."""
+    if not outcome or outcome not in message:
+        return message
+    refused = "(refused under --strict)" if outcome.startswith("(") else "refused under --strict"
+    head, _, tail = message.rpartition(outcome)
+    return head + refused + tail
+
+
 class Collector:
     """Gathers a stage's diagnostics; :meth:`raise_if_errors` raises them all at once."""
 
@@ -81,23 +94,25 @@ class Collector:
         self.items: list[Diagnostic] = []
 
     def add(self, span: Span | None, message: str, severity: Severity = "error",
-            code: str | None = None) -> None:
+            code: str | None = None, outcome: str | None = None) -> None:
         if severity == "warning" and self.strict:
-            severity = "error"
-        self.items.append(Diagnostic(span, message, severity, code))
+            severity, message, outcome = "error", _refused(message, outcome), None
+        self.items.append(Diagnostic(span, message, severity, code, outcome))
 
     def error(self, span: Span | None, message: str) -> None:
         self.add(span, message, "error")
 
-    def warning(self, span: Span | None, message: str) -> None:
-        self.add(span, message, "warning")
+    def warning(self, span: Span | None, message: str, *, outcome: str | None = None) -> None:
+        """``outcome``: the words of ``message`` that say what happens next (the last of
+        them is replaced by "refused under --strict" when strict makes this an error)."""
+        self.add(span, message, "warning", outcome=outcome)
 
     def note(self, span: Span | None, message: str, code: str | None = None) -> None:
         self.add(span, message, "note", code)
 
     def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
         for d in diagnostics:
-            self.add(d.span, d.message, d.severity, d.code)
+            self.add(d.span, d.message, d.severity, d.code, d.outcome)
 
     @property
     def has_errors(self) -> bool:

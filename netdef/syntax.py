@@ -141,7 +141,7 @@ def parse(text: str, path: str = "<string>") -> Document:
             who = "[train]" if current.name.lower() == "train" else f"layer '{current.name}'"
             out.warning(entry.span, f"{who}: '{entry.key}' is given twice (lines "
                                     f"{first.span.line} and {entry.span.line}); "
-                                    "the last value wins")
+                                    "the last value wins", outcome="the last value wins")
         current.entries[entry.name] = entry
         last = entry
     if not sections and not out.has_errors:

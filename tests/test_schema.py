@@ -146,7 +146,7 @@ def test_quant_keys_are_accepted_on_any_layer_as_on_weight_layers():
     net = NET.replace("type=softmax\n", "type=softmax\nquantF=0\nquantB=8\n")
     diags = {d.message: d.severity for d in spec(net).diagnostics}
     assert diags["layer 'probs': 'quantF=0' is the default behaviour; accepted"] == "note"
-    assert diags["layer 'probs': 'quantB' is not implemented by netdef and is ignored"] == "warning"
+    assert diags["layer 'probs': 'quantB' is not implemented by netdef; it is ignored"] == "warning"
 
 
 def test_a12_schedules_are_read_in_the_2012_grammar():

@@ -81,6 +81,25 @@ def test_a_repeated_key_keeps_the_last_value_with_a_warning_naming_both_lines():
         ("warning", 5, "layer 'a': 'filters' is given twice (lines 3 and 5); the last value wins")]
 
 
+def test_under_strict_a_repeated_key_is_refused_not_resolved():
+    """--strict makes the warning an error: it must not still say the last value wins."""
+    from netdef.errors import Collector
+
+    out = Collector(strict=True)
+    out.extend(parse("[a]\ntype=conv\nfilters=16\nfilters=32\n", "f.cfg").diagnostics)
+    [d] = out.items
+    assert d.severity == "error" and "last value wins" not in d.message
+    assert d.message == ("layer 'a': 'filters' is given twice (lines 3 and 4); "
+                         "refused under --strict")
+    loose = Collector()
+    loose.warning(None, "params section 'x' matches no layer (ignored); did you mean 'y'?",
+                  outcome="(ignored)")
+    out.extend(loose.items)
+    assert out.items[-1].message == ("params section 'x' matches no layer (refused under "
+                                     "--strict); did you mean 'y'?")
+    assert loose.items[0].severity == "warning" and "(ignored)" in loose.items[0].message
+
+
 @pytest.mark.parametrize("line", ["rem a comment", "REM x = 1", "Rem", "rem = 5", "rem\tx"])
 def test_a_line_whose_first_word_is_rem_is_a_comment(line):
     doc = parse(f"[a]\ntype=conv\n{line}\n", "f.cfg")

@@ -86,7 +86,8 @@ def build_spec(definition: Document, params: Document | None = None,
     for name, section in psections.items():
         if name not in sections:
             out.warning(section.span, f"params section '{name}' matches no layer of "
-                                      f"{definition.path} (ignored){did_you_mean(name, sections)}")
+                                      f"{definition.path} (ignored){did_you_mean(name, sections)}",
+                        outcome="(ignored)")
     if not defer_errors:
         out.raise_if_errors()
     texts = {"def": "\n".join(definition.lines),
@@ -114,7 +115,8 @@ def _merged_params(doc: Document, out: Collector) -> dict[str, Section]:
         if s.name in merged:
             first = merged[s.name]
             out.warning(s.span, f"params section '{s.name}' appears twice (lines "
-                                f"{first.span.line} and {s.span.line}); merged, later keys win")
+                                f"{first.span.line} and {s.span.line}); merged, later keys win",
+                        outcome="merged, later keys win")
             merged[s.name] = Section(s.name, first.span, {**first.entries, **s.entries})
         else:
             merged[s.name] = s
@@ -296,7 +298,7 @@ def _report_ignored(model: type[LayerBase], name: str, raw: dict, out: Collector
                                      "default behaviour; accepted")
             else:
                 out.warning(entry.span, f"layer '{name}': '{entry.key}' is not implemented by "
-                                        "netdef and is ignored")
+                                        "netdef; it is ignored", outcome="it is ignored")
 
 
 def _is_number(text: str, value: float) -> bool:
