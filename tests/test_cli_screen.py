@@ -210,3 +210,17 @@ def test_ablation_events_and_its_resume_command():
     assert "ten-view, seed 0: error 30.0% on the centre crop, 25.0% on ten views" in text
     assert "report: a.md, a.json, 1 picture(s)" in text
     assert "Continue with:\n  netdef ablate examples/quickstart.cfg lrn\n" in err.getvalue()
+
+
+def test_the_start_line_counts_in_words_singular_for_one():
+    from dataclasses import replace
+
+    from netdef.cli.render import counted
+
+    s, out, _ = screen()
+    s(replace(a_start(), epochs=1, batches_per_epoch=1))
+    text = out.getvalue()
+    assert "1 epoch × 1 batch of 8" in text and "1 epochs" not in text
+    assert "1,234 parameters; 10 classes" in text
+    assert counted(2, "batch", "batches") == "2 batches" and counted(1, "class") == "1 class"
+    assert counted(1024, "epoch") == "1,024 epochs"

@@ -88,6 +88,12 @@ def thousands(n: int) -> str:
     return f"{n:,}"
 
 
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 epoch``, ``2 epochs``, ``1,024 batches``: the count and its word, singular for 1
+    (the plural: ``plural``, else ``word`` + "s")."""
+    return f"1 {word}" if n == 1 else f"{n:,} {plural or word + 's'}"
+
+
 def human_bytes(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":

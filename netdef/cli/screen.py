@@ -27,7 +27,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, ProgressColumn, TaskID, TextColumn
 from rich.text import Text
 
-from .render import STYLE, duration
+from .render import STYLE, counted, duration
 
 
 def pct(x: float | None) -> str:
@@ -183,10 +183,11 @@ class Screen:
             self.progress.start()  # stopped by the previous run's Finished
         self.run = {"epochs": e.epochs, "classes": e.classes, "rate_of": e.rate_of}
         verb = f"resuming at step {e.step:,}" if e.resumed else "training"
-        classes = f"{e.classes} classes, " if e.classes is not None else ""
-        self.print(f"{verb} on {', '.join(e.devices)}: {e.params:,} parameters; {classes}"
-                   f"{e.num_train:,} training / {e.num_val:,} validation images")
-        self.print(f"  {e.epochs} epochs × {e.batches_per_epoch} batches of {e.batch_size}; "
+        classes = f"{counted(e.classes, 'class', 'classes')}, " if e.classes is not None else ""
+        self.print(f"{verb} on {', '.join(e.devices)}: {counted(e.params, 'parameter')}; "
+                   f"{classes}{e.num_train:,} training / {e.num_val:,} validation images")
+        batches = counted(e.batches_per_epoch, "batch", "batches")
+        self.print(f"  {counted(e.epochs, 'epoch')} × {batches} of {e.batch_size}; "
                    f"run folder {escape(e.run_dir)}", "dim")
         self.clock = None
 
