@@ -145,6 +145,13 @@ def test_ctrl_c_outside_training_exits_130(monkeypatch):
     assert r.exit_code == 130 and "interrupted" in r.stderr and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_data_option_help_names_every_kind_of_data(command):
+    text = " ".join(run(command, "--help").output.split())
+    for kind in ("Image folder", "IDX", "CIFAR", "packed cache", "builtin:shapes"):
+        assert kind in text, (command, kind)
+
+
 def test_top_level_help_says_how_to_start_and_cuts_no_summary():
     r = run("--help")
     assert r.exit_code == 0

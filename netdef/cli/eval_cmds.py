@@ -68,8 +68,9 @@ def _pct(x: float) -> str:
 @click.command("eval", short_help="Error rates of a checkpoint on the whole validation set.")
 @click.option("--model", "ckpt", required=True, metavar="CKPT",
               help="A checkpoint (ckpt.pt), or a run folder holding one.")
-@click.option("--data", default=None, help="Image folder, packed cache or builtin:shapes "
-                                           "(default: the run's own data).")
+@click.option("--data", default=None,
+              help="Image folder, IDX (MNIST-format) folder, CIFAR-10/100 python batches, "
+                   "packed cache or builtin:shapes (default: the run's own data).")
 @click.option("--crops", type=CROPS, default="1", show_default=True, help=CROPS_HELP)
 @click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
               help="val: the split the net was chosen on; test: the data's own test set "

@@ -66,7 +66,9 @@ def _experiment(experiment: str | None, overrides: tuple[str, ...], resume: str 
 @click.command("train", short_help="Train an experiment's net, or resume a stopped run.")
 @click.argument("experiment", required=False, metavar="[EXPERIMENT]")
 @click.argument("overrides", nargs=-1, metavar="[KEY=VALUE]...")
-@click.option("--data", default=None, help="Image folder or builtin:shapes (overrides 'data').")
+@click.option("--data", default=None,
+              help="Image folder, IDX (MNIST-format) folder, CIFAR-10/100 python batches, "
+                   "packed cache or builtin:shapes (overrides 'data').")
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Overrides 'epochs'.")
 @click.option("--save", default=None, metavar="DIR", help="Run folder (overrides 'save').")
 @click.option("--devices", default=None,
