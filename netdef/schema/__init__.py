@@ -3,19 +3,19 @@
 from .build import NetSpec, build_spec
 from .experiment import EXPERIMENT_KEYS, Experiment, is_experiment_file, read_experiment
 from .layers import (
-                     BATCH_TYPES,
-                     COST_TYPES,
-                     DROPOUT_TYPES,
-                     LAYER_MODELS,
-                     LAYER_TYPES,
-                     NEEDS_PARAMS,
-                     REJECTED,
-                     SCORED_COSTS,
-                     SPATIAL_TYPES,
-                     WEIGHT_TYPES,
-                     Layer,
-                     LayerBase,
-                     alias_of,
+    BATCH_TYPES,
+    COST_TYPES,
+    DROPOUT_TYPES,
+    LAYER_MODELS,
+    LAYER_TYPES,
+    NEEDS_PARAMS,
+    REJECTED,
+    SCORED_COSTS,
+    SPATIAL_TYPES,
+    WEIGHT_TYPES,
+    Layer,
+    LayerBase,
+    alias_of,
 )
 from .values import Neuron, known_neurons, parse_neuron
 
