@@ -59,3 +59,26 @@ def test_fold_and_unfold_are_a_reshape_and_its_inverse(layout):
         fold_towers(t, 3, 2).reshape(6, 5, 4, 4) * torch.arange(1.0, 6.0, dtype=torch.float64
                                                                ).view(1, 5, 1, 1), 3, 2),
         (x.detach().requires_grad_(),))
+
+
+def test_one_channel_input_stays_nhwc_through_the_first_conv():
+    """A grey net (Fashion-MNIST's): a (N, 1, H, W) batch counts as channels-last with its NCHW
+    strides, and a same-shape reshape gives them back; either way the first conv's output came
+    out NCHW and the max pool after it ran ~10x slower. Every pool, norm and conv input is
+    NHWC by its strides (channel stride 1)."""
+    from netdef.check import load
+
+    root = __import__("pathlib").Path(__file__).parents[1] / "layers"
+    checked = load(str(root / "fashion-mnist.cfg"), str(root / "fashion-mnist-params.cfg"),
+                   input_size=26)
+    net = compile_net(checked, devices="cpu", seed=0).train()
+    seen = []
+    for op in net.ops:
+        op.register_forward_pre_hook(lambda m, args: seen.append(
+            (type(getattr(m, "op", m)).__name__, args[0][0])))
+    step = make_train_step(net, torch.optim.SGD(net.parameters(), lr=0.01), channels_last="on")
+    g = torch.Generator().manual_seed(0)
+    step(torch.randn(4, 1, 26, 26, generator=g), torch.randint(0, 10, (4,), generator=g))
+    spatial = [(kind, x) for kind, x in seen if x.dim() == 4]
+    assert [kind for kind, _ in spatial][:2] == ["ConvOp", "PoolOp"]
+    assert all(x.stride(1) == 1 for _, x in spatial), [(k, x.stride()) for k, x in spatial]

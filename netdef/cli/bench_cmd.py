@@ -25,7 +25,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     from ..optim import build_optimizer
     from ..schema.shapes import numel
     from ..speed import measure_peak, step_flops, time_layers, time_steps
-    from ..train.step import make_train_step
+    from ..train.step import as_nhwc, make_train_step
 
     net = compile_net(checked, devices=devices.split(","), seed=0).train()
     first = net.steps[0].device
@@ -37,8 +37,7 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
     opt = build_optimizer(net)  # the update netdef train runs (the paper's rule)
     step = make_train_step(net, opt, precision=precision, compile=compiled, on_event=on_event,
                            channels_last=channels_last)  # re-lays the weights if channels-last
-    layout = torch.channels_last if step.channels_last else torch.contiguous_format
-    layers = time_layers(net, images.contiguous(memory_format=layout), labels, iters)
+    layers = time_layers(net, as_nhwc(images) if step.channels_last else images, labels, iters)
     seconds = statistics.median(time_steps(step, images, labels, iters, warmup=1 + compiled))
     flops = step_flops(checked)
     rate = batch / seconds

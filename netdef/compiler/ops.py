@@ -53,7 +53,10 @@ class ConvOp(nn.Module):
         return f"{kind}, views={self.views}, groups={self.groups}, pads={self.pads}"
 
     def _prepare(self, i: int, x: torch.Tensor, perm: torch.Tensor | None) -> torch.Tensor:
-        x = x.reshape(-1, *self.views[i])  # (N, C, S, S)
+        if tuple(x.shape[1:]) != tuple(self.views[i]):
+            x = x.reshape(-1, *self.views[i])  # (N, C, S, S)
+        # (else not even a same-shape reshape: it gives a 1-channel NHWC input NCHW strides,
+        # the conv's output follows, and the NCHW max pool after it runs ~10x slower)
         if perm is not None:
             x = x.index_select(1, perm)  # (N, groups·fch, S, S): randSparse gather
         left, right = self.pads[i]

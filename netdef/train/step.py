@@ -100,6 +100,17 @@ def use_channels_last(setting: str, precision: str, types: list[str]) -> bool:
     return types == ["cpu"] or (types == ["cuda"] and precision in ("bf16", "fp16"))
 
 
+def as_nhwc(t: torch.Tensor) -> torch.Tensor:
+    """A 4-D tensor (N, C, H, W) stored N, H, W, C, by its strides: ``t`` itself when it
+    already is, else a copy. ``t.contiguous(memory_format=torch.channels_last)`` is not enough
+    for one channel: (N, 1, H, W) counts as channels-last with its NCHW strides, and then a
+    conv's output comes out NCHW too, and max pooling in NCHW runs about 10 times slower than
+    in NHWC on the CPU (a 1-channel net's first pool: 12.8 ms against 1.0 ms per batch of 128;
+    docs/performance.md)."""
+    nhwc = torch.empty_like(t, memory_format=torch.channels_last)
+    return t if t.stride() == nhwc.stride() else nhwc.copy_(t)
+
+
 def to_channels_last(net) -> int:
     """Re-lay the net's 4-D parameters (conv weights (F, C, f, f), per-position biases) in
     channels-last order, in place (``Module.to`` would refuse the 5-D ``local`` weights);
@@ -108,9 +119,10 @@ def to_channels_last(net) -> int:
     for p in net.parameters():
         if p.dim() != 4:
             continue
-        nhwc = torch.empty_like(p.data, memory_format=torch.channels_last)
-        if p.stride() != nhwc.stride():  # by strides: a 1-channel (F, 1, f, f) is "both"
-            p.data = nhwc.copy_(p.data)
+        data = p.data
+        nhwc = as_nhwc(data)  # by strides: a 1-channel (F, 1, f, f) is "both"
+        if nhwc is not data:
+            p.data = nhwc
             changed += 1
     return changed
 
@@ -155,7 +167,7 @@ class TrainStep:
         """One update on a batch; returns the step's numbers, detached, on the device."""
         opt, scaler = self.optimizer, self.scaler
         if self.channels_last and images.dim() == 4:  # (N, C, H, W) stored as N, H, W, C
-            images = images.contiguous(memory_format=torch.channels_last)
+            images = as_nhwc(images)
         self.set_noise(self.o.streams.dropout_key(step), self.o.first_image)  # dropout masks
         opt.zero_grad(set_to_none=True)
         with contextlib.ExitStack() as stack:  # bf16/fp16 autocast on each device type, or off
