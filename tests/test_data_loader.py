@@ -57,6 +57,27 @@ def test_resume_mid_epoch(ds):
     assert len(rest) == 1 and torch.equal(rest[0][0], full[2][0])
 
 
+def test_a_run_of_epochs_through_one_set_of_workers_is_the_epochs_one_by_one(ds):
+    """train_loader(epochs=E): the workers start once per run, and the batches are exactly
+    those of E one-epoch loaders (the first from start_batch)."""
+    one_by_one = batches(train_loader(ds, 8, 16, seed=4, epoch=1, start_batch=1, workers=0))
+    for e in (2, 3):
+        one_by_one += batches(train_loader(ds, 8, 16, seed=4, epoch=e, workers=0))
+    run = train_loader(ds, 8, 16, seed=4, epoch=1, start_batch=1, workers=2, epochs=3)
+    assert len(run) == 2 + 3 + 3 and run.batches_per_epoch == 3
+    together = batches(run)
+    assert len(together) == len(one_by_one)
+    assert all(torch.equal(x1, x2) and torch.equal(y1, y2)
+               for (x1, y1), (x2, y2) in zip(one_by_one, together, strict=True))
+
+
+def test_persistent_val_loader_repeats_itself(ds):
+    loader = val_loader(ds, 4, 16, workers=2, persistent=True)
+    first, again = batches(loader), batches(loader)
+    assert loader.loader.persistent_workers
+    assert all(torch.equal(x1, x2) for (x1, _), (x2, _) in zip(first, again, strict=True))
+
+
 def test_ranks_split_each_global_batch(ds):
     single = batches(train_loader(ds, 8, 16, seed=2, workers=0))
     r0 = batches(train_loader(ds, 8, 16, seed=2, rank=0, world=2, workers=0))

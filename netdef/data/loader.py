@@ -55,6 +55,28 @@ class ShuffledBatches(Sampler):
             yield np.array_split(batch, self.world)[self.rank]
 
 
+class EpochBatches(Sampler):
+    """:class:`ShuffledBatches` of ``epochs`` epochs in a row, from ``epoch`` (its first one
+    from ``start_batch``); yields (epoch, indices), so that one set of loader workers serves
+    the whole run (each epoch's augmentation is keyed by the epoch the item carries)."""
+
+    def __init__(self, n: int, batch_size: int, *, seed: int, epoch: int, epochs: int,
+                 rank: int = 0, world: int = 1, drop_last: bool = True, start_batch: int = 0):
+        self.epochs = [ShuffledBatches(n, batch_size, seed=seed, epoch=e, rank=rank, world=world,
+                                       drop_last=drop_last,
+                                       start_batch=start_batch if e == epoch else 0)
+                       for e in range(epoch, epoch + max(1, epochs))]
+        self.batches = self.epochs[0].batches  # per epoch
+
+    def __len__(self) -> int:
+        return sum(len(e) for e in self.epochs)
+
+    def __iter__(self):
+        for e in self.epochs:
+            for index in e:
+                yield e.epoch, index
+
+
 class _Reader:
     """Reads uint8 (N, C, S, S) records of one split with pread; reopens after a fork."""
 
@@ -101,10 +123,12 @@ class _Batches(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: np.ndarray):
+    def __getitem__(self, item):
+        """``item``: image indices (N,), or (epoch, indices) from :class:`EpochBatches`."""
+        epoch, index = item if isinstance(item, tuple) else (self.epoch, item)
         images = torch.from_numpy(self.reader.read(index))                  # uint8 (N, C, S, S)
         labels = torch.from_numpy(self.labels[index])                       # int64 (N,)
-        params = (augment.train_params(self.seed, self.epoch, index, image_size=self.size,
+        params = (augment.train_params(self.seed, epoch, index, image_size=self.size,
                                        inner_size=self.inner, color_noise=self.color_noise,
                                        eigval=self.eigval, eigvec=self.eigvec,
                                        random_crops=self.random_crops, mirrors=self.mirrors)
@@ -141,10 +165,11 @@ class Loader:
 
     ``generator`` seeds the DataLoader's workers; without one the DataLoader would draw that
     seed from torch's global generator each time an iterator is made (the workers draw
-    nothing random here: augmentation is a hash of (seed, epoch, index))."""
+    nothing random here: augmentation is a hash of (seed, epoch, index)). ``persistent``:
+    the workers outlive an iteration, so iterating again (the next validation) starts none."""
 
     def __init__(self, dataset: _Batches, sampler: Sampler, workers: int, device,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, persistent: bool = False):
         self.device = torch.device(device)
         self.dataset, self.sampler = dataset, sampler
         self.batches_per_epoch = getattr(sampler, "batches", len(sampler))
@@ -153,6 +178,7 @@ class Loader:
                                  pin_memory=self.device.type == "cuda",
                                  prefetch_factor=2 if workers > 0 else None,
                                  worker_init_fn=ignore_stop_signals,
+                                 persistent_workers=persistent and workers > 0,
                                  generator=generator or torch.Generator().manual_seed(0))
 
     def __len__(self) -> int:
@@ -176,8 +202,12 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
                  seed: int = 0, epoch: int = 0, start_batch: int = 0, rank: int = 0,
                  world: int = 1, workers: int = 2, device="cpu", drop_last: bool = True,
                  on_device: bool | None = None, generator: torch.Generator | None = None,
-                 random_crops: bool = True, mirrors: bool = True) -> Loader:
-    """One epoch of augmented training batches: float32 (N, C, inner, inner), int64 (N,);
+                 random_crops: bool = True, mirrors: bool = True, epochs: int = 1) -> Loader:
+    """Augmented training batches: float32 (N, C, inner, inner), int64 (N,), of ``epochs``
+    epochs from ``epoch`` (the first from ``start_batch``) through the same worker processes:
+    workers started once per run, not once per epoch (docs/performance.md "Loader workers:
+    once per run").
+    ``len()`` counts the batches of all of them; ``batches_per_epoch`` one epoch's.
     PCA lighting (``color_noise``) applies to 3-channel data only.
     ``on_device``: augment in the consuming process on ``device`` (uint8 batches cross over);
     default: when ``device`` is a GPU. Both paths compute the same numbers. ``generator``:
@@ -188,16 +218,23 @@ def train_loader(ds: PackedData, batch_size: int, inner_size: int, color_noise: 
     dataset = _Batches(ds, "train", inner=inner_size, train=True, on_device=on_device,
                        seed=seed, epoch=epoch, color_noise=color_noise,
                        random_crops=random_crops, mirrors=mirrors)
-    sampler = ShuffledBatches(ds.num_train, batch_size, seed=seed, epoch=epoch, rank=rank,
-                              world=world, drop_last=drop_last, start_batch=start_batch)
+    if epochs == 1:
+        sampler = ShuffledBatches(ds.num_train, batch_size, seed=seed, epoch=epoch, rank=rank,
+                                  world=world, drop_last=drop_last, start_batch=start_batch)
+    else:
+        sampler = EpochBatches(ds.num_train, batch_size, seed=seed, epoch=epoch, epochs=epochs,
+                               rank=rank, world=world, drop_last=drop_last,
+                               start_batch=start_batch)
     return Loader(dataset, sampler, workers, device, generator)
 
 
 def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
                workers: int = 2, device="cpu", split: str = "val", rank: int = 0,
-               world: int = 1, on_device: bool | None = None) -> Loader:
+               world: int = 1, on_device: bool | None = None,
+               persistent: bool = False) -> Loader:
     """The split (``val``, ``train`` or ``test``) in order, centre crops (N, C, i, i) or ten
-    views (N, 10, C, i, i); ``on_device`` as for :func:`train_loader`."""
+    views (N, 10, C, i, i); ``on_device`` as for :func:`train_loader`; ``persistent``: the
+    workers stay for the next iteration (a run's next test)."""
     _check_inner(ds, inner_size)
     if crops not in (1, 10):
         raise NetdefError(f"data: crops must be 1 or 10 (got {crops})")
@@ -207,7 +244,7 @@ def val_loader(ds: PackedData, batch_size: int, inner_size: int, crops: int = 1,
     dataset = _Batches(ds, split, inner=inner_size, train=False, on_device=on_device,
                        crops=crops)
     sampler = _Sequential(ds.count(split), batch_size, rank, world)
-    return Loader(dataset, sampler, workers, device)
+    return Loader(dataset, sampler, workers, device, persistent=persistent)
 
 
 class _Sequential(Sampler):

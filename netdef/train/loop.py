@@ -65,7 +65,11 @@ def train(options: TrainOptions, on_event: OnEvent = ignore, stop: StopFlag | No
         guard = catch_interrupts(stop) if handle_signals else nullcontext()
         try:
             with guard:
-                result = Trainer(session, on_event, stop).run()
+                trainer = Trainer(session, on_event, stop)
+                try:
+                    result = trainer.run()
+                finally:
+                    trainer.close_loaders()
         finally:
             stop.listeners.remove(said)
         finished = True
@@ -83,6 +87,7 @@ class Trainer:
         self.state = session.state
         self.t0 = time.perf_counter()
         self.step0 = self.state.step
+        self._train_batches = self._val_loader = None  # made at first use (train_batches)
         self.saved_step = self.state.step if session.resumed else -1
         self.trainable = [r for r in session.opt.rules if not r.frozen]
         self.dist, self.main = session.dist, session.dist.main
@@ -132,19 +137,11 @@ class Trainer:
 
     def train_epoch(self) -> bool:
         """One epoch from ``state.batch`` on; False when stopped by a signal."""
-        from ..data import train_loader
-
         s, state, exp = self.s, self.state, self.s.exp
-        loader = train_loader(s.dataset, exp.batch_size, exp.inner_size, exp.color_noise,
-                              exp.seed, state.epoch, start_batch=state.batch,
-                              rank=self.dist.rank, world=self.dist.world,
-                              workers=exp.workers, device=s.data_device,
-                              generator=s.streams.loader(state.epoch),
-                              random_crops=exp.random_crops, mirrors=exp.mirrors)
         self.emit(EpochStarted(state.epoch + 1, state.batch, s.batches_per_epoch))
         pending, window, reports = [], (time.perf_counter(), 0), []
-        batches = iter(loader)
-        while not self.stopping():
+        batches = self.train_batches()
+        while not self.stopping() and state.batch < s.batches_per_epoch:
             try:
                 images, labels = next(batches)
             except StopIteration:
@@ -175,6 +172,44 @@ class Trainer:
         if stuck:
             self.emit(Message(stuck, "warning"))
         return True
+
+    def train_batches(self):
+        """The run's training batches from the current epoch and batch to the last epoch,
+        one iterator over one loader whose workers start once (not at every epoch); an
+        epoch takes ``batches_per_epoch`` of them."""
+        from ..data import train_loader
+
+        if self._train_batches is None:
+            s, state, exp = self.s, self.state, self.s.exp
+            loader = train_loader(s.dataset, exp.batch_size, exp.inner_size, exp.color_noise,
+                                  exp.seed, state.epoch, start_batch=state.batch,
+                                  rank=self.dist.rank, world=self.dist.world,
+                                  workers=exp.workers, device=s.data_device,
+                                  generator=s.streams.loader(state.epoch),
+                                  random_crops=exp.random_crops, mirrors=exp.mirrors,
+                                  epochs=exp.epochs - state.epoch)
+            self._train_batches = iter(loader)
+        return self._train_batches
+
+    def val_batches(self):
+        """The validation loader, made once: its workers stay between tests."""
+        from ..data import val_loader
+
+        if self._val_loader is None:
+            s = self.s
+            self._val_loader = val_loader(s.dataset, s.exp.batch_size, s.exp.inner_size,
+                                          workers=s.exp.workers, device=s.data_device,
+                                          rank=self.dist.rank, world=self.dist.world,
+                                          persistent=True)
+        return self._val_loader
+
+    def close_loaders(self) -> None:
+        """End the loaders' worker processes now: closing the training generator drops its
+        DataLoader iterator, and dropping the validation DataLoader its persistent one (an
+        iterator ends its workers when it goes)."""
+        if self._train_batches is not None:
+            self._train_batches.close()
+        self._train_batches = self._val_loader = None
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor) -> StepResult:
         """One update; returns the step's numbers (detached, on the device)."""
@@ -290,13 +325,9 @@ class Trainer:
 
     def test(self) -> bool:
         """Test on the whole validation set, log, checkpoint; False when stopped."""
-        from ..data import val_loader
-
         s, state = self.s, self.state
         t = time.perf_counter()
-        batches = val_loader(s.dataset, s.exp.batch_size, s.exp.inner_size,
-                             workers=s.exp.workers, device=s.data_device,
-                             rank=self.dist.rank, world=self.dist.world)
+        batches = self.val_batches()
         reduce = (lambda totals: sum_across(self.dist, totals)) if self.dist.active else None
         # under torchrun every rank scores its whole share (the totals are reduced at the end),
         # then the ranks agree whether any of them was asked to stop
