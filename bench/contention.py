@@ -12,7 +12,9 @@ them after it. Variants:
 * ``netdef``: the command line's defaults (netdef/cli/threads.py: ``OMP_WAIT_POLICY=PASSIVE``,
   threads budgeted against the loader's workers);
 * ``libgomp``: ``NETDEF_THREADING=0``, so OpenMP runs as libgomp sets it up by default (idle
-  threads spin before they sleep), as netdef did before it chose.
+  threads spin before they sleep), as netdef did before it chose;
+* ``NAME=VALUE``: netdef's defaults with that variable set, e.g. ``GOMP_SPINCOUNT=2000``
+  (idle threads spin 2,000 rounds, then sleep; netdef leaves a wait setting the user made).
 
 Runs alternate (for each repeat: every busy count, every variant), so drift in the machine's
 load hits all alike. The table gives, per busy count and variant, the wall time of each run
@@ -46,9 +48,19 @@ SPIN = "while True:\n    pass\n"
 def environment(variant: str, cache: str) -> dict[str, str]:
     """The user's environment without thread settings, plus the variant's and the cache."""
     env = {k: v for k, v in os.environ.items() if k not in THREAD_KEYS}
-    env.update(VARIANTS[variant])
+    env.update(variant_env(variant))
     env["NETDEF_CACHE"] = cache
     return env
+
+
+def variant_env(variant: str) -> dict[str, str]:
+    """The variables a variant sets: a named one, or ``NAME=VALUE`` (netdef's defaults plus it)."""
+    if variant in VARIANTS:
+        return VARIANTS[variant]
+    name, sep, value = variant.partition("=")
+    if not sep or not name:
+        raise SystemExit(f"unknown variant {variant!r}: netdef, libgomp or NAME=VALUE")
+    return {name: value}
 
 
 def start_busy(count: int) -> list[subprocess.Popen]:
@@ -137,7 +149,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--busy", default="0,1,2", help="Busy-process counts, comma-separated.")
-    ap.add_argument("--variants", default="netdef,libgomp")
+    ap.add_argument("--variants", default="netdef,libgomp",
+                    help="Comma-separated: netdef, libgomp or NAME=VALUE.")
     ap.add_argument("--no-bench", action="store_true", help="Skip the netdef bench row.")
     args = ap.parse_args()
     busies = [int(b) for b in args.busy.split(",")]
