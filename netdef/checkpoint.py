@@ -172,7 +172,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     except Exception as exc:  # torch raises many types for a damaged file (RuntimeError,
         # EOFError, KeyError from its unpickler, BadZipFile…); the header was torch's
         raise _bad(path, f"not a readable checkpoint: truncated or damaged file "
-                          f"({_short(exc)})") from None
+                          f"({_damage(path, exc)})") from None
     return Checkpoint.from_dict(data, path)
 
 
@@ -235,6 +235,16 @@ def _damaged_member(path: Path) -> str | None:
             return archive.testzip()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         return None
+
+
+def _damage(path: Path, exc: BaseException) -> str:
+    """What torch's failure says about the file, in words: a zip archive whose index (at its
+    end) is missing was cut short; else :func:`_short`."""
+    if "central directory" in str(exc):
+        size = path.stat().st_size
+        return (f"its {size:,} byte{'s' * (size != 1)} end before the archive's index: the "
+                f"file was cut short, as by a copy or a save that did not finish")
+    return _short(exc)
 
 
 def _short(exc: BaseException) -> str:

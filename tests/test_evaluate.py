@@ -76,6 +76,25 @@ def test_load_model_needs_no_other_file(trained_run, tmp_path):
     assert list(model.checked.layers)[:4] == ["data", "labels", "conv1a", "conv1b"]
 
 
+def test_a_cpu_model_runs_channels_last(trained_model):
+    """On the CPU the loaded conv weights are NHWC by their strides, so every activation is
+    (a conv with NHWC weights gives NHWC output; NCHW pooling is several times slower)."""
+    weights = [p for p in trained_model.net.parameters() if p.dim() == 4]
+    assert weights and all(p.stride(1) == 1 for p in weights)
+    x = torch.randn(2, 3, 16, 16)  # NCHW in
+    out = {}
+    hooks = [op.register_forward_hook(lambda m, a, y: out.setdefault(len(out), y))
+             for op in trained_model.net.ops]
+    try:
+        with torch.no_grad():
+            trained_model.net.run_layers(x, torch.zeros(2, dtype=torch.long), ["probs"])
+    finally:
+        for h in hooks:
+            h.remove()
+    spatial = [y for y in out.values() if isinstance(y, torch.Tensor) and y.dim() == 4]
+    assert spatial and all(y.stride(1) == 1 for y in spatial)
+
+
 def test_evaluate_whole_set_one_and_ten_crops(trained_model):
     ds = open_eval_data(trained_model)
     one = evaluate(trained_model, ds, crops=1, batch_size=7)

@@ -117,6 +117,8 @@ def test_truncated_checkpoint(tmp_path, keep):
     with pytest.raises(NetdefError, match="truncated or damaged file") as info:
         read_checkpoint(path)
     assert "miniz" not in str(info.value) and "PyTorch 2.6" not in str(info.value)
+    assert "Error" not in str(info.value)  # words, not a Python class name
+    assert f"its {keep:,} bytes end before the archive's index" in str(info.value)
 
 
 def test_a_damaged_archive_member_is_damage_not_a_refusal(tmp_path):

@@ -22,10 +22,11 @@ def _measure(checked, devices: str, batch: int, precision: str, compiled: bool, 
 
     from ..compiler import compile_net
     from ..compiler.compile import output_layer
+    from ..compiler.layout import as_nhwc
     from ..optim import build_optimizer
     from ..schema.shapes import numel
     from ..speed import measure_peak, step_flops, time_layers, time_steps
-    from ..train.step import as_nhwc, make_train_step
+    from ..train.step import make_train_step
 
     net = compile_net(checked, devices=devices.split(","), seed=0).train()
     first = net.steps[0].device
@@ -84,7 +85,7 @@ def _print(result: dict) -> None:
     out.print(f"training step ({result['precision']}{', compiled' if result['compile'] else ''}"
               f"{layout}, "
               f"netdef's update rule): {result['step_ms']:.1f} ms, "
-              f"[bold]{result['images_per_s']:.1f} images/s[/], "
+              f"[bold]{result['images_per_s']:,.1f} images/s[/], "
               f"{result['gflops']:.1f} GFLOP/s ({result['gflop_per_image']:.3g} GFLOP/image)")
     if share is not None:
         out.print(f"{100 * share:.1f} % of the fp32 matrix-multiply rate "

@@ -117,6 +117,7 @@ def rebuild_checked(path: str, ckpt: Checkpoint) -> CheckedNet:
 
 def _compiled(path: str, checked: CheckedNet, devices: list[str], weights: dict):
     from ..compiler import compile_net
+    from ..compiler.layout import to_channels_last
 
     net = compile_net(checked, devices if len(devices) > 1 else devices[0])
     try:
@@ -125,6 +126,8 @@ def _compiled(path: str, checked: CheckedNet, devices: list[str], weights: dict)
         first = str(exc).strip().splitlines()
         raise NetdefError(f"{path}: the weights do not fit the definition stored with them "
                           f"({first[1].strip() if len(first) > 1 else first[0]})") from None
+    if all(torch.device(d).type == "cpu" for d in devices):
+        to_channels_last(net)  # NHWC activations: the CPU's pools and norms vectorise over C
     net.eval()
     return net
 

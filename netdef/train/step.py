@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..compiler.layout import as_nhwc, to_channels_last
 from ..errors import NetdefError
 from .metrics import StepResult, cost_forward
 from .streams import Streams
@@ -98,33 +99,6 @@ def use_channels_last(setting: str, precision: str, types: list[str]) -> bool:
     if setting != "auto":
         return setting == "on"
     return types == ["cpu"] or (types == ["cuda"] and precision in ("bf16", "fp16"))
-
-
-def as_nhwc(t: torch.Tensor) -> torch.Tensor:
-    """A 4-D tensor (N, C, H, W) stored N, H, W, C, by its strides: ``t`` itself when it
-    already is, else a copy. ``t.contiguous(memory_format=torch.channels_last)`` is not enough
-    for one channel: (N, 1, H, W) counts as channels-last with its NCHW strides, and then a
-    conv's output comes out NCHW too, and max pooling in NCHW runs about 10 times slower than
-    in NHWC on the CPU (a 1-channel net's first pool: 12.8 ms against 1.0 ms per batch of 128;
-    docs/performance.md)."""
-    nhwc = torch.empty_like(t, memory_format=torch.channels_last)
-    return t if t.stride() == nhwc.stride() else nhwc.copy_(t)
-
-
-def to_channels_last(net) -> int:
-    """Re-lay the net's 4-D parameters (conv weights (F, C, f, f), per-position biases) in
-    channels-last order, in place (``Module.to`` would refuse the 5-D ``local`` weights);
-    returns how many were changed. Optimizer state follows the parameters it is made from."""
-    changed = 0
-    for p in net.parameters():
-        if p.dim() != 4:
-            continue
-        data = p.data
-        nhwc = as_nhwc(data)  # by strides: a 1-channel (F, 1, f, f) is "both"
-        if nhwc is not data:
-            p.data = nhwc
-            changed += 1
-    return changed
 
 
 @dataclass(kw_only=True)
