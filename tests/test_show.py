@@ -212,7 +212,8 @@ def test_rate_changes_marks_steps_not_a_continuous_schedule():
         return [{"step": 10 * (i + 1), "rate": r} for i, r in enumerate(rates)]
 
     steps = records([0.01, 0.01, 0.01, 0.001, 0.001, 0.001, 0.0001])
-    assert rate_changes(steps, 10.0) == [(4.0, 0.001), (7.0, 0.0001)]
+    # the new rate ran from the step after the last record of the old one (30, 60)
+    assert rate_changes(steps, 10.0) == [(3.0, 0.001), (6.0, 0.0001)]
     cosine = records([0.01 * (1 + np.cos(np.pi * i / 50)) / 2 for i in range(50)])
     assert rate_changes(cosine, 10.0) == []
 

@@ -61,16 +61,17 @@ def steps_per_epoch(records: list[dict]) -> float | None:
 
 def rate_changes(train: list[dict], per_epoch: float) -> list[tuple[float, float]]:
     """(x, new rate) wherever the logged rate steps: it differs from the previous record's
-    after holding for the two records before (a dexp step, a plateau drop); x is the step
-    divided by ``per_epoch`` (1 for an x axis in steps). A rate that moves at every record
+    after holding for the two records before (a dexp step, a plateau drop); x is the previous
+    record's step (the new rate ran from the step after it: where the rate panel, drawn
+    ``steps-pre``, steps too) divided by ``per_epoch`` (1 for an x axis in steps). A rate that moves at every record
     (cosine, exp, linear, a warm-up, A12 noise) is drawn in the rate panel and not marked: one
     line per logged record would cover the plot."""
     rates = [(r["step"], r["rate"]) for r in train if r.get("rate") is not None]
     out = []
     for i in range(2, len(rates)):
-        (step, rate), (_, prev), (_, before) = rates[i], rates[i - 1], rates[i - 2]
+        (_, rate), (since, prev), (_, before) = rates[i], rates[i - 1], rates[i - 2]
         if not _close(rate, prev) and _close(prev, before):
-            out.append((step / per_epoch, rate))
+            out.append((since / per_epoch, rate))
     return out
 
 
