@@ -63,9 +63,9 @@ def rate_changes(train: list[dict], per_epoch: float) -> list[tuple[float, float
     """(x, new rate) wherever the logged rate steps: it differs from the previous record's
     after holding for the two records before (a dexp step, a plateau drop); x is the previous
     record's step (the new rate ran from the step after it: where the rate panel, drawn
-    ``steps-pre``, steps too) divided by ``per_epoch`` (1 for an x axis in steps). A rate that moves at every record
-    (cosine, exp, linear, a warm-up, A12 noise) is drawn in the rate panel and not marked: one
-    line per logged record would cover the plot."""
+    ``steps-pre``, steps too) divided by ``per_epoch`` (1 for an x axis in steps). A rate that
+    moves at every record (cosine, exp, linear, a warm-up, A12 noise) is drawn in the rate panel
+    and not marked: one line per logged record would cover the plot."""
     rates = [(r["step"], r["rate"]) for r in train if r.get("rate") is not None]
     out = []
     for i in range(2, len(rates)):
