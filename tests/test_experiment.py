@@ -56,3 +56,34 @@ def test_a_one_file_experiment_reports_repeated_keys_of_train_and_of_its_layers(
     assert warnings == ["[train]: 'epochs' is given twice (lines 3 and 4); the last value wins",
                         "layer 'fc': 'outputs' is given twice (lines 11 and 12); the last value "
                         "wins"]
+
+
+@pytest.mark.parametrize("given, want", [(None, "auto"), ("auto", "auto"), ("AUTO", "auto"),
+                                         ("0", 0), ("3", 3)])
+def test_workers_auto_or_a_count(tmp_path, given, want):
+    exp = tmp_path / "e.cfg"
+    exp.write_text("[train]\nlayers = l.cfg\n")
+    overrides = {} if given is None else {"workers": given}
+    assert read_experiment(exp, overrides)[0].workers == want
+
+
+@pytest.mark.parametrize("given", ["-1", "x", "2.5"])
+def test_workers_refuses_anything_else_in_one_message(tmp_path, given):
+    exp = tmp_path / "e.cfg"
+    exp.write_text("[train]\nlayers = l.cfg\n")
+    with pytest.raises(NetdefError) as info:
+        read_experiment(exp, {"workers": given})
+    lines = [ln for ln in str(info.value).splitlines() if "error:" in ln]
+    assert lines == [f"<command line>: error: [train]: 'workers' must be 'auto' or a number of "
+                     f"processes, 0 or more (got '{given}')"]
+
+
+@pytest.mark.parametrize("setting, cpu_only, cpus, want", [
+    ("auto", True, 1, 0), ("auto", True, 2, 0),   # two cores: load in the training process
+    ("auto", True, 4, 2), ("auto", False, 2, 2),  # more cores, or a GPU: two workers
+    (0, True, 8, 0), (3, True, 2, 3),             # a count is kept
+])
+def test_resolve_workers(setting, cpu_only, cpus, want):
+    from netdef.data.options import resolve_workers
+
+    assert resolve_workers(setting, cpu_only=cpu_only, cpus=cpus) == want

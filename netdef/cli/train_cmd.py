@@ -36,6 +36,7 @@ def _overrides(pairs: tuple[str, ...], **options) -> dict[str, str]:
 def _loader_workers(options) -> int:
     """The experiment's loader worker processes (0 when the file does not read: ``train``
     then reports why); on resume the run's recorded experiment and overrides count."""
+    from ..data.options import AUTO_WORKERS
     from ..schema.experiment import read_experiment
     from ..train.rundir import read_record
 
@@ -44,9 +45,12 @@ def _loader_workers(options) -> int:
         if options.resume:
             source, recorded = read_record(options.resume)
             experiment, overrides = experiment or source, {**recorded, **overrides}
-        return read_experiment(experiment, overrides)[0].workers
+        workers = read_experiment(experiment, overrides)[0].workers
     except (NetdefError, OSError, ValueError):
         return 0
+    # auto: the loop resolves it once the devices are known; for the thread budget it counts
+    # as AUTO_WORKERS (where auto means none, on 2 CPUs or fewer, no core is set aside anyway)
+    return AUTO_WORKERS if workers == "auto" else workers
 
 
 def _experiment(experiment: str | None, overrides: tuple[str, ...], resume: str | None

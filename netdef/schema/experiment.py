@@ -15,12 +15,25 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from ..errors import Collector, NetdefError, Span, did_you_mean
 from ..syntax import Document, Section
 from .data_keys import canonical_bad_limit, canonical_class_names, parse_channels
-from .values import Bool, Float, Int
+from .values import Bool, Float, Int, parse_int
 
 PosInt = Annotated[Int, Field(gt=0)]
 Channels = Annotated[Literal["auto", 1, 3], BeforeValidator(parse_channels)]
 MaxBad = Annotated[str, BeforeValidator(canonical_bad_limit)]
 ClassNames = Annotated[str | None, BeforeValidator(canonical_class_names)]
+
+
+def _workers(value: object) -> object:
+    """``workers``: "auto" or a count of 0 or more, one message when it is neither."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        count = parse_int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError("must be 'auto' or a number of processes, 0 or more")
+    return count
 
 
 def _layout(value: object) -> object:
@@ -64,8 +77,10 @@ class Experiment(BaseModel):
     devices: str = Field("auto", description="auto, one device, or one per logical device")
     save: str | None = Field(None, description="run directory; default runs/<file stem>")
     seed: Int = 0
-    workers: Annotated[Int, Field(ge=0)] = Field(
-        2, description="data loader worker processes (0: load in the training process)")
+    workers: Annotated[Literal["auto"] | int, BeforeValidator(_workers)] = Field(
+        "auto", description="data loader worker processes (0: load in the training process); "
+                            "auto: 0 for a run on the CPU with at most 2 CPUs per process, "
+                            "else 2")
     log_freq: PosInt = Field(10, description="report progress and log metrics every N batches")
     precision: Literal["fp32", "bf16", "fp16"] = Field(
         "fp32", description="fp32, or autocast to bf16 (CPU and GPU) or fp16 (CUDA only)")

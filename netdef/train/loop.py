@@ -12,6 +12,7 @@ all_reduce, so the ranks stop at the same batch.
 from __future__ import annotations
 
 import math
+import os
 import shutil
 import time
 from contextlib import nullcontext
@@ -19,6 +20,7 @@ from contextlib import nullcontext
 import torch
 
 from ..checkpoint import write_checkpoint
+from ..data.options import resolve_workers
 from ..errors import NetdefError
 from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (
@@ -42,6 +44,17 @@ from .state import make_checkpoint
 from .step import make_train_step
 from .streams import rank_offset
 from .watch import CAUSES, DivergenceWatch, fmt, stuck_warning
+
+
+def cpus_per_process() -> int:
+    """The CPUs this process may use (its affinity), shared among torchrun's ranks on the
+    node (``LOCAL_WORLD_SIZE``)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        ranks = 1
+    return max(1, (cpus or 1) // ranks)
 
 
 class TrainingDiverged(NetdefError):
@@ -88,6 +101,10 @@ class Trainer:
         self.t0 = time.perf_counter()
         self.step0 = self.state.step
         self._train_batches = self._val_loader = None  # made at first use (train_batches)
+        self.workers = resolve_workers(
+            session.exp.workers, cpu_only=all(torch.device(d).type == "cpu"
+                                              for d in session.devices),
+            cpus=cpus_per_process())
         self.saved_step = self.state.step if session.resumed else -1
         self.trainable = [r for r in session.opt.rules if not r.frozen]
         self.dist, self.main = session.dist, session.dist.main
@@ -184,7 +201,7 @@ class Trainer:
             loader = train_loader(s.dataset, exp.batch_size, exp.inner_size, exp.color_noise,
                                   exp.seed, state.epoch, start_batch=state.batch,
                                   rank=self.dist.rank, world=self.dist.world,
-                                  workers=exp.workers, device=s.data_device,
+                                  workers=self.workers, device=s.data_device,
                                   generator=s.streams.loader(state.epoch),
                                   random_crops=exp.random_crops, mirrors=exp.mirrors,
                                   epochs=exp.epochs - state.epoch)
@@ -198,7 +215,7 @@ class Trainer:
         if self._val_loader is None:
             s = self.s
             self._val_loader = val_loader(s.dataset, s.exp.batch_size, s.exp.inner_size,
-                                          workers=s.exp.workers, device=s.data_device,
+                                          workers=self.workers, device=s.data_device,
                                           rank=self.dist.rank, world=self.dist.world,
                                           persistent=True)
         return self._val_loader
