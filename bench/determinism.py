@@ -9,9 +9,10 @@ then varies more from run to run). Each run's metrics.jsonl, less its timing fie
 ``images_per_s``, ``seconds``), is its outcome; the script prints how many runs gave each
 distinct outcome, and for the others the first record that differs from the most common one.
 
-Training is meant to be a function of the files and the seed (docs/performance.md
-"Cross-map normalisation" has the fault this found: one run in a few dozen differed from the
-first cmrnorm forward on). The exit status is 1 when the runs disagree.
+Training is meant to be a function of the files and the seed on a given machine and thread
+count (docs/performance.md "One process like another" has the fault this looks for: a few runs
+in a hundred differed from the first cross-map normalisation on). The exit status is 1 when
+the runs disagree.
 """
 
 from __future__ import annotations

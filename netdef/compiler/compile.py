@@ -18,6 +18,7 @@ from .net import Net
 from .ops import StackedFcOp
 from .ops_simple import neuron_op
 from .registry import Built, builder_for
+from .vecmath import settle_vector_math
 
 
 def device_names(devices: str | Sequence[str], logical: int) -> list[str]:
@@ -138,6 +139,7 @@ def compile_net(checked: CheckedNet, devices: Sequence | str = ("cpu", "cpu"), f
         raise NetdefError(
             f"compile_net takes a checked net (netdef.load(...)); got {type(checked).__name__}"
         )
+    settle_vector_math()  # before any layer runs a VML function on several threads
     real = resolve_devices(checked, devices)
     built = {n: builder_for(info.type)(checked.layer(n), info)
              for n, info in checked.layers.items()}

@@ -16,8 +16,7 @@ Backward, with u = dy · d^(−β) (the direct term):
 and j ∈ W(f) ⇔ f ∈ [j − (size − 1 − size//2), j + size//2]: the same window mirrored
 (blocks are their own mirror). Window sums are size − 1 adds of channel-shifted views (the
 first out of place, the rest in place), exact in every dtype (no cumsum cancellation);
-β = 0.75 is computed from rsqrt and products alone (:func:`pow_minus_three_quarters`) rather
-than pow or sqrt. Fresh large tensors cost page
+β = 0.75 is computed as rsqrt·sqrt(rsqrt) rather than pow. Fresh large tensors cost page
 faults (the kernel zero-fills them), so the forward allocates only d, d^(−β) and y and keeps
 its temporaries in y; on the CPU both directions work through the batch in cache-sized chunks
 of images (:func:`chunks`). Saved for backward: x (kept anyway by the in-place ReLU before it), d
@@ -82,21 +81,6 @@ def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool,
     return window_sum(v, after, before, out) if mirrored else window_sum(v, before, after, out)
 
 
-def pow_minus_three_quarters(d: torch.Tensor, *, out: torch.Tensor, scratch: torch.Tensor
-                             ) -> torch.Tensor:
-    """``out`` = d^(−3/4) (the paper's β = 0.75) as r·r·rsqrt(r) with r = rsqrt(d); ``scratch``
-    (same shape) is overwritten. Cheap vector passes, no pow, and every one correctly rounded
-    (torch's CPU rsqrt is a division by a square root, both IEEE), so the result is the same
-    bits in every process. torch.sqrt is not: on the CPU it goes through MKL's vector math
-    (about 0.7 % of float32 results one unit in the last place off), and as the previous form
-    of this function (rsqrt·sqrt(rsqrt)) it gave other values in a few training processes in a
-    hundred, which then ended at other validation errors (docs/performance.md "Cross-map
-    normalisation")."""
-    torch.rsqrt(d, out=out)                # r = d^(−1/2)
-    torch.rsqrt(out, out=scratch)          # d^(1/4)
-    return out.mul_(out).mul_(scratch)     # d^(−1) · d^(1/4)
-
-
 def chunks(x: torch.Tensor) -> list[slice]:
     """Image ranges to work through one at a time: on the CPU about 2 MiB of fp32 per
     temporary, so the dozen passes over each chunk run from cache instead of main memory
@@ -126,8 +110,9 @@ def _forward_into(x, size, alpha, beta, k, blocked, *, d, scale, y) -> None:
     torch.mul(x, x, out=y)  # scratch: x²
     _sums(y, size, blocked, mirrored=False, out=d)  # Σ_window x²
     torch.add(d.new_tensor(k), d, alpha=alpha, out=d)  # k + α·s in one pass, in place
-    if beta == 0.75:
-        pow_minus_three_quarters(d, out=scale, scratch=y)
+    if beta == 0.75:  # d^(−3/4) = rsqrt(d)·sqrt(rsqrt(d)): two cheap vector ops, no pow
+        torch.rsqrt(d, out=scale)
+        scale.mul_(torch.sqrt(scale, out=y))
     else:
         torch.pow(d, -beta, out=scale)
     torch.mul(x, scale, out=y)

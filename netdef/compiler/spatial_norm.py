@@ -23,17 +23,14 @@ vectorises in either memory layout), Sᵀ the same with the window's other offse
 built from padding, ``avg_pool2d`` and autograd (the previous form of
 :class:`~netdef.compiler.ops_norm.SpatialNormOp`) spent more of a cuda-convnet CIFAR-10 step
 (layers-18pct, batch 128) in two rnorm layers than in the three convolutions. The
-elementwise work writes into as few fresh tensors as it can, and β = 0.75 is computed from
-rsqrt and products alone, as :mod:`~netdef.compiler.lrn` does
-(:func:`~netdef.compiler.lrn.pow_minus_three_quarters`).
+elementwise work writes into as few fresh tensors as it can, and β = 0.75 is computed as
+rsqrt·sqrt(rsqrt), as :mod:`~netdef.compiler.lrn` does.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-
-from .lrn import pow_minus_three_quarters
 
 
 def box_sum(v: torch.Tensor, size: int, mirrored: bool = False) -> torch.Tensor:
@@ -50,10 +47,10 @@ def box_sum(v: torch.Tensor, size: int, mirrored: bool = False) -> torch.Tensor:
 
 
 def _scale(d: torch.Tensor, beta: float) -> torch.Tensor:
-    """d^(−β) into a fresh tensor (β = 0.75: :func:`~netdef.compiler.lrn.pow_minus_three_quarters`,
-    the same bits in every process)."""
+    """d^(−β) into a fresh tensor (β = 0.75: rsqrt(d)·sqrt(rsqrt(d)))."""
     if beta == 0.75:
-        return pow_minus_three_quarters(d, out=torch.empty_like(d), scratch=torch.empty_like(d))
+        r = torch.rsqrt(d)
+        return r.mul_(torch.sqrt(r))
     return torch.pow(d, -beta)
 
 
