@@ -147,6 +147,37 @@ class NetdefSGD(torch.optim.Optimizer):
                            "weight_decay": rule.wc, "wball": rule.wball, "name": rule.name})
         super().__init__(groups, {"lr": 0.0})
 
+    # torch.optim.Optimizer's add_param_group and zero_grad carry torch._disable_dynamo, whose
+    # first call imports torch._dynamo: 2.1 s of every training run's start on the 2-core
+    # development machine (docs/performance.md "Start-up: no TorchDynamo for the optimizer").
+    # These two do the same for netdef's groups without it; nothing here compiles the update.
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group (a dict with ``params`` and its settings; unset ones from the defaults);
+        raises ValueError if one of its parameters is in another group already."""
+        params = param_group["params"]
+        group = {**self.defaults, **param_group,
+                 "params": [params] if isinstance(params, torch.Tensor) else list(params)}
+        seen = {id(p) for g in self.param_groups for p in g["params"]}
+        if any(id(p) in seen for p in group["params"]):
+            raise ValueError("some parameters appear in more than one parameter group")
+        self.param_groups.append(group)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Drop every parameter's gradient (``set_to_none``, the default) or zero it."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                    continue
+                if p.grad.grad_fn is not None:
+                    p.grad.detach_()
+                else:
+                    p.grad.requires_grad_(False)
+                p.grad.zero_()
+
     def set_rates(self, step: int, total_steps: int, val_errors: Sequence[float] = ()) -> None:
         """Set every group's eps for training batch ``step`` (1-based) of ``total_steps``.
 

@@ -215,3 +215,41 @@ def test_a12_noise_of_one_parameter_does_not_depend_on_the_others():
     assert draws[0] == draws[1] == draws[2]
     sample = np.array([schedule_noise(0, s, "conv1.weight") for s in range(1, 2001)])
     assert abs(sample.mean()) < 0.1 and abs(sample.std() - 1) < 0.1  # N(0, 1)
+
+
+def test_the_optimizer_and_a_training_step_do_not_import_dynamo():
+    """torch.optim.Optimizer's add_param_group and zero_grad import torch._dynamo on first
+    use (2 s of every run's start here); NetdefSGD's own do not. In a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from netdef.check import load\n"
+        "from netdef.compiler import compile_net\n"
+        "from netdef.optim import build_optimizer\n"
+        "from netdef.train.step import make_train_step\n"
+        "net = compile_net(load('layers/quickstart.cfg', None, 56), devices='cpu').train()\n"
+        "step = make_train_step(net, build_optimizer(net))\n"
+        "step(torch.randn(4, 3, 56, 56), torch.randint(0, 10, (4,)))\n"
+        "step.optimizer.zero_grad(set_to_none=False)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_param_groups_take_defaults_and_refuse_a_parameter_twice():
+    from netdef.compiler import compile_net
+
+    root = __import__("pathlib").Path(__file__).resolve().parents[1]
+    net = compile_net(netdef.load(root / "layers" / "quickstart.cfg", None, 56), devices="cpu")
+    opt = build_optimizer(net)
+    extra = torch.nn.Parameter(torch.zeros(2))
+    opt.add_param_group({"params": extra})
+    assert opt.param_groups[-1]["params"] == [extra] and opt.param_groups[-1]["lr"] == 0.0
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        opt.add_param_group({"params": [opt.param_groups[0]["params"][0]]})
