@@ -69,8 +69,10 @@ def _need_params(checked, definition: str) -> None:
 
 def _print(result: dict) -> None:
     out = stdout_console()
-    table = Table(title=f"{result['definition']}, batch {result['batch']}, "
-                        f"{result['devices']}, per layer (fp32 eager, median of {result['iters']})")
+    # a line of its own: as a Table title rich wraps it to the (narrow) table's width
+    out.print(f"{result['definition']}, batch {result['batch']}, {result['devices']}: "
+              f"per layer (fp32 eager, median of {result['iters']})", highlight=False)
+    table = Table()
     table.add_column("layer")
     table.add_column("forward ms", justify="right")
     table.add_column("backward ms", justify="right")
