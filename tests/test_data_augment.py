@@ -92,6 +92,20 @@ def test_normalize_adds_shift_to_every_pixel():
     assert out.dtype == torch.float32
 
 
+def test_cpu_normalize_is_torchs_arithmetic_bit_for_bit():
+    """The CPU path (numpy, one thread) gives the bits of torch's uint8 - float32 subtraction
+    and float32 addition (what a GPU runs), on a strided centre crop and on ten views."""
+    rng = np.random.default_rng(7)
+    imgs = torch.from_numpy(rng.integers(0, 256, (6, 3, 40, 40), dtype=np.uint8))
+    mean_c = torch.from_numpy(rng.uniform(0, 255, (3, INNER, INNER)).astype(np.float32))
+    shift = torch.from_numpy(rng.normal(0, 9, (6, 3)).astype(np.float32))
+    centre = augment.center_crop(imgs, INNER)                      # a strided view
+    want = torch.sub(centre, mean_c).add_(shift[:, :, None, None])
+    assert torch.equal(augment.normalize(centre, mean_c, shift), want)
+    views = augment.ten_views(imgs, INNER)
+    assert torch.equal(augment.normalize(views, mean_c), torch.sub(views, mean_c))
+
+
 @pytest.mark.gpu
 def test_cuda_path_equals_cpu_path():
     rng = np.random.default_rng(4)
