@@ -78,7 +78,7 @@ def test_traceable_form_equals_the_fast_one(size, blocked):
 @pytest.mark.parametrize("blocked", [False, True])
 @pytest.mark.parametrize("chunk_images", [1, 3])
 def test_chunks_of_images_compute_the_same(monkeypatch, blocked, chunk_images):
-    """The CPU form works through the batch a few images at a time (cache-sized chunks):
+    """The CPU form works through the batch a few images at a time (chunks):
     chunks of 1 and 3 images (7 in all, so a short last chunk) against the whole batch."""
     from netdef.compiler import lrn
 

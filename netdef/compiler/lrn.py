@@ -18,8 +18,8 @@ and j ∈ W(f) ⇔ f ∈ [j − (size − 1 − size//2), j + size//2]: the same
 first out of place, the rest in place), exact in every dtype (no cumsum cancellation);
 β = 0.75 is computed as rsqrt·sqrt(rsqrt) rather than pow. Fresh large tensors cost page
 faults (the kernel zero-fills them), so the forward allocates only d, d^(−β) and y and keeps
-its temporaries in y; on the CPU both directions work through the batch in cache-sized chunks
-of images (:func:`chunks`). Saved for backward: x (kept anyway by the in-place ReLU before it), d
+its temporaries in y; on the CPU both directions work through the batch in chunks of images
+(:func:`chunks`). Saved for backward: x (kept anyway by the in-place ReLU before it), d
 and d^(−β). torch's LocalResponseNorm runs pad + avg_pool3d + pow + div forward and autograd
 through all of them backward, about ten times slower on the CPU (docs/performance.md
 "Cross-map normalisation"). Under ``torch.compile`` the same function is written in plain
@@ -82,17 +82,19 @@ def _sums(v: torch.Tensor, size: int, blocked: bool, mirrored: bool,
 
 
 def chunks(x: torch.Tensor) -> list[slice]:
-    """Image ranges to work through one at a time: on the CPU about 2 MiB of fp32 per
-    temporary, so the dozen passes over each chunk run from cache instead of main memory
-    (docs/performance.md "Cross-map normalisation"); on a GPU the whole batch at once (fewer
-    kernel launches)."""
+    """Image ranges to work through one at a time: on the CPU about 4 M elements (16 MiB of
+    fp32) per temporary, on a GPU the whole batch at once (fewer kernel launches). Each of the
+    dozen passes over a chunk is a parallel region; with sleeping threads (OMP_WAIT_POLICY=
+    PASSIVE, the command line's default) every region pays a wake-up, and 2 MiB chunks, which
+    kept the passes in cache for spinning threads, made AlexNet's rnorm1 twice as slow; the
+    whole batch at once is slower again (docs/performance.md "Cross-map normalisation")."""
     n = x.shape[0]
     per_image = max(1, x[:1].numel())
     step = n if x.device.type != "cpu" else max(1, CHUNK_ELEMENTS // per_image)
     return [slice(i, min(i + step, n)) for i in range(0, n, step)]
 
 
-CHUNK_ELEMENTS = 1 << 19
+CHUNK_ELEMENTS = 1 << 22
 
 
 def _forward(x, size, alpha, beta, k, blocked):
