@@ -2,7 +2,7 @@
 PyTorch (bench/reference_nets.py: eager, idiomatic, NCHW).
 
     python bench/compiled_vs_reference.py [--net alexnet|18pct|quickstart] [--batch 64]
-        [--iters 4] [--rounds 2] [--no-compile] [--no-bf16] [--variants A,B]
+        [--iters 4] [--rounds 2] [--warmup 1] [--no-compile] [--no-bf16] [--variants A,B]
         [--threads N] [--peak-gflops G] [--device cpu]
 
 Nets: ``alexnet`` (layers/alexnet-2gpu.cfg at 224, towers as groups by hand), ``18pct``
@@ -84,8 +84,9 @@ def _compiled(case, device: str):
     return compile_net(load(case.cfg, input_size=case.side), devices=device, seed=0).train()
 
 
-def worker(net: str, name: str, batch: int, iters: int, device: str) -> dict:
-    """Runs in the child process: times ``iters`` steps after warm-up; a JSON-ready dict."""
+def worker(net: str, name: str, batch: int, iters: int, device: str, warmup: int = 1) -> dict:
+    """Runs in the child process: times ``iters`` steps after ``warmup`` untimed ones (one
+    more when compiled); a JSON-ready dict."""
     if os.environ.get("NETDEF_BENCH_KEEP_FREED") == "1":  # as netdef's main() does
         from netdef.cli.memory import keep_freed_memory
 
@@ -117,7 +118,7 @@ def worker(net: str, name: str, batch: int, iters: int, device: str) -> dict:
     step = make_train_step(model, opt, precision, compiled, events.append, forward,
                            channels_last="off" if nchw else "auto")
     t0 = time.perf_counter()
-    time_steps(step, images, labels, 0, warmup=2 if compiled else 1)
+    time_steps(step, images, labels, 0, warmup=warmup + compiled)
     cpu0 = time.process_time()
     times = time_steps(step, images, labels, iters, warmup=0)
     cpu = (time.process_time() - cpu0) / iters
@@ -151,7 +152,8 @@ def environment(tuned: bool, threads: int | None = None) -> dict[str, str]:
 def run_child(name: str, args) -> dict:
     tuned = VARIANTS[name][3]
     cmd = [sys.executable, __file__, "--worker", name, "--net", args.net, "--batch",
-           str(args.batch), "--iters", str(args.iters), "--device", args.device]
+           str(args.batch), "--iters", str(args.iters), "--device", args.device,
+           "--warmup", str(args.warmup)]
     proc = subprocess.run(cmd, env=environment(tuned, args.threads), capture_output=True,
                           text=True, cwd=ROOT)
     if proc.returncode != 0:
@@ -204,6 +206,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--iters", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--warmup", type=int, default=1,
+                    help="Untimed steps first in each process (AlexNet's first three steps "
+                         "on the CPU are slower while memory settles: use 3).")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-compile", action="store_true", help="Skip the torch.compile rows.")
     ap.add_argument("--no-bf16", action="store_true", help="Skip the bf16 rows.")
@@ -221,7 +226,8 @@ def main() -> None:
         print(json.dumps(measure_peak(args.device).__dict__))
         return
     if args.worker:
-        print(json.dumps(worker(args.net, args.worker, args.batch, args.iters, args.device)))
+        print(json.dumps(worker(args.net, args.worker, args.batch, args.iters, args.device,
+                                args.warmup)))
         return
     from netdef.check import load
     from netdef.speed import step_flops
