@@ -82,3 +82,53 @@ def test_one_channel_input_stays_nhwc_through_the_first_conv():
     spatial = [(kind, x) for kind, x in seen if x.dim() == 4]
     assert [kind for kind, _ in spatial][:2] == ["ConvOp", "PoolOp"]
     assert all(x.stride(1) == 1 for _, x in spatial), [(k, x.stride()) for k, x in spatial]
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "cmrnorm", "cmrnorm-blocked"])
+def test_towers_unfolded_compute_the_folded_bits(kind):
+    """run_towers without a copy (pools take the towers' channels as they are, cmrnorm a view
+    of a channels-last batch as rows of pixels) gives bit for bit what folding the towers into
+    images gives, forward and backward, and its output stays channels-last."""
+    from netdef.compiler.lrn import cross_map_norm
+    from netdef.compiler.net import run_towers
+    from netdef.compiler.ops_norm import CrossMapNormOp
+    from netdef.compiler.ops_pool import PoolOp
+
+    n, k, c, s = 3, 2, 7, 9
+    if kind.startswith("cmrnorm"):
+        op, way = CrossMapNormOp((c, s, s), 5, 0.01, 0.75, 2.0, kind.endswith("blocked")), "pixels"
+    else:
+        op, way = PoolOp(kind, (c, s, s), 3, 2, 0, 4, False), "channels"
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(n, k * c, s, s, generator=g).contiguous(memory_format=torch.channels_last)
+    results = []
+    for unfolded in (way, None):
+        xr = x.clone().requires_grad_()
+        y = run_towers(op, [xr], [], n, k, unfolded)
+        y.backward(torch.ones_like(y) * torch.arange(y.numel()).view(y.shape) % 7)
+        results.append((y.detach(), xr.grad))
+    (y, dx), (y_ref, dx_ref) = results
+    assert torch.equal(y, y_ref) and torch.equal(dx, dx_ref)
+    assert y.is_contiguous(memory_format=torch.channels_last)
+    if kind == "cmrnorm":  # and it is the split towers' function
+        towers = [cross_map_norm(t, 5, 0.01, 0.75, 2.0) for t in x.split(c, dim=1)]
+        torch.testing.assert_close(y, torch.cat(towers, 1), rtol=1e-6, atol=1e-7)
+
+
+def test_a_channels_last_two_tower_net_copies_towers_only_where_it_must(checked, monkeypatch):
+    """norm-towers in NHWC: its cmrnorm and max pool run on the towers without folding them
+    into images (a copy each way); its rnorm and cnorm still fold."""
+    import netdef.compiler.net as net_module
+
+    folds = []
+    real = net_module.fold_towers
+    monkeypatch.setattr(net_module, "fold_towers",
+                        lambda x, n, k: folds.append(x.shape) or real(x, n, k))
+    seen = []
+    g = torch.Generator().manual_seed(0)
+    images, labels = torch.randn(6, 3, 12, 12, generator=g), torch.randint(0, 4, (6,), generator=g)
+    _train(checked, "on", images, labels, seen)
+    kinds = {kind for kind, _ in seen}
+    assert {"PoolOp", "CrossMapNormOp", "SpatialNormOp"} <= kinds
+    folded_steps = sum(1 for kind, _ in seen if kind == "SpatialNormOp")
+    assert len(folds) == folded_steps  # one fold per rnorm/cnorm call, none for the others

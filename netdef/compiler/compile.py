@@ -195,4 +195,5 @@ def _make_step(checked, g: Group, built, name_of, real, index: int, op_list: lis
         slices = [(i * width, width) for i in range(len(g.members))]
     return ForwardStep(members=tuple(g.members), op_index=index, inputs=inputs, weights=weights,
                        device=device, slices=slices, is_cost=is_cost,
-                       batch_fold=len(g.members) if g.kind == "batch" else 1)
+                       batch_fold=len(g.members) if g.kind == "batch" else 1,
+                       towers_unfolded=type(layer).towers_unfolded if g.kind == "batch" else None)

@@ -27,6 +27,7 @@ class ForwardStep:
     device: torch.device
     slices: list[tuple[int, int]]
     batch_fold: int = 1  # > 1: towers folded into the batch dim (ops without weights)
+    towers_unfolded: str | None = None  # with batch_fold: the layer type's way without a copy
     is_cost: bool = False
 
 

@@ -73,6 +73,25 @@ def unfold_towers(y: torch.Tensor, n: int, k: int) -> torch.Tensor:
     return _move(y, n, k, fold=False)
 
 
+def run_towers(op: nn.Module, xs: list[torch.Tensor], ws, n: int, k: int,
+               unfolded: str | None) -> torch.Tensor:
+    """A "batch" fold's ``k`` towers in one call of ``op``: (N, k·C, H, W) in, the same out.
+    ``unfolded`` (the layer type's ``towers_unfolded``): "channels", the op takes the towers'
+    channels as they are; "pixels", a channels-last input becomes (N·H·W·k, C, 1, 1) rows of
+    pixels, a view. Otherwise towers become extra images (:func:`fold_towers`), which copies a
+    channels-last batch: AlexNet's rnorm and pool layers copied 70 ms a CPU step so
+    (docs/performance.md "Towers without copies")."""
+    if unfolded == "channels" and all(x.dim() == 4 for x in xs):
+        return op(xs, ws)
+    if unfolded == "pixels" and len(xs) == 1 and _nhwc(xs[0]):
+        x = xs[0]
+        b, kc, h, w = x.shape
+        rows = x.permute(0, 2, 3, 1).reshape(b * h * w * k, kc // k, 1, 1)  # a view
+        return op([rows], ws).reshape(b, h, w, kc).permute(0, 3, 1, 2)     # channels-last
+    y = op([fold_towers(x, n, k) for x in xs], ws)  # (N·k, C, H, W)
+    return unfold_towers(y, n, k)
+
+
 class InputShapeError(NetdefError, ValueError):
     """Images of another shape than the one the net was checked and compiled for."""
 
@@ -141,11 +160,11 @@ class Net(nn.Module):
             step = self.steps[s]
             xs = [run.gather(group, step.device) for group in step.inputs]
             ws = [weight_tensor(p, tensors, step.device) for p in step.weights]
-            if step.batch_fold > 1:  # (N, k·C, …) -> (N·k, C·…): towers as extra images
-                xs = [fold_towers(x, n, step.batch_fold) for x in xs]
-            y = self.ops[step.op_index](xs, ws)
-            if step.batch_fold > 1:  # (N·k, C, H, W) -> (N, k·C, H, W)
-                y = unfold_towers(y, n, step.batch_fold)
+            if step.batch_fold > 1:
+                y = run_towers(self.ops[step.op_index], xs, ws, n, step.batch_fold,
+                               step.towers_unfolded)
+            else:
+                y = self.ops[step.op_index](xs, ws)
             run.outs[s] = y
             for done in plan.release.get(s, ()):
                 run.drop(done)

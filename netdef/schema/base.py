@@ -98,6 +98,12 @@ class LayerBase(BaseModel):
     required_params: ClassVar[tuple[str, ...]] = ()  # fields that section must give
     weighted: ClassVar[bool] = False  # has weights and biases that learn
     folds: ClassVar[frozenset[str]] = frozenset()  # tower folds: "stacked", "grouped", "batch"
+    # How a "batch" fold's towers (N, k·C, H, W) reach the one op without a copy, where they
+    # can (netdef/compiler/net.py): "channels" when each output channel reads only its own
+    # input channel (the op takes the towers' channels as they are), "pixels" when each pixel's
+    # channels are worked on alone (a channels-last batch's towers are then rows of pixels, a
+    # view); None: towers become extra images (a copy when channels-last).
+    towers_unfolded: ClassVar[str | None] = None
     spatial: ClassVar[bool] = False  # its filters are pictures (show-filters)
     cost: ClassVar[bool] = False
     scored: ClassVar[bool] = False  # a cost that reads a softmax (its scores, when plain)

@@ -159,12 +159,14 @@ class Softmax(PerImage):
 
 class NeuronLayer(PerImage):
     type: Literal["neuron"] = "neuron"
+    towers_unfolded: ClassVar[str | None] = "channels"
     infer = rules.infer_same
     neuron: NeuronValue
 
 
 class Pool(PerImage):
     type: Literal["pool"] = "pool"
+    towers_unfolded: ClassVar[str | None] = "channels"  # each map pooled alone
     infer = rules.infer_pool
     pool: Literal["max", "avg", "maxabs"]
     channels: PosInt
@@ -211,6 +213,7 @@ class CmrNorm(NormBase):
     """The AlexNet LRN across maps: x / (minDiv + scale/size · Σ x²)^pow."""
 
     type: Literal["cmrnorm"] = "cmrnorm"
+    towers_unfolded: ClassVar[str | None] = "pixels"  # a window across one pixel's maps
     blocked: Bool = False
 
 
