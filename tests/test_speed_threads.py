@@ -80,6 +80,18 @@ def test_ranks_on_node():
     assert ranks_on_node({"LOCAL_WORLD_SIZE": "x"}) == 1
 
 
+def test_cpus_per_process_shares_the_cpus_among_the_ranks(monkeypatch):
+    """netdef/host.py: what the loop and eval budget loader workers with (the same helpers the
+    command line reads before torch loads)."""
+    from netdef import host
+
+    monkeypatch.setattr(host, "available_cpus", lambda: 8)
+    assert host.cpus_per_process({}) == 8
+    assert host.cpus_per_process({"LOCAL_WORLD_SIZE": "3"}) == 2
+    assert host.cpus_per_process({"LOCAL_WORLD_SIZE": "16"}) == 1
+    assert host.cpus_per_process({"LOCAL_WORLD_SIZE": "0"}) == 8
+
+
 def test_budget_for_loader_only_when_netdef_chose(monkeypatch):
     import torch
 

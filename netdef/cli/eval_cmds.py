@@ -46,7 +46,7 @@ def _model(path: str):
 def _workers(model) -> int:
     """The run's ``workers`` (auto as for training, on the devices the model was loaded on)."""
     from ..data.options import resolve_workers
-    from ..train.loop import cpus_per_process
+    from ..host import cpus_per_process
 
     return resolve_workers(model.experiment.get("workers") or 0,
                            cpu_only=all(str(d).startswith("cpu") for d in model.devices),

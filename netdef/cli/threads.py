@@ -32,6 +32,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ..host import available_cpus, ranks_on_node
+from ..host import positive_int as _positive_int
+
 WAIT_KEYS = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 TORCHRUN_DEFAULT = "1"  # torch/distributed/run.py: OMP_NUM_THREADS=1 when unset and nproc > 1
 
@@ -45,26 +48,6 @@ class ThreadPlan:
     source: str
     threads: int | None
     env: dict[str, str]
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, e.g. under ``taskset``)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-def _positive_int(value: str | None) -> int | None:
-    try:
-        n = int(value) if value is not None else None
-    except ValueError:
-        return None
-    return n if n and n > 0 else None
-
-
-def ranks_on_node(environ=os.environ) -> int:
-    """Processes of this run on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else 1."""
-    return _positive_int(environ.get("LOCAL_WORLD_SIZE")) or 1
 
 
 def compute_threads(cpus: int, ranks: int = 1, workers: int = 0) -> int:

@@ -12,7 +12,6 @@ all_reduce, so the ranks stop at the same batch.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from contextlib import nullcontext
@@ -22,6 +21,7 @@ import torch
 from ..checkpoint import write_checkpoint
 from ..data.options import resolve_workers
 from ..errors import NetdefError
+from ..host import cpus_per_process
 from .distributed import any_rank, average_grads, close, from_env, sum_across
 from .events import (
     BatchDone,
@@ -44,17 +44,6 @@ from .state import make_checkpoint
 from .step import make_train_step
 from .streams import rank_offset
 from .watch import CAUSES, DivergenceWatch, fmt, stuck_warning
-
-
-def cpus_per_process() -> int:
-    """The CPUs this process may use (its affinity), shared among torchrun's ranks on the
-    node (``LOCAL_WORLD_SIZE``)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    try:
-        ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
-    except ValueError:
-        ranks = 1
-    return max(1, (cpus or 1) // ranks)
 
 
 class TrainingDiverged(NetdefError):
