@@ -177,7 +177,7 @@ def test_every_problem_at_once(tmp_path):
 def test_ten_view_needs_crops_smaller_than_the_image(tmp_path):
     with pytest.raises(NetdefError) as err:
         plan_for(tmp_path, "ten-view", **{"inner-size": 20})
-    expected = "exp.cfg:5:1: error: claim 'ten-view': inner-size 20 equals image-size 20"
+    expected = "exp.cfg:5:14: error: claim 'ten-view': inner-size 20 equals image-size 20"
     assert expected in str(err.value)
 
 

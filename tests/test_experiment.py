@@ -32,7 +32,10 @@ def test_one_file_form_keeps_layer_sections(tmp_path):
 @pytest.mark.parametrize("name, text, message", [
     ("a.cfg", "[train]\nbatch-sise = 3\n", "a.cfg:2:1: error: [train]: unknown key 'batch-sise'; "
                                             "did you mean 'batch-size'?"),
-    ("b.cfg", "[train]\nepochs = many\n", "b.cfg:2:1: error: [train]: 'epochs' must be an integer"),
+    ("b.cfg", "[train]\nepochs = many\n",
+     "b.cfg:2:10: error: [train]: 'epochs' must be an integer"),
+    ("f.yaml", "train:\n  epochs:   many\n",  # a value's error points at the value
+     "f.yaml:2:13: error: [train]: 'epochs' must be an integer"),
     ("c.yaml", "train: [1, 2\n", "c.yaml:2:1: error: invalid YAML"),
     ("d.yaml", "- a\n- b\n", "a YAML experiment must be a mapping"),
     ("e.cfg", "[layers]\ntype=data\n", "an experiment file needs a [train] section"),

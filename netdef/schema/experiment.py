@@ -118,22 +118,26 @@ def read_experiment(path: str | Path, overrides: dict[str, str] | None = None
                     ) -> tuple[Experiment, Document | None]:
     """The experiment and, for the one-file form, the document holding its layer sections."""
     path = str(path)
-    raw, spans, doc = (_read_yaml(path) if Path(path).suffix.lower() in (".yaml", ".yml")
-                       else _read_ini(path))
+    raw, spans, keys, doc = (_read_yaml(path) if Path(path).suffix.lower() in (".yaml", ".yml")
+                             else _read_ini(path))
     for key, value in (overrides or {}).items():
         raw[key.lower().replace("_", "-")] = value
-        spans[key.lower().replace("_", "-")] = Span("<command line>")
-    exp = validate_experiment(raw, spans, path)
+        spans[key.lower().replace("_", "-")] = keys[key.lower().replace("_", "-")] = Span(
+            "<command line>")
+    exp = validate_experiment(raw, spans, path, keys)
     exp._spans, exp._path = dict(spans), path
     layers_doc = doc if doc is not None and doc.sections else None
     return exp, layers_doc
 
 
-def validate_experiment(raw: dict[str, object], spans: dict[str, Span], path: str) -> Experiment:
+def validate_experiment(raw: dict[str, object], spans: dict[str, Span], path: str,
+                        keys: dict[str, Span] | None = None) -> Experiment:
+    """The [train] values ``raw`` as an :class:`Experiment`; every problem located (``spans``
+    where each value is, ``keys`` where each key is) and raised at once as NetdefError."""
     out = Collector()
     for key in raw:
         if key not in EXPERIMENT_KEYS:
-            out.error(spans.get(key, Span(path)), f"[train]: unknown key '{key}'"
+            out.error((keys or spans).get(key, Span(path)), f"[train]: unknown key '{key}'"
                       f"{did_you_mean(key, EXPERIMENT_KEYS) or f' (expected one of {_known()})'}")
     out.raise_if_errors()
     try:
@@ -153,7 +157,8 @@ def _known() -> str:
     return ", ".join(EXPERIMENT_KEYS)
 
 
-def _read_ini(path: str) -> tuple[dict, dict, Document]:
+def _read_ini(path: str) -> tuple[dict, dict, dict, Document]:
+    """Values, their spans, the keys' spans and the other sections of an INI experiment."""
     from ..syntax import read
 
     doc = read(path)
@@ -162,12 +167,13 @@ def _read_ini(path: str) -> tuple[dict, dict, Document]:
         raise NetdefError.at(Span(path), "an experiment file needs a [train] section")
     train: Section = trains[0]
     raw = {k: e.value for k, e in train.entries.items()}
-    spans = {k: e.span for k, e in train.entries.items()}
+    spans = {k: e.value_span for k, e in train.entries.items()}
+    keys = {k: e.span for k, e in train.entries.items()}
     rest = [s for s in doc.sections if s is not train]
-    return raw, spans, Document(doc.path, rest, doc.lines, doc.diagnostics)
+    return raw, spans, keys, Document(doc.path, rest, doc.lines, doc.diagnostics)
 
 
-def _read_yaml(path: str) -> tuple[dict, dict, None]:
+def _read_yaml(path: str) -> tuple[dict, dict, dict, None]:
     import yaml
 
     from ..syntax import read_text
@@ -180,14 +186,15 @@ def _read_yaml(path: str) -> tuple[dict, dict, None]:
         span = Span(path, mark.line + 1, mark.column + 1) if mark else Span(path)
         raise NetdefError.at(span, f"invalid YAML: {getattr(exc, 'problem', exc)}") from None
     node = _train_node(node, path)
-    raw, spans = {}, {}
+    raw, spans, keys = {}, {}, {}
     for knode, vnode in node.value:
         key = str(knode.value).lower()
-        spans[key] = Span(path, knode.start_mark.line + 1, knode.start_mark.column + 1)
+        keys[key] = Span(path, knode.start_mark.line + 1, knode.start_mark.column + 1)
+        spans[key] = Span(path, vnode.start_mark.line + 1, vnode.start_mark.column + 1)
         if not isinstance(vnode, yaml.ScalarNode):
             raise NetdefError.at(spans[key], f"[train]: '{key}' must be a single value")
         raw[key] = vnode.value
-    return raw, spans, None
+    return raw, spans, keys, None
 
 
 def _train_node(node, path: str):
