@@ -156,6 +156,19 @@ def test_bad_input_exits_1_with_a_located_message(trained_run, tmp_path, make, a
     cli_failed(result, message, joined=True)
 
 
+def test_predict_names_every_unreadable_image_at_once(trained_run, tmp_path):
+    """Each file that is not an image, located at its path, in one exit (not the first)."""
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_text("hello")
+    result = netdef("predict", "--model", trained_run / "ckpt.pt", tmp_path / "a.jpg",
+                    tmp_path / "b.png", ok=False)
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    for name in ("a.jpg", "b.png"):
+        assert f"{tmp_path / name}: error: not a readable image" in text
+    assert "Traceback" not in result.output
+
+
 def test_usage_errors_exit_2(trained_run):
     cli_failed(netdef("eval", "--model", trained_run / "ckpt.pt", "--crops", "3", ok=False),
                "--crops", code=2)

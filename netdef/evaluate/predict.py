@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..data.events import OnEvent, ignore
-from ..errors import NetdefError
+from ..errors import Collector, NetdefError, Span
 from .evaluation import EvalProgress, average_views, view_probabilities
 from .model import LoadedModel, check_classifier
 from .scores import topk_names
@@ -46,7 +46,7 @@ def _listed(top: list[tuple[str, float]]) -> list[dict]:
 def decode_image(model: LoadedModel, image) -> np.ndarray:
     """A path or a PIL image -> uint8 (C, S, S) at the training image size and the net's
     channel count, upright by its EXIF orientation, decoded as the packer decodes; a file
-    that is not an image raises NetdefError naming it."""
+    that is not an image raises NetdefError located at it."""
     from ..data.decode import BadImage, flatten, load_image, resize_crop, upright
 
     size = model.image_size
@@ -55,7 +55,20 @@ def decode_image(model: LoadedModel, image) -> np.ndarray:
             return load_image(str(image), size, draft=False, channels=model.channels)
         return resize_crop(flatten(upright(image), model.channels), size)
     except BadImage as exc:
-        raise NetdefError(f"{image}: {exc}") from None
+        raise NetdefError.at(Span(str(image)), str(exc)) from None
+
+
+def decode_images(model: LoadedModel, images: Sequence) -> np.ndarray:
+    """:func:`decode_image` of each: uint8 (N, C, S, S); every file that is not an image is
+    named, all in one NetdefError."""
+    out, bad = [], Collector()
+    for image in images:
+        try:
+            out.append(decode_image(model, image))
+        except NetdefError as exc:
+            bad.extend(exc.errors)
+    bad.raise_if_errors()
+    return np.stack(out)
 
 
 def input_views(model: LoadedModel, images: np.ndarray | torch.Tensor, crops: int = 1
@@ -84,7 +97,7 @@ def predict(model: LoadedModel, images: Sequence, crops: int = 1, k: int = 5,
     check_classifier(model, "predict")
     if crops not in (1, 10):
         raise NetdefError(f"crops must be 1 or 10 (got {crops})")
-    decoded = np.stack([decode_image(model, im) for im in images])               # (N, C, S, S)
+    decoded = decode_images(model, images)                                       # (N, C, S, S)
     probs = view_probabilities(model, input_views(model, decoded, crops), batch_size)
     centres = [None] * len(images)
     if crops > 1:
