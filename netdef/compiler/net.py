@@ -79,8 +79,8 @@ def run_towers(op: nn.Module, xs: list[torch.Tensor], ws, n: int, k: int,
     ``unfolded`` (the layer type's ``towers_unfolded``): "channels", the op takes the towers'
     channels as they are; "pixels", a channels-last input becomes (N·H·W·k, C, 1, 1) rows of
     pixels, a view. Otherwise towers become extra images (:func:`fold_towers`), which copies a
-    channels-last batch: AlexNet's rnorm and pool layers copied 70 ms a CPU step so
-    (docs/performance.md "Towers without copies")."""
+    channels-last batch each way, forward and backward (70 ms of AlexNet's CPU step before
+    pools and cmrnorm went without: docs/performance.md "Towers without copies")."""
     if unfolded == "channels" and all(x.dim() == 4 for x in xs):
         return op(xs, ws)
     if unfolded == "pixels" and len(xs) == 1 and _nhwc(xs[0]):

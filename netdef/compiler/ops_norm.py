@@ -39,9 +39,9 @@ class CrossMapNormOp(nn.Module):
         return f"size={self.size}, scale={self.scale}, pow={self.power}, blocked={self.blocked}"
 
     def forward(self, xs, ws):
-        x = xs[0]
-        if x.dim() != 4 or x.shape[1] != self.view[0]:  # (N, C, H, W), or towers' rows of
-            x = x.reshape(-1, *self.view)  # pixels (R, C, 1, 1) as they are
+        x = xs[0]  # (N, C, H, W), or towers' pixels as rows (R, C, 1, 1): as they are
+        if x.dim() != 4 or x.shape[1] != self.view[0]:
+            x = x.reshape(-1, *self.view)  # (N, C·H·W) -> (N, C, H, W)
         return cross_map_norm(x, self.size, self.scale, self.power, self.min_div, self.blocked)
 
 

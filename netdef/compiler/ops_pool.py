@@ -90,9 +90,9 @@ class PoolOp(nn.Module):
         return sums if self.total else sums / self.counts.to(sums.dtype)
 
     def forward(self, xs, ws):
-        x = xs[0]
-        if x.dim() != 4 or x.shape[2:] != self.view[1:]:  # (N, C·S·S): its maps; (N, k·C, S,
-            x = x.reshape(-1, *self.view)  # S), towers unfolded, as it is -> (N, C, S, S)
+        x = xs[0]  # (N, C, S, S), or towers' maps side by side (N, k·C, S, S): as they are
+        if x.dim() != 4 or x.shape[2:] != self.view[1:]:
+            x = x.reshape(-1, *self.view)  # (N, C·S·S) -> (N, C, S, S)
         if self.kind == "max":
             return self._max(x)
         if self.kind == "maxabs":

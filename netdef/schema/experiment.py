@@ -120,10 +120,9 @@ def read_experiment(path: str | Path, overrides: dict[str, str] | None = None
     path = str(path)
     raw, spans, keys, doc = (_read_yaml(path) if Path(path).suffix.lower() in (".yaml", ".yml")
                              else _read_ini(path))
-    for key, value in (overrides or {}).items():
-        raw[key.lower().replace("_", "-")] = value
-        spans[key.lower().replace("_", "-")] = keys[key.lower().replace("_", "-")] = Span(
-            "<command line>")
+    for name, value in (overrides or {}).items():
+        key = name.lower().replace("_", "-")
+        raw[key], spans[key], keys[key] = value, Span("<command line>"), Span("<command line>")
     exp = validate_experiment(raw, spans, path, keys)
     exp._spans, exp._path = dict(spans), path
     layers_doc = doc if doc is not None and doc.sections else None
