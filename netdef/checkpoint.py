@@ -165,6 +165,10 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     not_torch = _not_a_torch_file(path)
     if not_torch:
         raise _bad(path, f"not a netdef checkpoint ({not_torch})")
+    damaged = _damaged_member(path)  # torch.load checks no CRC: changed tensor bytes load
+    if damaged:
+        raise _bad(path, f"not a readable checkpoint: damaged file ({damaged} fails its CRC "
+                         f"check: its bytes changed after it was written)")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -210,13 +214,9 @@ _REASON = re.compile(r"WeightsUnpickler error:\s*(.+)")
 
 
 def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
-    """What a pickle torch's weights-only loader would not read means: a damaged archive (its
-    CRCs say so), or a refusal naming the global (class or function) it references when
+    """What a pickle torch's weights-only loader would not read means (the archive's CRCs
+    were checked before): a refusal naming the global (class or function) it references when
     torch's text gives it, else torch's one-line reason."""
-    damaged = _damaged_member(path)
-    if damaged:
-        return (f"not a readable checkpoint: truncated or damaged file ({damaged} "
-                f"fails its CRC check)")
     found = _GLOBAL.search(str(exc))
     if found:
         return (f"refused: the file references '{found.group(1)}' (it could run code "
@@ -229,7 +229,8 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> str:
 
 def _damaged_member(path: Path) -> str | None:
     """The first member of a zip checkpoint whose bytes fail their CRC, or None (also for a
-    legacy, non-zip file). Read only after a failed load, so good loads read the file once."""
+    legacy, non-zip file, or an archive cut short, which torch.load reports). One more read of
+    the file: 0.16 s for 480 MB here, against torch.load's 0.26 s."""
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.testzip()
@@ -240,11 +241,23 @@ def _damaged_member(path: Path) -> str | None:
 def _damage(path: Path, exc: BaseException) -> str:
     """What torch's failure says about the file, in words: a zip archive whose index (at its
     end) is missing was cut short; else :func:`_short`."""
-    if "central directory" in str(exc):
+    if "central directory" in str(exc) or not _archive_index(path):
         size = path.stat().st_size
         return (f"its {size:,} byte{'s' * (size != 1)} end before the archive's index: the "
                 f"file was cut short, as by a copy or a save that did not finish")
     return _short(exc)
+
+
+def _archive_index(path: Path) -> bool:
+    """Whether the zip archive's index (its end) can be read; True for a legacy file."""
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except zipfile.BadZipFile:
+        with path.open("rb") as f:
+            return not f.read(len(_ZIP_HEAD)).startswith(_ZIP_HEAD)
+    except (OSError, ValueError, EOFError):
+        return False
 
 
 def _short(exc: BaseException) -> str:

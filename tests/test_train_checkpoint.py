@@ -109,7 +109,7 @@ def test_full_disk_during_training_exits_1_and_keeps_the_last_checkpoint(tmp_pat
     assert read_checkpoint(tmp_path / "run" / "ckpt.pt").state["step"] == 8
 
 
-@pytest.mark.parametrize("keep", [500, 100_000])
+@pytest.mark.parametrize("keep", [500, 5_000, 50_000, 100_000])
 def test_truncated_checkpoint(tmp_path, keep):
     path = tmp_path / "ckpt.pt"
     write_checkpoint(path, record(weights={"a": torch.randn(100_000)}))
@@ -128,7 +128,20 @@ def test_a_damaged_archive_member_is_damage_not_a_refusal(tmp_path):
     start = data.index(b"data.pkl") + 100  # inside the pickle the archive's CRC covers
     data[start:start + 50] = b"x" * 50
     path.write_bytes(bytes(data))
-    with pytest.raises(NetdefError, match="truncated or damaged file .*fails its CRC check"):
+    with pytest.raises(NetdefError, match="damaged file .*fails its CRC check"):
+        read_checkpoint(path)
+
+
+def test_changed_tensor_bytes_are_damage_not_a_checkpoint(tmp_path):
+    """Bytes overwritten inside a tensor's record (size unchanged) still unpickle, and loaded
+    as weights they would be trained on or evaluated silently: the archive's CRCs catch it."""
+    path = tmp_path / "ckpt.pt"
+    write_checkpoint(path, record(weights={"a": torch.randn(100_000)}))
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2  # inside the 400 KB tensor record
+    data[middle:middle + 400] = b"\x07" * 400
+    path.write_bytes(bytes(data))
+    with pytest.raises(NetdefError, match=r"damaged file \(.*/data/0 fails its CRC check"):
         read_checkpoint(path)
 
 
