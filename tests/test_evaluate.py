@@ -134,7 +134,7 @@ def test_predict_paths_and_pil_images(trained_model, tmp_path):
 def test_predict_refuses_a_file_that_is_not_an_image(trained_model, tmp_path):
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a picture")
-    with pytest.raises(NetdefError, match="notes.jpg: not a readable image"):
+    with pytest.raises(NetdefError, match="notes.jpg: error: not a readable image"):
         predict(trained_model, [bad])
 
 
