@@ -8,6 +8,7 @@ A stage collects its diagnostics with a :class:`Collector` and raises once.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -67,8 +68,10 @@ class NetdefError(Exception):
         super().__init__("\n".join(d.format() for d in self.diagnostics))
 
     @classmethod
-    def at(cls, span: Span | None, message: str) -> NetdefError:
-        """One located error."""
+    def at(cls, span: Span | str | os.PathLike | None, message: str) -> NetdefError:
+        """One located error; a path locates it at a file as a whole (``PATH: error: …``)."""
+        if span is not None and not isinstance(span, Span):
+            span = Span(os.fspath(span))
         return cls([Diagnostic(span, message)])
 
     @property

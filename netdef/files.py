@@ -48,8 +48,8 @@ def write_atomic(path: str | os.PathLike, content: str | bytes | Callable[[IO[by
 
 def _failed(path: Path, what: str, exc: OSError) -> NetdefError:
     why = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror or str(exc)
-    return NetdefError(f"{path}: could not save {what} ({why}); the previous file, if any, "
-                       "is unchanged")
+    return NetdefError.at(path, f"could not save {what} ({why}); the previous file, if any, "
+                          "is unchanged")
 
 
 def _remove(tmp: str) -> None:

@@ -106,5 +106,5 @@ def test_a_run_folder_from_other_files_is_refused_before_training(tmp_path):
     net.write_text(net.read_text().replace("outputs=16", "outputs=12"))
     result = netdef("ablate", exp, "lrn", "--quick", "--out", out)
     assert "training:" not in result.stdout
-    cli_failed(result, "runs/base/seed-0: this run was trained with another definition",
-               "runs/no-lrn/seed-0: this run was trained with another definition")
+    cli_failed(result, "runs/base/seed-0: error: this run was trained with another definition",
+               "runs/no-lrn/seed-0: error: this run was trained with another definition")

@@ -228,7 +228,7 @@ def test_a_bad_definition_and_an_unknown_claim_together(tmp_path):
 def test_a_net_without_params_is_refused_at_the_users_file(tmp_path):
     exp = write_experiment(tmp_path / "src")
     (tmp_path / "src" / "net-params.cfg").unlink()
-    with pytest.raises(NetdefError, match="exp.cfg: \\[train\\]: the net has no learning"):
+    with pytest.raises(NetdefError, match="exp.cfg: error: \\[train\\]: the net has no learning"):
         make_plan(AblateOptions(experiment=str(exp), claims=("lrn",), out=str(tmp_path / "o")))
 
 

@@ -142,7 +142,7 @@ def test_help_has_an_example():
      "the data has 4 classes"),
     ("text", ["predict", "--model", "{ckpt}", "{tmp}/photo.jpg"], "not a readable image"),
     (None, ["show-filters", "{ckpt}", "--out", "{tmp}/no/such/folder/f.png"], "does not exist"),
-    (None, ["show-cost", "{tmp}"], "metrics.jsonl: no such file"),
+    (None, ["show-cost", "{tmp}"], "metrics.jsonl: error: no such file"),
     (None, ["features", "--model", "{ckpt}", "--layer", "nope", "--out", "{tmp}/f.npy"],
      "no layer 'nope'"),
 ])

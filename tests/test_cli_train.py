@@ -92,7 +92,8 @@ def test_resume_of_a_folder_without_a_record_says_what_to_do(tmp_path):
     r = CliRunner().invoke(cli, ["train", "--resume", str(tmp_path / "run")])
     assert r.exit_code == 1 and r.stdout == ""
     assert (
-        "run.yaml: not a run record" in r.stderr and "netdef train EXPERIMENT --resume" in r.stderr
+        "run.yaml: error: not a run record" in r.stderr
+        and "netdef train EXPERIMENT --resume" in r.stderr
     )
 
 

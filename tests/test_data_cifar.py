@@ -116,7 +116,7 @@ def test_a_malicious_pickle_is_refused_before_it_runs(tmp_path, payload, asks):
     with pytest.raises(NetdefError) as exc:
         pack_dataset(str(root), str(tmp_path / "p"), image_size=32)
     msg = str(exc.value)
-    assert f"{root / 'data_batch_3'}: refused to load this pickle: it asks for" in msg
+    assert f"{root / 'data_batch_3'}: error: refused to load this pickle: it asks for" in msg
     assert asks in msg and "which CIFAR batches never hold" in msg
     assert not marker.exists() and not (tmp_path / "p").exists()
 

@@ -60,13 +60,13 @@ def test_class_folders_with_seeded_holdout(tmp_path):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(NetdefError, match=f"{tmp_path}/nope: data folder does not exist"):
+    with pytest.raises(NetdefError, match=f"{tmp_path}/nope: error: data folder does not exist"):
         open_dataset(str(tmp_path / "nope"))
 
 
 def test_empty_folder(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(NetdefError, match=f"{tmp_path}/empty: no class folders"):
+    with pytest.raises(NetdefError, match=f"{tmp_path}/empty: error: no class folders"):
         open_dataset(str(tmp_path / "empty"))
 
 
@@ -81,7 +81,7 @@ def test_class_folder_with_no_images(tmp_path):
 def test_no_val_split(tmp_path):
     write_folder(tmp_path, val=0, train=10)
     os.rmdir(tmp_path / "val" / "a"), os.rmdir(tmp_path / "val" / "b")
-    with pytest.raises(NetdefError, match=f"{tmp_path}/val: no 'val' split"):
+    with pytest.raises(NetdefError, match=f"{tmp_path}/val: error: no 'val' split"):
         list_folder(tmp_path)                   # an empty val/ is a mistake, said so
     os.rmdir(tmp_path / "val")                  # no val/ at all: held out from train/
     listing = list_folder(tmp_path, seed=3)

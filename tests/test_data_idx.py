@@ -138,35 +138,36 @@ def bad_set(tmp_path, damage):
     images, labels = f / "train-images-idx3-ubyte.gz", f / "train-labels-idx1-ubyte.gz"
     if damage == "magic":
         set_byte(images, 3, 1)
-        return f"{images}: 1 dimensions; expected 3 for images"
+        return f"{images}: error: 1 dimensions; expected 3 for images"
     if damage == "not_idx":
         images.write_bytes(gzip.compress(b"GIF89a" + b"\0" * 40))
-        return f"{images}: not an IDX file (its magic number is 47 49 46 38, expected 00 00 08 03)"
+        return (f"{images}: error: not an IDX file (its magic number is 47 49 46 38, "
+                f"expected 00 00 08 03)")
     if damage == "type":
         set_byte(labels, 2, 0x0D)
-        return f"{labels}: IDX values of type 0x0d; netdef reads unsigned bytes"
+        return f"{labels}: error: IDX values of type 0x0d; netdef reads unsigned bytes"
     if damage == "counts":
         labels.write_bytes(gzip.compress(idx_bytes(np.zeros(39, np.uint8))))
-        return f"{images}: 40 images but {labels} has 39 labels"
+        return f"{images}: error: 40 images but {labels} has 39 labels"
     if damage == "truncated_gzip":
         data = images.read_bytes()
         images.write_bytes(data[: len(data) // 2])
-        return f"{images}: the gzip data is truncated"
+        return f"{images}: error: the gzip data is truncated"
     if damage == "short":
         data = gzip.decompress(images.read_bytes())
         images.write_bytes(gzip.compress(data[:-10]))
-        return f"{images}: truncated: its header says 40 × 12 × 12 values (5,760 bytes) but " \
-               f"5,750 bytes follow"
+        return (f"{images}: error: truncated: its header says 40 × 12 × 12 values (5,760 bytes) "
+                f"but 5,750 bytes follow")
     if damage == "extra":
         plain = f / "train-images-idx3-ubyte"
         plain.write_bytes(plain.read_bytes() + b"\0\0")
-        return f"{plain}: longer than its header says"
+        return f"{plain}: error: longer than its header says"
     if damage == "label":
         labels.write_bytes(gzip.compress(idx_bytes(np.r_[np.zeros(39), 12].astype(np.uint8))))
-        return f"{labels}: label 12 of image 39 is outside the 10 classes of class-names"
+        return f"{labels}: error: label 12 of image 39 is outside the 10 classes of class-names"
     if damage == "no_labels":
         labels.unlink()
-        return f"{images}: no matching train labels file beside it"
+        return f"{images}: error: no matching train labels file beside it"
     raise AssertionError(damage)
 
 

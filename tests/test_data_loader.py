@@ -152,7 +152,8 @@ def test_prep_command(tmp_path):
                        catch_exceptions=False)
     assert ok.exit_code == 0 and "2 classes, 12 train, 4 val images of 3×16×16" in ok.output
     bad = runner.invoke(cli, ["prep", str(tmp_path / "nope")])
-    assert bad.exit_code == 1 and f"{tmp_path}/nope: data folder does not exist" in bad.stderr
+    assert bad.exit_code == 1
+    assert f"{tmp_path}/nope: error: data folder does not exist" in bad.stderr
     assert "Traceback" not in bad.output
     help_ = runner.invoke(cli, ["prep", "--help"])
     assert help_.exit_code == 0 and "Examples:" in help_.output

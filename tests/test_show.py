@@ -96,7 +96,7 @@ def test_cost_curves_png(trained_run, tmp_path):
     assert {r["rate_of"] for r in records if r["kind"] == "train"} == {"conv1a epsW"}
     fig = cost_figure(records, "run")
     assert fig.axes[2].get_ylabel() == "rate\n(conv1a epsW)"
-    with pytest.raises(NetdefError, match="metrics.jsonl: no such file"):
+    with pytest.raises(NetdefError, match="metrics.jsonl: error: no such file"):
         render_cost(tmp_path, tmp_path / "x.png")
 
 

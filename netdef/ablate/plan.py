@@ -146,13 +146,13 @@ def _read(options: AblateOptions) -> tuple[Experiment, Sources, list[str]]:
     channels = exp.channels if exp.channels != "auto" else declared_channels(spec)
     checked = check_net(spec, exp.inner_size, channels)
     if not any(layer.type == "cost.logreg" for layer in spec.layers.values()):
-        raise NetdefError(f"{spec.path}: netdef ablate compares error rates, and the net has "
-                          f"no classifier (no cost.logreg layer)")
+        raise NetdefError.at(spec.path, "netdef ablate compares error rates, and the net has "
+                             "no classifier (no cost.logreg layer)")
     if spec.params_mode == "none" and any(
         layer.type in NEEDS_PARAMS for layer in spec.layers.values()
     ):
-        raise NetdefError(f"{options.experiment}: [train]: the net has no learning parameters: "
-                          f"no 'params' key, and no params file beside {spec.path}")
+        raise NetdefError.at(options.experiment, f"[train]: the net has no learning parameters: "
+                             f"no 'params' key, and no params file beside {spec.path}")
     src = Sources(experiment_path=options.experiment, exp=exp, definition=definition,
                   params=params, checked=checked, inline=exp.layers is None, notes=notes)
     return exp, src, notes
@@ -197,8 +197,8 @@ def _write(out: Path, variant: Variant, exp: Experiment, data: str, src: Sources
         for name, text in files.items():
             (folder / name).write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise NetdefError(f"{folder}: cannot write the variant's files "
-                          f"({exc.strerror or exc})") from None
+        raise NetdefError.at(folder, f"cannot write the variant's files "
+                             f"({exc.strerror or exc})") from None
     return variant, folder / EXPERIMENT_FILE
 
 

@@ -81,14 +81,14 @@ def _action(run: Run, epochs: int, expected: dict) -> str:
     stale += [f"'{k}' ({trained.get(k)!r}, now {v!r})" for k, v in expected.items()
               if k not in _FREE_KEYS and trained.get(k) != v]
     if stale:
-        raise NetdefError(f"{run.folder}: this run was trained with another {', '.join(stale)} "
-                          f"than variant '{run.variant.name}' has now; remove the folder or give "
-                          f"another --out")
+        raise NetdefError.at(run.folder, f"this run was trained with another {', '.join(stale)} "
+                             f"than variant '{run.variant.name}' has now; remove the folder or "
+                             f"give another --out")
     state = data.state
     done = int(state.get("epoch") or 0)
     if done > epochs:
-        raise NetdefError(f"{run.folder}: the run has trained {done} epochs, more than the "
-                          f"{epochs} asked for; give --epochs {done} or another --out")
+        raise NetdefError.at(run.folder, f"the run has trained {done} epochs, more than the "
+                             f"{epochs} asked for; give --epochs {done} or another --out")
     return "reuse" if done == epochs and not state.get("pending_test") else "resume"
 
 

@@ -62,9 +62,9 @@ def _need_params(checked, definition: str) -> None:
     if checked.spec.params_mode in ("file", "inline"):
         return
     looked = ", ".join(str(p) for p in params_candidates(definition))
-    raise NetdefError(f"{definition}: netdef bench times a training step, which needs the "
-                      f"params file (learning rates, normalisation constants): none found "
-                      f"(looked for {looked}); give one with --params")
+    raise NetdefError.at(definition, f"netdef bench times a training step, which needs the "
+                         f"params file (learning rates, normalisation constants): none found "
+                         f"(looked for {looked}); give one with --params")
 
 
 def _print(result: dict) -> None:

@@ -222,7 +222,7 @@ def _save_npy(path: Path, array, np) -> None:
         with open(path, "wb") as f:
             np.save(f, array)
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot write ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot write ({exc.strerror or exc})") from None
 
 
 def _layers(values: tuple[str, ...]) -> list[str] | None:
@@ -282,7 +282,7 @@ def show_cost_cmd(run, out) -> None:
     from ..show.cost import run_folder
 
     if not Path(run).exists():
-        raise NetdefError(f"{run}: no such run folder")
+        raise NetdefError.at(run, "no such run folder")
     _done(render_cost(run, _out(out, run_folder(run), "cost.png")))
 
 

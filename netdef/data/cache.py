@@ -143,17 +143,17 @@ def _open_packed(path: str, options: DataOptions, workers, on_event) -> PackedDa
     except CacheInvalid as exc:
         source, recorded = _recorded(path)
         if source is None or not os.path.exists(source):
-            raise NetdefError(f"{path}: the pack cannot be used and its source is unknown or "
-                              f"gone; run 'netdef prep SRC {path}' ({exc})") from None
+            raise NetdefError.at(path, f"the pack cannot be used and its source is unknown or "
+                                 f"gone; run 'netdef prep SRC {path}' ({exc})") from None
         return pack_dataset(source, path, options=recorded, workers=workers, on_event=on_event)
     if options.channels != "auto" and ds.channels != options.channels:
-        raise NetdefError(f"{path}: the pack has {ds.channels} channel(s) but channels = "
-                          f"{options.channels}; pack it again with 'netdef prep "
-                          f"{ds.source} {path} --channels {options.channels}'")
+        raise NetdefError.at(path, f"the pack has {ds.channels} channel(s) but channels = "
+                             f"{options.channels}; pack it again with 'netdef prep "
+                             f"{ds.source} {path} --channels {options.channels}'")
     if options.class_names is not None and list(options.class_names) != ds.class_names:
-        raise NetdefError(f"{path}: class-names differs from the pack's class names; give "
-                          f"class-names when packing ('netdef prep … --class-names'), or "
-                          f"remove the key")
+        raise NetdefError.at(path, "class-names differs from the pack's class names; give "
+                             "class-names when packing ('netdef prep … --class-names'), or "
+                             "remove the key")
     return ds
 
 

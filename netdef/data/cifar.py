@@ -78,18 +78,18 @@ def safe_load(path: str) -> dict:
         with open(path, "rb") as f:
             raw = f.read()
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot read ({exc.strerror or exc})") from None
     try:
         obj = _Restricted(io.BytesIO(raw), encoding="bytes").load()
     except Refused as exc:
-        raise NetdefError(f"{path}: refused to load this pickle: {exc}") from None
+        raise NetdefError.at(path, f"refused to load this pickle: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
             KeyError, MemoryError, UnicodeDecodeError, OverflowError, RecursionError) as exc:
-        raise NetdefError(f"{path}: not a readable CIFAR batch (truncated or damaged: "
-                          f"{type(exc).__name__}: {exc})") from None
+        raise NetdefError.at(path, f"not a readable CIFAR batch (truncated or damaged: "
+                             f"{type(exc).__name__}: {exc})") from None
     if not isinstance(obj, dict):
-        raise NetdefError(f"{path}: not a CIFAR batch (holds a {type(obj).__name__}, "
-                          f"expected a dict)")
+        raise NetdefError.at(path, f"not a CIFAR batch (holds a {type(obj).__name__}, "
+                             f"expected a dict)")
     return {(k.decode("latin-1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
 
 
@@ -137,7 +137,7 @@ def read_names(files: CifarFiles, label_set: str) -> list[str]:
     names = meta.get(key)
     if not isinstance(names, list) or not names or not all(
             isinstance(n, (bytes, str)) for n in names):
-        raise NetdefError(f"{files.meta}: no list of class names under '{key}'")
+        raise NetdefError.at(files.meta, f"no list of class names under '{key}'")
     return [n.decode("utf-8", "replace") if isinstance(n, bytes) else n for n in names]
 
 
@@ -152,19 +152,19 @@ def read_batch(path: str, kind: str, label_set: str, classes: int
             or data.shape[1] != 3 * SIDE * SIDE:
         got = (f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray)
                else type(data).__name__)
-        raise NetdefError(f"{path}: 'data' must be uint8 (N, {3 * SIDE * SIDE}), 32×32 RGB "
-                          f"images as rows (got {got})")
+        raise NetdefError.at(path, f"'data' must be uint8 (N, {3 * SIDE * SIDE}), 32×32 RGB "
+                             f"images as rows (got {got})")
     if not isinstance(labels, (list, np.ndarray)) or not all(
             isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in labels):
-        raise NetdefError(f"{path}: '{key}' must be a list of integer labels")
+        raise NetdefError.at(path, f"'{key}' must be a list of integer labels")
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(labels) != len(data):
-        raise NetdefError(f"{path}: {len(data):,} images but {len(labels):,} labels")
+        raise NetdefError.at(path, f"{len(data):,} images but {len(labels):,} labels")
     outside = np.flatnonzero((labels < 0) | (labels >= classes))
     if len(outside):
         i = int(outside[0])
-        raise NetdefError(f"{path}: label {int(labels[i])} of image {i} (counting from 0) is "
-                          f"outside the {classes} classes of the meta file")
+        raise NetdefError.at(path, f"label {int(labels[i])} of image {i} (counting from 0) is "
+                             f"outside the {classes} classes of the meta file")
     return np.ascontiguousarray(data.reshape(-1, 3, SIDE, SIDE)), labels
 
 

@@ -94,13 +94,13 @@ def list_folder(root: str | os.PathLike, seed: int = 0, val_fraction: float = VA
     ``names``: readable class names in label order (else ``labels.txt``, else folder names)."""
     root = os.path.abspath(os.fspath(root))
     if not os.path.exists(root):
-        raise NetdefError(f"{root}: data folder does not exist")
+        raise NetdefError.at(root, "data folder does not exist")
     if not os.path.isdir(root):
-        raise NetdefError(f"{root}: data path is not a folder")
+        raise NetdefError.at(root, "data path is not a folder")
     subs = _subdirs(root)
     if not subs:
-        raise NetdefError(f"{root}: no class folders (expected {root}/train/<class>/…, "
-                          f"{root}/val/…, or {root}/<class>/…)")
+        raise NetdefError.at(root, f"no class folders (expected {root}/train/<class>/…, "
+                             f"{root}/val/…, or {root}/<class>/…)")
     scan = _Scan(root, image_extensions())
     if is_split_layout(root, subs):
         listing = _split_layout(scan, seed, val_fraction)
@@ -156,8 +156,8 @@ def _split_layout(scan: _Scan, seed: int, val_fraction: float) -> Listing:
     elif os.path.isdir(val_dir) and _subdirs(val_dir):
         layout, val = "imagenet", _class_split(scan, val_dir, index, train_dir)
     elif os.path.isdir(val_dir):
-        raise NetdefError(f"{val_dir}: no 'val' split: expected {val_dir}/<class>/… "
-                          f"or a flat {val_dir}/ with {root}/val.txt")
+        raise NetdefError.at(val_dir, f"no 'val' split: expected {val_dir}/<class>/… "
+                             f"or a flat {val_dir}/ with {root}/val.txt")
     else:
         layout, val = "held-out", []
     test_dir = os.path.join(root, "test")
@@ -224,8 +224,8 @@ def hold_out(items: list, seed: int, fraction: float, root: str) -> tuple[list, 
     part keeps the items' order."""
     positions = held_out_positions([label for _, label in items], seed, fraction)
     if not positions:
-        raise NetdefError(f"{root}: too few images to hold out a validation split "
-                          f"({len(items)} images, val-fraction {fraction})")
+        raise NetdefError.at(root, f"too few images to hold out a validation split "
+                             f"({len(items)} images, val-fraction {fraction})")
     val = [items[i] for i in sorted(positions)]
     return [it for i, it in enumerate(items) if i not in positions], val
 
@@ -274,7 +274,7 @@ def _files_in(folder: str) -> list[str]:
         with os.scandir(folder) as it:
             return sorted(e.path for e in it if _wanted_file(e.name) and not _is_dir(e))
     except OSError as exc:
-        raise NetdefError(f"{folder}: cannot list folder ({exc.strerror})") from None
+        raise NetdefError.at(folder, f"cannot list folder ({exc.strerror})") from None
 
 
 def _subdirs(path: str) -> list[str]:
@@ -283,7 +283,7 @@ def _subdirs(path: str) -> list[str]:
         with os.scandir(path) as it:
             return sorted(e.name for e in it if _wanted_folder(e.name) and _is_dir(e))
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot list folder ({exc.strerror})") from None
+        raise NetdefError.at(path, f"cannot list folder ({exc.strerror})") from None
 
 
 def _is_dir(entry: os.DirEntry) -> bool:

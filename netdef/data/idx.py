@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import NetdefError
+from ..errors import Collector, NetdefError, Span
 
 _NAME = re.compile(r"^(?P<prefix>.*?)(?P<split>train|t10k|test)-(?P<kind>images|labels)"
                    r"[.-]idx(?P<ndim>[13])-ubyte(?:\.gz)?$")
@@ -85,8 +85,8 @@ def find_idx(path: str) -> IdxFiles | None:
         prefix, split, kind, _ = parsed
         group = groups.setdefault(prefix, {"images": {}, "labels": {}})
         if split in group[kind]:
-            raise NetdefError(f"{folder}: two {split} {kind} files for one set "
-                              f"({os.path.basename(group[kind][split])} and {entry}); keep one")
+            raise NetdefError.at(folder, f"two {split} {kind} files for one set "
+                                 f"({os.path.basename(group[kind][split])} and {entry}); keep one")
         group[kind][split] = os.path.join(folder, entry)
     if wanted is not None:
         groups = {wanted: groups[wanted]}
@@ -94,8 +94,8 @@ def find_idx(path: str) -> IdxFiles | None:
         return None
     if len(groups) > 1:
         sets = ", ".join(f"{p}train-images-idx3-ubyte" for p in sorted(groups))
-        raise NetdefError(f"{folder}: holds {len(groups)} IDX sets; name one of their training "
-                          f"image files as the data ({sets})")
+        raise NetdefError.at(folder, f"holds {len(groups)} IDX sets; name one of their training "
+                             f"image files as the data ({sets})")
     prefix, group = next(iter(groups.items()))
     files = IdxFiles(folder, prefix, group["images"], group["labels"])
     _check_pairs(files)
@@ -103,18 +103,19 @@ def find_idx(path: str) -> IdxFiles | None:
 
 
 def _check_pairs(files: IdxFiles) -> None:
-    problems = []
+    """Every images file has its labels file and the reverse, and there is a training pair;
+    each missing one located at the file it should pair with, all at once."""
+    problems = Collector()
     for split in ("train", "test"):
         has_images, has_labels = split in files.images, split in files.labels
         if has_images != has_labels:
             have = files.images.get(split) or files.labels.get(split)
             need = "labels" if has_images else "images"
-            problems.append(f"{have}: no matching {split} {need} file beside it")
-    if "train" not in files.images and not problems:
-        problems.append(f"{files.name}: no training files (train-images-idx3-ubyte and "
-                        f"train-labels-idx1-ubyte)")
-    if problems:
-        raise NetdefError("\n".join(problems))
+            problems.error(Span(str(have)), f"no matching {split} {need} file beside it")
+    if "train" not in files.images and not problems.items:
+        problems.error(Span(str(files.name)), "no training files (train-images-idx3-ubyte and "
+                       "train-labels-idx1-ubyte)")
+    problems.raise_if_errors()
 
 
 def read_bytes(path: str) -> bytes:
@@ -128,12 +129,12 @@ def read_bytes(path: str) -> bytes:
                     return g.read()
             return f.read()
     except EOFError:
-        raise NetdefError(f"{path}: the gzip data is truncated (the file ends before its "
-                          f"end-of-stream marker; download it again)") from None
+        raise NetdefError.at(path, "the gzip data is truncated (the file ends before its "
+                             "end-of-stream marker; download it again)") from None
     except (gzip.BadGzipFile, zlib.error) as exc:
-        raise NetdefError(f"{path}: damaged gzip data ({exc})") from None
+        raise NetdefError.at(path, f"damaged gzip data ({exc})") from None
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot read ({exc.strerror or exc})") from None
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
@@ -141,24 +142,24 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
     number, type, dimension count or length raises NetdefError naming the file."""
     data = read_bytes(path)
     if len(data) < 4 or data[:2] != b"\0\0":
-        raise NetdefError(f"{path}: not an IDX file (its magic number is "
-                          f"{data[:4].hex(' ') or 'missing'}, expected 00 00 08 0{ndim})")
+        raise NetdefError.at(path, f"not an IDX file (its magic number is "
+                             f"{data[:4].hex(' ') or 'missing'}, expected 00 00 08 0{ndim})")
     if data[2] != 0x08:
-        raise NetdefError(f"{path}: IDX values of type 0x{data[2]:02x}; netdef reads unsigned "
-                          f"bytes (type 0x08) as the MNIST-format data sets have")
+        raise NetdefError.at(path, f"IDX values of type 0x{data[2]:02x}; netdef reads unsigned "
+                             f"bytes (type 0x08) as the MNIST-format data sets have")
     if data[3] != ndim:
         what = "images (N, rows, cols)" if ndim == 3 else "labels (N,)"
-        raise NetdefError(f"{path}: {data[3]} dimensions; expected {ndim} for {what}")
+        raise NetdefError.at(path, f"{data[3]} dimensions; expected {ndim} for {what}")
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise NetdefError(f"{path}: truncated in its header ({len(data)} bytes)")
+        raise NetdefError.at(path, f"truncated in its header ({len(data)} bytes)")
     shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     want = int(np.prod(shape, dtype=np.int64))
     got = len(data) - header
     if got != want:
         state = "truncated" if got < want else "longer than its header says"
-        raise NetdefError(f"{path}: {state}: its header says {' × '.join(map(str, shape))} "
-                          f"values ({want:,} bytes) but {got:,} bytes follow")
+        raise NetdefError.at(path, f"{state}: its header says {' × '.join(map(str, shape))} "
+                             f"values ({want:,} bytes) but {got:,} bytes follow")
     return np.frombuffer(data, np.uint8, offset=header).reshape(shape)
 
 
@@ -167,8 +168,8 @@ def read_split(files: IdxFiles, split: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(files.images[split], 3)
     labels = read_idx(files.labels[split], 1).astype(np.int64)
     if len(images) != len(labels):
-        raise NetdefError(f"{files.images[split]}: {len(images):,} images but "
-                          f"{files.labels[split]} has {len(labels):,} labels")
+        raise NetdefError.at(files.images[split], f"{len(images):,} images but "
+                             f"{files.labels[split]} has {len(labels):,} labels")
     if files.transposed:
         images = images.transpose(0, 2, 1)
     return np.ascontiguousarray(images[:, None]), labels
@@ -185,7 +186,7 @@ def label_classes(files: IdxFiles, labels: dict[str, np.ndarray], given: int | N
         if len(outside):
             i = int(outside[0])
             source = "class-names" if given is not None else "the default classes"
-            raise NetdefError(f"{files.labels[split]}: label {int(values[i])} of image {i} is "
-                              f"outside the {count} classes of {source} (0–{count - 1}); "
-                              f"{len(outside)} label(s) are")
+            raise NetdefError.at(files.labels[split], f"label {int(values[i])} of image {i} is "
+                                 f"outside the {count} classes of {source} (0–{count - 1}); "
+                                 f"{len(outside)} label(s) are")
     return [str(k) for k in range(count)]

@@ -24,7 +24,7 @@ def read_lines(path: str) -> list[str]:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             return f.read().splitlines()
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot read ({exc.strerror or exc})") from None
 
 
 def read_labels_file(path: str, classes: list[str], what: str = "class folder") -> list[str]:

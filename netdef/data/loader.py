@@ -95,7 +95,7 @@ class _Reader:
                 out[k] = np.frombuffer(os.pread(self._fd, rec, i * rec), np.uint8).reshape(
                     out[k].shape)
             elif got != rec:
-                raise NetdefError(f"{self.path}: short read at image {i} (cache truncated?)")
+                raise NetdefError.at(self.path, f"short read at image {i} (cache truncated?)")
         return out
 
     def __getstate__(self) -> dict:

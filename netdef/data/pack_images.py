@@ -54,7 +54,7 @@ def pack_listing(listing: Listing, folder: str, options: DataOptions, dst: str,
     for split, items in splits.items():
         keep = sorted(good[split])
         if not keep:
-            raise NetdefError(f"{listing.root}: no readable images in the '{split}' split")
+            raise NetdefError.at(listing.root, f"no readable images in the '{split}' split")
         _compact(os.path.join(folder, f"{split}.u8"), keep, rec)
         labels = np.array([items[i][1] for i in keep], dtype=np.int64)
         np.save(os.path.join(folder, f"{split}_labels.npy"), labels)
@@ -155,11 +155,11 @@ def check_bad(bad: list[tuple[str, str]], total: int, options: DataOptions, root
 
     lines = [f"{shown(p)}: {why}" for p, why in bad[:SHOWN_PATHS]]
     more = f"\n  … and {len(bad) - SHOWN_PATHS} more" if len(bad) > SHOWN_PATHS else ""
-    raise NetdefError(f"{shown(root)}: {len(bad)} of {total} images cannot be decoded "
-                      f"({len(bad) / total:.1%}); max-bad allows {limit.describe()} "
-                      f"(raise it with --max-bad or the experiment's max-bad key, e.g. "
-                      f"max-bad = {len(bad)}, to skip them):\n  "
-                      + "\n  ".join(lines) + more)
+    raise NetdefError.at(shown(root), f"{len(bad)} of {total} images cannot be decoded "
+                         f"({len(bad) / total:.1%}); max-bad allows {limit.describe()} "
+                         f"(raise it with --max-bad or the experiment's max-bad key, e.g. "
+                         f"max-bad = {len(bad)}, to skip them):\n  "
+                         + "\n  ".join(lines) + more)
 
 
 

@@ -100,11 +100,11 @@ class PackedData:
         if split in self.splits:
             return split
         if split == "test":
-            raise NetdefError(f"{self.path}: the data has no test split (image folders with a "
-                              f"test/ folder, IDX files with t10k files and CIFAR batches with "
-                              f"a test batch have one); its splits: {', '.join(self.splits)}")
-        raise NetdefError(f"{self.path}: no split {split!r} (its splits: "
-                          f"{', '.join(self.splits)})")
+            raise NetdefError.at(self.path, f"the data has no test split (image folders with a "
+                                 f"test/ folder, IDX files with t10k files and CIFAR batches with "
+                                 f"a test batch have one); its splits: {', '.join(self.splits)}")
+        raise NetdefError.at(self.path, f"no split {split!r} (its splits: "
+                             f"{', '.join(self.splits)})")
 
     def file(self, split: str) -> str:
         """Path of the raw uint8 (N, C, S, S) file of ``split``."""

@@ -57,7 +57,7 @@ def find_source(path: str, options: DataOptions) -> Source:
     """The source at ``path``; NetdefError when it is missing or unusable."""
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.exists(path):
-        raise NetdefError(f"{path}: data folder does not exist")
+        raise NetdefError.at(path, "data folder does not exist")
     files = idx.find_idx(path)
     if files is not None:
         return _idx_source(files, options)
@@ -65,8 +65,8 @@ def find_source(path: str, options: DataOptions) -> Source:
     if found is not None:
         return _cifar_source(found, options)
     if options.label_set != "fine":
-        raise NetdefError(f"{path}: label-set = {options.label_set} applies to CIFAR-100 "
-                          f"batches only")
+        raise NetdefError.at(path, f"label-set = {options.label_set} applies to CIFAR-100 "
+                             f"batches only")
     return _folder_source(path, options)
 
 
@@ -95,8 +95,8 @@ def carve(images: np.ndarray, labels: np.ndarray, options: DataOptions, root: st
     """train -> train and val: a seeded ``val-fraction`` of each class held out."""
     held = held_out_positions(labels.tolist(), options.seed, options.val_fraction)
     if not held:
-        raise NetdefError(f"{root}: too few training images to hold out a validation split "
-                          f"({len(labels)} images, val-fraction {options.val_fraction})")
+        raise NetdefError.at(root, f"too few training images to hold out a validation split "
+                             f"({len(labels)} images, val-fraction {options.val_fraction})")
     mask = np.zeros(len(labels), bool)
     mask[sorted(held)] = True
     return {"train": (images[~mask], labels[~mask]), "val": (images[mask], labels[mask])}
@@ -135,8 +135,8 @@ def _idx_source(files: idx.IdxFiles, options: DataOptions) -> Source:
 
 def _cifar_source(files: cifar.CifarFiles, options: DataOptions) -> Source:
     if options.label_set == "coarse" and files.kind != "cifar-100":
-        raise NetdefError(f"{files.folder}: label-set = coarse applies to CIFAR-100; this "
-                          f"is {files.kind}")
+        raise NetdefError.at(files.folder, f"label-set = coarse applies to CIFAR-100; this "
+                             f"is {files.kind}")
     meta_names = cifar.read_names(files, options.label_set)
     keys = [str(k) for k in range(len(meta_names))]
     names = (list(options.class_names) if options.class_names is not None else meta_names)

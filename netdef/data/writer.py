@@ -75,16 +75,16 @@ def check_destination(dst: str) -> None:
     if not os.path.lexists(dst):
         return
     if not os.path.isdir(dst):
-        raise NetdefError(f"{dst}: the pack's destination exists and is not a folder")
+        raise NetdefError.at(dst, "the pack's destination exists and is not a folder")
     try:
         foreign = sorted(n for n in os.listdir(dst) if n not in PACK_FILES
                          and not n.startswith(("meta.json.tmp", ".meta.json.")) and n != ".lock")
     except OSError as exc:
-        raise NetdefError(f"{dst}: cannot list folder ({exc.strerror})") from None
+        raise NetdefError.at(dst, f"cannot list folder ({exc.strerror})") from None
     if foreign:
-        raise NetdefError(f"{dst}: the folder holds files that are not a netdef pack's "
-                          f"({', '.join(foreign[:4])}{' …' if len(foreign) > 4 else ''}); "
-                          f"give a new or empty folder as the pack's destination")
+        raise NetdefError.at(dst, f"the folder holds files that are not a netdef pack's "
+                             f"({', '.join(foreign[:4])}{' …' if len(foreign) > 4 else ''}); "
+                             f"give a new or empty folder as the pack's destination")
 
 
 @contextlib.contextmanager

@@ -78,11 +78,11 @@ def check_classifier(model: LoadedModel, command: str) -> None:
         return
     names = model.net.cost_names
     costs = ", ".join(f"'{n}' ({model.checked.layers[n].type})" for n in names)
-    raise NetdefError(f"{model.path}: the net has no classifier (no cost.logreg or "
-                      f"cost.crossent layer; its cost{'s are' if len(names) > 1 else ' is'} "
-                      f"{costs}), so '{command}' has no classes to score. Its training and "
-                      f"validation costs are in the run's metrics.jsonl; 'netdef features' "
-                      f"writes any layer's outputs")
+    raise NetdefError.at(model.path, f"the net has no classifier (no cost.logreg or "
+                         f"cost.crossent layer; its cost{'s are' if len(names) > 1 else ' is'} "
+                         f"{costs}), so '{command}' has no classes to score. Its training and "
+                         f"validation costs are in the run's metrics.jsonl; 'netdef features' "
+                         f"writes any layer's outputs")
 
 
 def load_model(path: str | Path, devices: str | Sequence[str] = "cpu") -> LoadedModel:
@@ -124,8 +124,8 @@ def _compiled(path: str, checked: CheckedNet, devices: list[str], weights: dict)
         net.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()
-        raise NetdefError(f"{path}: the weights do not fit the definition stored with them "
-                          f"({first[1].strip() if len(first) > 1 else first[0]})") from None
+        raise NetdefError.at(path, f"the weights do not fit the definition stored with them "
+                             f"({first[1].strip() if len(first) > 1 else first[0]})") from None
     if all(torch.device(d).type == "cpu" for d in devices):
         to_channels_last(net)  # NHWC activations: the CPU's pools and norms vectorise over C
     net.eval()
@@ -146,7 +146,7 @@ def open_eval_data(model: LoadedModel, data: str | None = None, on_event=None):
 
     source = data or model.experiment.get("data")
     if not source:
-        raise NetdefError(f"{model.path}: the checkpoint names no data; pass --data")
+        raise NetdefError.at(model.path, "the checkpoint names no data; pass --data")
     options = DataOptions.from_experiment(model.experiment).with_(image_size=model.image_size)
     ds = open_dataset(str(source), options=options, on_event=on_event)   # the run's own pack
     if ds.channels != model.channels:       # other data: packed for the net's channel count
@@ -161,9 +161,9 @@ def check_classes(model: LoadedModel, ds, source: str) -> None:
     theirs = list(map(str, ds.class_names))
     if theirs == model.classes:
         return
-    raise NetdefError(f"{source}: the data has {len(theirs)} classes ({_few(theirs)}) but "
-                      f"{model.path} was trained on {len(model.classes)} "
-                      f"({_few(model.classes)}); labels would not mean the same classes")
+    raise NetdefError.at(source, f"the data has {len(theirs)} classes ({_few(theirs)}) but "
+                         f"{model.path} was trained on {len(model.classes)} "
+                         f"({_few(model.classes)}); labels would not mean the same classes")
 
 
 def _few(names: list[str], n: int = 4) -> str:

@@ -136,8 +136,8 @@ def check_layer(model: LoadedModel, layer: str) -> None:
     """A layer the net has and that produces activations; else a NetdefError listing them."""
     names = feature_layers(model)
     if layer not in names:
-        raise NetdefError(f"{model.path}: the net has no layer '{layer}' with activations; "
-                          f"its layers: {', '.join(names)}")
+        raise NetdefError.at(model.path, f"the net has no layer '{layer}' with activations; "
+                             f"its layers: {', '.join(names)}")
 
 
 @torch.no_grad()
@@ -157,5 +157,5 @@ def features(model: LoadedModel, layer: str, dataset, split: str = "val",
         labels.append(y.cpu().numpy())
         on_event(EvalProgress(sum(len(v) for v in labels), total))
     if not outs:
-        raise NetdefError(f"{dataset.path}: the {split} split holds no images")
+        raise NetdefError.at(dataset.path, f"the {split} split holds no images")
     return np.concatenate(outs), np.concatenate(labels).astype(np.int64)

@@ -28,8 +28,8 @@ def read_metrics(run: str | Path) -> list[dict]:
     """Every whole record of the run's metrics.jsonl (a torn last line is skipped)."""
     path = run_folder(run) / "metrics.jsonl"
     if not path.is_file():
-        raise NetdefError(f"{path}: no such file; give a run folder made by 'netdef train' "
-                          f"(it holds ckpt.pt and metrics.jsonl)")
+        raise NetdefError.at(path, "no such file; give a run folder made by 'netdef train' "
+                             "(it holds ckpt.pt and metrics.jsonl)")
     records = []
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -39,7 +39,7 @@ def read_metrics(run: str | Path) -> list[dict]:
         if isinstance(record, dict) and record.get("kind") in ("train", "test"):
             records.append(record)
     if not records:
-        raise NetdefError(f"{path}: no training or test records yet")
+        raise NetdefError.at(path, "no training or test records yet")
     return records
 
 

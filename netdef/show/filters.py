@@ -135,7 +135,7 @@ def first_layers(model) -> list[str]:
     if not found:
         why = "no conv layer reads the image data; name one with --layer" \
             if spatial_layers(model) else "nothing to draw by default"
-        raise NetdefError(f"{model.path}: {why} ({_known(model)})")
+        raise NetdefError.at(model.path, f"{why} ({_known(model)})")
     order = {n: i for i, n in enumerate(checked.layers)}
     return sorted(found, key=lambda n: (checked.layers[n].device or 0, order[n]))
 
@@ -176,13 +176,13 @@ def layer_block(model, name: str, input_idx: int = 0, channels: int | None = Non
     caption says so."""
     info = model.checked.layers.get(name)
     if info is None:
-        raise NetdefError(f"{model.path}: the net has no layer '{name}'; {_known(model)}")
+        raise NetdefError.at(model.path, f"the net has no layer '{name}'; {_known(model)}")
     if info.type not in SPATIAL_TYPES | {"fc"}:
-        raise NetdefError(f"{model.path}: layer '{name}' is a {info.type} layer and has no "
-                          f"filters; {_known(model)}")
+        raise NetdefError.at(model.path, f"layer '{name}' is a {info.type} layer and has no "
+                             f"filters; {_known(model)}")
     if not 0 <= input_idx < len(info.inputs):
-        raise NetdefError(f"{model.path}: layer '{name}' has {len(info.inputs)} input(s); "
-                          f"--input-idx must be 0..{len(info.inputs) - 1} (got {input_idx})")
+        raise NetdefError.at(model.path, f"layer '{name}' has {len(info.inputs)} input(s); "
+                             f"--input-idx must be 0..{len(info.inputs) - 1} (got {input_idx})")
     w = weight_of(model, name, input_idx).float().numpy()
     where = ""
     if info.type == "local":  # (positions, F, C, k, k): the filters at the centre position
@@ -221,18 +221,18 @@ def weight_of(model, name: str, input_idx: int):
         other, _, k = src.partition("[")
         k = int(k.rstrip("]") or 0)
         return weight_of(model, other, k)
-    raise NetdefError(f"{model.path}: the checkpoint holds no weights '{key}'")
+    raise NetdefError.at(model.path, f"the checkpoint holds no weights '{key}'")
 
 
 def fc_as_images(model, name: str, w: np.ndarray, channels: int | None) -> np.ndarray:
     """(outputs, inputs) fc weights -> (outputs, C, S, S) with inputs = C·S·S."""
     outputs, n = w.shape
     if channels is None:
-        raise NetdefError(f"{model.path}: layer '{name}' is fully connected and has no spatial "
-                          f"filters; pass --channels C to show each of its {outputs} units as a "
-                          f"C×S×S image ({n} inputs = C·S·S)")
+        raise NetdefError.at(model.path, f"layer '{name}' is fully connected and has no spatial "
+                             f"filters; pass --channels C to show each of its {outputs} units as a "
+                             f"C×S×S image ({n} inputs = C·S·S)")
     side = math.isqrt(n // channels) if channels > 0 and n % channels == 0 else 0
     if side == 0 or channels * side * side != n:
-        raise NetdefError(f"{model.path}: layer '{name}': {n} inputs are not {channels}×S×S "
-                          f"for any S; give a --channels C with {n} = C·S·S")
+        raise NetdefError.at(model.path, f"layer '{name}': {n} inputs are not {channels}×S×S "
+                             f"for any S; give a --channels C with {n} = C·S·S")
     return w.reshape(outputs, channels, side, side)

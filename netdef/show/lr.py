@@ -52,8 +52,8 @@ def rate_lines(checked) -> list[RateLine]:
         if layer.type not in WEIGHT_TYPES:
             continue
         if not layer.eps_w:
-            raise NetdefError(f"{checked.spec.path}: layer '{name}' has no 'epsW' (give the "
-                              "experiment a params file)")
+            raise NetdefError.at(checked.spec.path, f"layer '{name}' has no 'epsW' (give the "
+                                 "experiment a params file)")
         for i in range(len(layer.inputs)):
             eps = layer.eps_w[i] if i < len(layer.eps_w) else layer.eps_w[0]
             key = (format_schedule(eps),

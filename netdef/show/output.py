@@ -21,11 +21,11 @@ def check_writable(path: str | Path) -> Path:
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise NetdefError(f"{path}: cannot write the output there: it is a folder")
+        raise NetdefError.at(path, "cannot write the output there: it is a folder")
     if not parent.is_dir():
-        raise NetdefError(f"{path}: cannot write the output: folder {parent} does not exist")
+        raise NetdefError.at(path, f"cannot write the output: folder {parent} does not exist")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise NetdefError(f"{path}: cannot write the output: permission denied")
+        raise NetdefError.at(path, "cannot write the output: permission denied")
     return path
 
 
@@ -35,7 +35,7 @@ def save_image(image, path: str | Path) -> Path:
     try:
         image.save(path, format="PNG")
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot write the picture ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot write the picture ({exc.strerror or exc})") from None
     return path
 
 
@@ -47,7 +47,7 @@ def save_figure(figure, path: str | Path, dpi: int = 110) -> Path:
     try:
         figure.savefig(path, format="png", dpi=dpi)
     except OSError as exc:
-        raise NetdefError(f"{path}: cannot write the picture ({exc.strerror or exc})") from None
+        raise NetdefError.at(path, f"cannot write the picture ({exc.strerror or exc})") from None
     finally:
         plt.close(figure)
     return path

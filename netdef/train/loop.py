@@ -407,8 +407,8 @@ class Trainer:
         try:
             shutil.copyfile(s.run.ckpt, kept)
         except OSError as exc:
-            raise NetdefError(f"{kept}: cannot keep the last checkpoint written before the "
-                              f"divergence warning ({exc.strerror})") from None
+            raise NetdefError.at(kept, f"cannot keep the last checkpoint written before the "
+                                 f"divergence warning ({exc.strerror})") from None
         self.state.safe_checkpoint = {"file": kept.name, "step": safe["step"]}
         self.emit(Message(f"kept {kept} (step {safe['step']}), the last checkpoint written "
                           f"before the divergence warning", "note"))

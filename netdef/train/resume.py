@@ -80,9 +80,9 @@ def check_definition(ckpt: Checkpoint, text: str, path: str, force: bool) -> str
         return None
     diff = definition_diff(old, text, path)
     if not force:
-        raise NetdefError(f"{path}: the definition changed since the run's checkpoint; resuming "
-                          f"would train a different net. Pass --force to resume anyway (layers "
-                          f"whose weights still fit are kept), or start a new run.\n{diff}")
+        raise NetdefError.at(path, f"the definition changed since the run's checkpoint; resuming "
+                             f"would train a different net. Pass --force to resume anyway (layers "
+                             f"whose weights still fit are kept), or start a new run.\n{diff}")
     return diff
 
 

@@ -73,7 +73,7 @@ class RunDir:
             with open(self.metrics, "a", encoding="utf-8") as f:
                 f.write(json.dumps(record, sort_keys=True) + "\n")
         except OSError as exc:
-            raise NetdefError(f"{self.metrics}: cannot append metrics ({exc.strerror})") from None
+            raise NetdefError.at(self.metrics, f"cannot append metrics ({exc.strerror})") from None
 
     def truncate_metrics(self, step: int) -> None:
         """On resume: drop lines logged after the checkpoint's step (they will be redone)."""
@@ -137,16 +137,17 @@ def read_record(folder: str | Path) -> tuple[str, dict[str, str]]:
         record = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else type(exc).__name__
-        raise NetdefError(f"{path}: cannot read the run's record ({reason}); give the "
-                          f"experiment file: netdef train EXPERIMENT --resume {folder}") from None
+        raise NetdefError.at(path, f"cannot read the run's record ({reason}); give the "
+                             f"experiment file: netdef train EXPERIMENT --resume "
+                             f"{folder}") from None
     files = record.get("files") if isinstance(record, dict) else None
     source = files.get("experiment", {}).get("source") if isinstance(files, dict) else None
     overrides = record.get("overrides", {}) if isinstance(record, dict) else None
     if not isinstance(source, str) or not isinstance(overrides, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in overrides.items()):
-        raise NetdefError(f"{path}: not a run record made by 'netdef train' (no experiment "
-                          f"file, or malformed overrides); give the experiment file: "
-                          f"netdef train EXPERIMENT --resume {folder}")
+        raise NetdefError.at(path, f"not a run record made by 'netdef train' (no experiment "
+                             f"file, or malformed overrides); give the experiment file: "
+                             f"netdef train EXPERIMENT --resume {folder}")
     return source, overrides
 
 
