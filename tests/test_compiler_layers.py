@@ -82,6 +82,8 @@ def test_models_shape_rules_and_builders_agree(name, size, fold):
         assert not model.required_params or model.needs_params
         assert not model.scored or model.cost
         assert "stacked" not in model.folds or model.weighted
+        assert model.towers_unfolded in (None, "channels", "pixels")
+        assert model.towers_unfolded is None or "batch" in model.folds  # a way of that fold
     facts = {"weighted": WEIGHT_TYPES, "cost": COST_TYPES, "scored": SCORED_COSTS,
              "needs_params": NEEDS_PARAMS, "spatial": SPATIAL_TYPES}
     for fact, derived in facts.items():
