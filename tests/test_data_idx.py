@@ -167,7 +167,8 @@ def bad_set(tmp_path, damage):
         return f"{labels}: error: label 12 of image 39 is outside the 10 classes of class-names"
     if damage == "no_labels":
         labels.unlink()
-        return f"{images}: error: no matching train labels file beside it"
+        return (f"{images}: error: no matching train labels file beside it (looked for "
+                f"train-labels-idx1-ubyte or train-labels-idx1-ubyte.gz)")
     raise AssertionError(damage)
 
 

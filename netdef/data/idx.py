@@ -111,7 +111,10 @@ def _check_pairs(files: IdxFiles) -> None:
         if has_images != has_labels:
             have = files.images.get(split) or files.labels.get(split)
             need = "labels" if has_images else "images"
-            problems.error(Span(str(have)), f"no matching {split} {need} file beside it")
+            want = f"{files.prefix}{'t10k' if split == 'test' else 'train'}-{need}-idx" \
+                   f"{1 if need == 'labels' else 3}-ubyte"
+            problems.error(Span(str(have)), f"no matching {split} {need} file beside it "
+                           f"(looked for {want} or {want}.gz)")
     if "train" not in files.images and not problems.items:
         problems.error(Span(str(files.name)), "no training files (train-images-idx3-ubyte and "
                        "train-labels-idx1-ubyte)")
