@@ -68,7 +68,9 @@ class SpatialNormOp(nn.Module):
         return f"size={self.size}, alpha={self.alpha}, pow={self.power}, contrast={self.contrast}"
 
     def forward(self, xs, ws):
-        x = xs[0].reshape(-1, *self.view)  # (N, C, S, S)
+        x = xs[0]  # (N, C, S, S), or towers' maps side by side (N, k·C, S, S): as they are
+        if x.dim() != 4 or x.shape[2:] != self.view[1:]:
+            x = x.reshape(-1, *self.view)  # (N, C·S·S) -> (N, C, S, S)
         return spatial_norm(x, self.size, self.alpha, self.power, self.min_div,
                             self.counts if self.contrast else None)
 

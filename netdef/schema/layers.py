@@ -219,10 +219,12 @@ class CmrNorm(NormBase):
 
 class RNorm(NormBase):
     type: Literal["rnorm"] = "rnorm"
+    towers_unfolded: ClassVar[str | None] = "channels"  # a window within one map
 
 
 class CNorm(NormBase):
     type: Literal["cnorm"] = "cnorm"
+    towers_unfolded: ClassVar[str | None] = "channels"  # a window within one map
     normalizes: ClassVar[str | None] = "contrast"
 
 
