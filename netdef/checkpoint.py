@@ -23,7 +23,7 @@ from typing import IO, Any
 
 import torch
 
-from .errors import NetdefError, Span
+from .errors import NetdefError
 from .files import write_atomic
 
 FORMAT = "netdef-checkpoint"
@@ -71,14 +71,14 @@ class Checkpoint:
         """The record from a loaded dict, every field checked; NetdefError naming ``path``
         says what is missing or of the wrong type."""
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise _bad(path, f"not a netdef checkpoint (no '{FORMAT}' marker; was it "
-                              "written by another tool?)")
+            raise NetdefError.at(path, f"not a netdef checkpoint (no '{FORMAT}' marker; was "
+                                 "it written by another tool?)")
         if data.get("version") != VERSION:
-            raise _bad(path, f"checkpoint version {data.get('version')!r}; this netdef "
-                              f"reads version {VERSION}")
+            raise NetdefError.at(path, f"checkpoint version {data.get('version')!r}; this "
+                                 f"netdef reads version {VERSION}")
         wrong = [problem for f in fields(cls) if (problem := _check(f.name, data))]
         if wrong:
-            raise _bad(path, f"damaged checkpoint: {'; '.join(wrong)}")
+            raise NetdefError.at(path, f"damaged checkpoint: {'; '.join(wrong)}")
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
@@ -149,11 +149,11 @@ def checkpoint_path(path: str | Path) -> Path:
     path = Path(path)
     if path.is_dir():
         if not (path / "ckpt.pt").is_file():
-            raise _bad(path, "a folder with no checkpoint (ckpt.pt) in it; give a run "
-                              "folder made by 'netdef train' or a checkpoint file")
+            raise NetdefError.at(path, "a folder with no checkpoint (ckpt.pt) in it; give a "
+                                 "run folder made by 'netdef train' or a checkpoint file")
         return path / "ckpt.pt"
     if not path.is_file():
-        raise _bad(path, "no such checkpoint file or run folder")
+        raise NetdefError.at(path, "no such checkpoint file or run folder")
     return path
 
 
@@ -164,19 +164,19 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     path = checkpoint_path(path)
     not_torch = _not_a_torch_file(path)
     if not_torch:
-        raise _bad(path, f"not a netdef checkpoint ({not_torch})")
+        raise NetdefError.at(path, f"not a netdef checkpoint ({not_torch})")
     damaged = _damaged_member(path)  # torch.load checks no CRC: changed tensor bytes load
     if damaged:
-        raise _bad(path, f"not a readable checkpoint: damaged file ({damaged} fails its CRC "
-                         f"check: its bytes changed after it was written)")
+        raise NetdefError.at(path, f"not a readable checkpoint: damaged file ({damaged} fails "
+                             f"its CRC check: its bytes changed after it was written)")
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise _bad(path, _unpickling_error(path, exc)) from None
+        raise NetdefError.at(path, _unpickling_error(path, exc)) from None
     except Exception as exc:  # torch raises many types for a damaged file (RuntimeError,
         # EOFError, KeyError from its unpickler, BadZipFile…); the header was torch's
-        raise _bad(path, f"not a readable checkpoint: truncated or damaged file "
-                          f"({_damage(path, exc)})") from None
+        raise NetdefError.at(path, f"not a readable checkpoint: truncated or damaged file "
+                             f"({_damage(path, exc)})") from None
     return Checkpoint.from_dict(data, path)
 
 
@@ -192,7 +192,7 @@ def _not_a_torch_file(path: Path) -> str | None:
         with path.open("rb") as f:
             head = f.read(len(_LEGACY_HEAD))
     except OSError as exc:
-        raise _bad(path, f"cannot read the checkpoint ({exc.strerror})") from None
+        raise NetdefError.at(path, f"cannot read the checkpoint ({exc.strerror})") from None
     if not head:
         return "an empty file"
     if head == _LEGACY_HEAD:
@@ -267,8 +267,3 @@ def _short(exc: BaseException) -> str:
     if isinstance(exc, KeyError) or not text or "\n" in text or len(text) > 80:
         return type(exc).__name__
     return f"{type(exc).__name__}: {text}"
-
-
-def _bad(path: str | Path, message: str) -> NetdefError:
-    """An error about the checkpoint file as a whole: ``PATH: error: message``."""
-    return NetdefError.at(Span(str(path)), message)

@@ -13,7 +13,7 @@ from typing import Literal
 
 import click
 
-from ..errors import NetdefError, Span
+from ..errors import NetdefError
 
 
 class InputPath(click.ParamType):
@@ -29,12 +29,11 @@ class InputPath(click.ParamType):
     def convert(self, value, param, ctx) -> str:
         path = Path(value)
         if not path.exists():
-            raise NetdefError.at(Span(str(value)), f"no such {self.what}")
+            raise NetdefError.at(value, f"no such {self.what}")
         if self.kind == "file" and path.is_dir():
-            raise NetdefError.at(Span(str(value)), f"a folder, not a file: give the {self.what}")
+            raise NetdefError.at(value, f"a folder, not a file: give the {self.what}")
         if self.kind == "dir" and not path.is_dir():
-            raise NetdefError.at(Span(str(value)), f"not a folder: give the {self.what}")
+            raise NetdefError.at(value, f"not a folder: give the {self.what}")
         if not os.access(path, os.R_OK):
-            raise NetdefError.at(Span(str(value)), f"cannot read the {self.what} "
-                                                    f"(permission denied)")
+            raise NetdefError.at(value, f"cannot read the {self.what} (permission denied)")
         return str(value)

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import Checkpoint, read_checkpoint
-from ..errors import NetdefError, Span
+from ..errors import NetdefError
 from .events import Message, OnEvent
 from .rundir import CKPT, RunDir, read_record
 from .state import TrainState
@@ -27,10 +27,10 @@ def open_run(folder: str | Path) -> tuple[RunDir, Checkpoint]:
     """The run folder to resume and its latest checkpoint; refuse one with none."""
     run = RunDir(Path(folder))
     if not run.path.is_dir():
-        raise NetdefError.at(Span(str(run.path)), "no such run folder to resume")
+        raise NetdefError.at(run.path, "no such run folder to resume")
     if not run.ckpt.is_file():
-        raise NetdefError.at(Span(str(run.path)), f"holds no checkpoint ({CKPT}) to resume "
-                             f"from; start a new run with --save {run.path} (without --resume)")
+        raise NetdefError.at(run.path, f"holds no checkpoint ({CKPT}) to resume from; start a "
+                             f"new run with --save {run.path} (without --resume)")
     return run, read_checkpoint(run.ckpt)
 
 
@@ -41,7 +41,7 @@ def with_recorded(options, on_event: OnEvent):
     source, recorded = read_record(options.resume)
     experiment = options.experiment or source
     if not Path(experiment).is_file():
-        raise NetdefError.at(Span(str(Path(options.resume) / "run.yaml")),
+        raise NetdefError.at(Path(options.resume) / "run.yaml",
                              f"the run's experiment file {source} is gone; give it: netdef "
                              f"train EXPERIMENT --resume {options.resume}")
     recorded = {k: v for k, v in recorded.items() if k != "save"}  # the run folder is DIR
